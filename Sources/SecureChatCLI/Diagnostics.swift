@@ -1,0 +1,83 @@
+import SecureChatCrypto
+import SecureChatProtocol
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// DESIGN.md's exit statuses, the same in every tool.
+public enum ExitStatus: Int32, Sendable {
+  case success = 0
+  /// A cryptographic or integrity check failed: do not trust the data.
+  case integrityFailure = 1
+  /// Usage error, unusable key file, I/O error, or input that is not ours.
+  case operationalFailure = 2
+}
+
+/// An error a tool reports as one `tool: error: …` line, optional `tool: hint: …` lines and an exit status.
+public struct ToolError: Error, Sendable {
+  public let message: String
+  public let hints: [String]
+  public let status: ExitStatus
+
+  public init(_ message: String, hints: [String] = [], status: ExitStatus = .operationalFailure) {
+    self.message = message
+    self.hints = hints
+    self.status = status
+  }
+
+  public static func usage(_ message: String) -> ToolError {
+    ToolError(message, hints: ["run with --help for usage"])
+  }
+
+  /// Maps a protocol error to its exit class (FORMATS.md §5).
+  public init(_ error: ProtocolError) {
+    self.init(error.description, status: error.isIntegrityFailure ? .integrityFailure : .operationalFailure)
+  }
+
+  /// An error from a system call, with strerror's text in lowercase.
+  public static func system(_ what: String, errno code: Int32 = errno) -> ToolError {
+    ToolError("\(what): \(String(cString: strerror(code)).lowercased())")
+  }
+}
+
+/// Writes diagnostics to stderr; never data, never secrets.
+public enum Diagnostics {
+  nonisolated(unsafe) public private(set) static var toolName = "securechat"
+
+  public static func setToolName(_ name: String) { toolName = name }
+
+  public static func error(_ message: String) { emit("error", message) }
+  public static func hint(_ message: String) { emit("hint", message) }
+  public static func warning(_ message: String) { emit("warning", message) }
+  public static func info(_ message: String) { emitLine("\(toolName): \(message)") }
+
+  private static func emit(_ kind: String, _ message: String) {
+    emitLine("\(toolName): \(kind): \(message)")
+  }
+
+  private static func emitLine(_ line: String) {
+    var bytes = Array(line.utf8)
+    bytes.append(UInt8(ascii: "\n"))
+    bytes.withUnsafeBytes { _ = try? FileDescriptor.standardError.writeAll($0) }
+  }
+}
+
+/// Runs a tool's body and turns every error into its diagnostic and exit status.
+public func runTool(_ name: String, _ body: () throws -> Void) -> Never {
+  Diagnostics.setToolName(name)
+  do {
+    try body()
+    exit(ExitStatus.success.rawValue)
+  } catch let error as ToolError {
+    Diagnostics.error(error.message)
+    for hint in error.hints { Diagnostics.hint(hint) }
+    exit(error.status.rawValue)
+  } catch let error as ProtocolError {
+    Diagnostics.error(error.description)
+    exit(ToolError(error).status.rawValue)
+  } catch {
+    Diagnostics.error("\(error)")
+    exit(ExitStatus.operationalFailure.rawValue)
+  }
+}

@@ -1,0 +1,126 @@
+import SecureChatCrypto
+import SecureChatProtocol
+
+/// `sc-open -k`: verifies and decrypts a sealed file, binary or armored (recognised by its first
+/// line), in constant memory. The calling thread reads and verifies (CRC, HMAC, sequence, chunk
+/// rules) while a worker decrypts and writes: only verified frames ever reach the worker, so no
+/// unauthenticated plaintext can be written.
+public enum FileOpening {
+  static let framesPerBatch = 8
+  static let batchCount = 4
+  static let queueCapacity = (1 << 20) + RecordLayer.maxFrameSize
+
+  final class Batch {
+    let buffer: UnsafeMutableRawPointer
+    var frames: [(offset: Int, length: Int, frame: VerifiedFrame)] = []
+    var used = 0
+    static let capacity = framesPerBatch * RecordLayer.maxFrameSize
+
+    init() {
+      buffer = .allocate(byteCount: Self.capacity, alignment: 16)
+      buffer.initializeMemory(as: UInt8.self, repeating: 0, count: Self.capacity)
+    }
+    deinit { buffer.deallocate() }
+
+    func reset() {
+      frames.removeAll(keepingCapacity: true)
+      used = 0
+    }
+  }
+
+  /// `refuseBinaryOnTerminal`: stop before writing plaintext that is not text to a terminal.
+  public static func open(
+    input: FileDescriptor, output: OutputFile, key: KeyFile.Key, refuseBinaryOnTerminal: Bool
+  ) throws {
+    let queue = try makeQueue(input: input)
+    let reader = SealedFileReader(fileKey: key.secret)
+    let plaintext = SecretBytes(count: Batch.capacity)
+    var decryptor: FrameDecryptor?
+    let checkForBinary = refuseBinaryOnTerminal && output.fd.isTerminal
+
+    let pipeline = TwoStagePipeline(slots: (0..<batchCount).map { _ in Batch() })
+    // Created before the worker starts, once the header has verified (see below).
+    func startWorker(_ decryptor: FrameDecryptor) {
+      pipeline.start { batch in
+        try plaintext.withUnsafeMutableBytes { out in
+          var produced = 0
+          for entry in batch.frames {
+            let count = try decryptor.decrypt(
+              frame: UnsafeRawBufferPointer(start: batch.buffer + entry.offset, count: entry.length),
+              into: out.baseAddress! + produced)
+            try SealedFile.checkPlaintextCount(count, of: entry.frame)
+            produced += count
+          }
+          let bytes = UnsafeRawBufferPointer(rebasing: out[0..<produced])
+          if checkForBinary && bytes.contains(where: isBinary) {
+            throw ToolError(
+              "refusing to write binary plaintext to a terminal", hints: ["use -o FILE, or -o - to force it"])
+          }
+          try output.write(bytes)
+        }
+      }
+    }
+
+    var batch: Batch?
+    var failure: Error?
+    reading: while true {
+      let step: SealedFileReader.Step
+      do {
+        step = try reader.next(queue.readable, atEnd: queue.atEnd)
+      } catch {
+        failure = error
+        break reading
+      }
+      switch step {
+      case .needMoreInput:
+        try queue.fill()
+      case .header(let consumed):
+        queue.consume(consumed)
+        let created = try FrameDecryptor(key: reader.keys!.frames.encryption)
+        decryptor = created
+        startWorker(created)
+      case .frame(let consumed, let frame):
+        if batch == nil {
+          batch = try pipeline.acquire()
+          batch!.reset()
+        }
+        let current = batch!
+        current.buffer.advanced(by: current.used).copyMemory(from: queue.readable.baseAddress!, byteCount: consumed)
+        current.frames.append((current.used, consumed, frame))
+        current.used += consumed
+        queue.consume(consumed)
+        if current.frames.count == framesPerBatch {
+          pipeline.submit(isLast: false)
+          batch = nil
+        }
+      case .finished:
+        break reading
+      }
+    }
+    // Frames verified before a failure are authentic; the worker writes them and stops.
+    if decryptor != nil {
+      if batch != nil { pipeline.submit(isLast: true) }
+      try pipeline.finish()
+    }
+    if let failure { throw failure }
+    try output.commit()
+  }
+
+  /// Reads the first line's worth of input to tell armor from binary.
+  private static func makeQueue(input: FileDescriptor) throws -> InputQueue {
+    var prefix = [UInt8](repeating: 0, count: Armor.beginLine.count)
+    let count = try prefix.withUnsafeMutableBytes { try input.readFully(into: $0) }
+    prefix.removeLast(prefix.count - count)
+    if Armor.looksArmored(prefix) {
+      let source = try ArmorSource(input: input, prefix: prefix)
+      return InputQueue(capacity: queueCapacity, source: source.read)
+    }
+    return InputQueue(capacity: queueCapacity, prefix: prefix, source: input.read)
+  }
+
+  /// Bytes that make a terminal do things: controls other than tab, newline, carriage return.
+  @inline(__always)
+  static func isBinary(_ byte: UInt8) -> Bool {
+    (byte < 0x20 && byte != 0x09 && byte != 0x0a && byte != 0x0d) || byte == 0x7f
+  }
+}

@@ -1,0 +1,143 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A small getopt_long-style parser.
+///
+/// Why not swift-argument-parser: measured here, it adds ≈ 1.2 ms to every start-up (2.7 ms vs
+/// 1.5 ms for an empty tool; `age -e` takes 2.4 ms) and 15 MB to each static binary, and issue 2
+/// asks for start-up within 1.5× of age's. The tools have a handful of options each; this parser
+/// covers `-k FILE`, `-kFILE`, `--key FILE`, `--key=FILE`, clustered flags (`-ao out`), `--`, and
+/// `-` as an operand. The option tables double as the list the man-page tests compare against.
+public struct OptionSpec: Sendable {
+  public let short: Character?
+  public let long: String
+  /// nil for a flag; the placeholder shown in usage for an option that takes a value.
+  public let valueName: String?
+  public let help: String
+
+  public init(_ short: Character?, _ long: String, value valueName: String? = nil, help: String) {
+    self.short = short
+    self.long = long
+    self.valueName = valueName
+    self.help = help
+  }
+}
+
+public struct CommandSpec: Sendable {
+  public let name: String
+  public let usage: [String]
+  public let summary: String
+  public let options: [OptionSpec]
+  public let maxOperands: Int
+
+  public static let helpOption = OptionSpec("h", "help", help: "show this help and exit")
+  public static let versionOption = OptionSpec(nil, "version", help: "show the version and exit")
+
+  public init(name: String, usage: [String], summary: String, options: [OptionSpec], maxOperands: Int) {
+    self.name = name
+    self.usage = usage
+    self.summary = summary
+    self.options = options + [Self.helpOption, Self.versionOption]
+    self.maxOperands = maxOperands
+  }
+
+  public var helpText: String {
+    var text = "usage: " + usage.joined(separator: "\n       ") + "\n\n" + summary + "\n\noptions:\n"
+    for option in options {
+      var left = "  "
+      left += option.short.map { "-\($0), " } ?? "    "
+      left += "--\(option.long)"
+      if let value = option.valueName { left += " \(value)" }
+      text += left.padding(toLength: max(left.count + 2, 28)) + option.help + "\n"
+    }
+    return text
+  }
+}
+
+extension String {
+  fileprivate func padding(toLength length: Int) -> String {
+    count >= length ? self : self + String(repeating: " ", count: length - count)
+  }
+}
+
+public struct ParsedArguments: Sendable {
+  /// Values by long name, in the order given.
+  public private(set) var values: [String: [String]] = [:]
+  public private(set) var flags: Set<String> = []
+  public private(set) var operands: [String] = []
+
+  public func value(_ long: String) -> String? { values[long]?.last }
+  public func has(_ long: String) -> Bool { flags.contains(long) || values[long] != nil }
+
+  public static func parse(_ arguments: [String], spec: CommandSpec) throws -> ParsedArguments {
+    var parsed = ParsedArguments()
+    var index = 0
+    func take(_ option: OptionSpec, inline: String?) throws {
+      if option.valueName == nil {
+        if inline != nil { throw ToolError.usage("option --\(option.long) takes no value") }
+        parsed.flags.insert(option.long)
+        return
+      }
+      let value: String
+      if let inline {
+        value = inline
+      } else {
+        index += 1
+        guard index < arguments.count else { throw ToolError.usage("option --\(option.long) needs a value") }
+        value = arguments[index]
+      }
+      guard parsed.values[option.long] == nil else {
+        throw ToolError.usage("option --\(option.long) given more than once")
+      }
+      parsed.values[option.long, default: []].append(value)
+    }
+    var onlyOperands = false
+    while index < arguments.count {
+      let argument = arguments[index]
+      if onlyOperands || argument == "-" || !argument.hasPrefix("-") {
+        parsed.operands.append(argument)
+      } else if argument == "--" {
+        onlyOperands = true
+      } else if argument.hasPrefix("--") {
+        let body = argument.dropFirst(2)
+        let name = body.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+        let inline = body.contains("=") ? String(body.drop(while: { $0 != "=" }).dropFirst()) : nil
+        guard let option = spec.options.first(where: { $0.long == name }) else {
+          throw ToolError.usage("unknown option --\(name)")
+        }
+        try take(option, inline: inline)
+      } else {
+        var letters = Substring(argument.dropFirst())
+        while let letter = letters.first {
+          letters = letters.dropFirst()
+          guard let option = spec.options.first(where: { $0.short == letter }) else {
+            throw ToolError.usage("unknown option -\(letter)")
+          }
+          if option.valueName != nil {
+            try take(option, inline: letters.isEmpty ? nil : String(letters))
+            break
+          }
+          try take(option, inline: nil)
+        }
+      }
+      index += 1
+    }
+    if parsed.flags.contains("help") {
+      print(spec.helpText, terminator: "")
+      exit(ExitStatus.success.rawValue)
+    }
+    if parsed.flags.contains("version") {
+      print("\(spec.name) \(SecureChatVersion.string)")
+      exit(ExitStatus.success.rawValue)
+    }
+    if parsed.operands.count > spec.maxOperands {
+      throw ToolError.usage("unexpected argument '\(parsed.operands[spec.maxOperands])'")
+    }
+    return parsed
+  }
+}
+
+public enum SecureChatVersion {
+  public static let string = "0.1.0"
+}

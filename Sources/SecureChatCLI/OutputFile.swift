@@ -1,0 +1,127 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Where a tool's data goes, so that a failure never leaves partial output behind (DESIGN.md,
+/// "Secrets and outputs"):
+/// - a regular file (or a path that does not exist yet) is written to a temporary file in the
+///   same directory and renamed into place only by `commit()`;
+/// - standard output, a device, a fifo, a socket or a terminal (`/dev/null`, `/dev/fd/N`) is
+///   written directly — it cannot be replaced by a rename.
+public final class OutputFile {
+  public let fd: FileDescriptor
+  public let displayName: String
+  /// Set while a temporary file exists; the signal handler removes it too.
+  private var temporaryPath: [CChar]?
+  private var finalPath: String?
+
+  /// `path` nil or "-" means standard output. `mode` applies to a newly created regular file.
+  public init(path: String?, mode: mode_t) throws {
+    guard let path, path != "-" else {
+      fd = .standardOutput
+      displayName = "standard output"
+      return
+    }
+    displayName = path
+    var info = stat()
+    let exists = stat(path, &info) == 0
+    if exists && (info.st_mode & S_IFMT) != S_IFREG {
+      if (info.st_mode & S_IFMT) == S_IFDIR { throw ToolError("output \(path) is a directory") }
+      let raw = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY)
+      guard raw >= 0 else { throw ToolError.system("cannot open output \(path)") }
+      fd = FileDescriptor(rawValue: raw)
+      return
+    }
+    let directory: String
+    let base: String
+    if let slash = path.lastIndex(of: "/") {
+      directory = slash == path.startIndex ? "/" : String(path[..<slash])
+      base = String(path[path.index(after: slash)...])
+    } else {
+      directory = "."
+      base = path
+    }
+    var template = Array("\(directory)/.\(base).XXXXXX".utf8CString)
+    let raw = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    guard raw >= 0 else { throw ToolError.system("cannot create output in \(directory)") }
+    _ = fcntl(raw, F_SETFD, FD_CLOEXEC)
+    fd = FileDescriptor(rawValue: raw)
+    let mask = umask(0)
+    umask(mask)
+    fchmod(raw, mode & ~mask)
+    temporaryPath = template
+    finalPath = path
+    PendingOutputCleanup.register(template)
+  }
+
+  public func write(_ bytes: UnsafeRawBufferPointer) throws {
+    do {
+      try fd.writeAll(bytes)
+    } catch let error as ToolError {
+      throw ToolError("cannot write \(displayName): \(error.message.replacingPrefix("write failed: "))")
+    }
+  }
+
+  public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+
+  /// Makes the output visible under its name. Until then a regular file output does not exist.
+  public func commit() throws {
+    guard let temporaryPath, let finalPath else { return }
+    guard fsync(fd.rawValue) == 0 || errno == EINVAL else { throw ToolError.system("cannot write \(displayName)") }
+    fd.close()
+    let renamed = temporaryPath.withUnsafeBufferPointer { rename($0.baseAddress!, finalPath) }
+    guard renamed == 0 else {
+      let code = errno
+      abandon()
+      throw ToolError.system("cannot rename output into place as \(finalPath)", errno: code)
+    }
+    PendingOutputCleanup.unregister()
+    self.temporaryPath = nil
+  }
+
+  /// Removes a temporary file; direct outputs are left as they are.
+  public func abandon() {
+    guard let temporaryPath else { return }
+    _ = temporaryPath.withUnsafeBufferPointer { unlink($0.baseAddress!) }
+    PendingOutputCleanup.unregister()
+    self.temporaryPath = nil
+  }
+
+  deinit { abandon() }
+}
+
+extension String {
+  fileprivate func replacingPrefix(_ prefix: String) -> String {
+    hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self
+  }
+}
+
+/// Removes a pending temporary output when the process is stopped by a signal, so that an
+/// interrupted sc-open leaves nothing behind. The path lives in a C buffer: unlink(2) and
+/// _exit(2) are the only calls the handler makes, both async-signal-safe.
+enum PendingOutputCleanup {
+  nonisolated(unsafe) static var path: UnsafeMutablePointer<CChar>? = nil
+  nonisolated(unsafe) static var installed = false
+
+  static func register(_ template: [CChar]) {
+    let copy = UnsafeMutablePointer<CChar>.allocate(capacity: template.count)
+    copy.initialize(from: template, count: template.count)
+    path = copy
+    if !installed {
+      installed = true
+      for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] {
+        Glibc.signal(signal) { received in
+          if let path = PendingOutputCleanup.path { unlink(path) }
+          Glibc.signal(received, SIG_DFL)
+          raise(received)
+        }
+      }
+    }
+  }
+
+  static func unregister() {
+    let old = path
+    path = nil
+    old?.deallocate()
+  }
+}

@@ -1,0 +1,151 @@
+import SecureChatCrypto
+import SecureChatProtocol
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The command-line tools. Each executable's main.swift only calls `runTool` with one of these,
+/// so the option tables live here, where the tests can compare them with the man pages.
+public enum KeygenTool {
+  public static let spec = CommandSpec(
+    name: "sc-keygen",
+    usage: ["sc-keygen [-C COMMENT] [-o FILE]", "sc-keygen -y FILE"],
+    summary: "Create a new 256-bit pre-shared key, or print the fingerprint of a key file.",
+    options: [
+      OptionSpec("C", "comment", value: "COMMENT", help: "add a comment line to the new key file"),
+      OptionSpec("o", "output", value: "FILE", help: "write the key to FILE (created 0600, never overwritten)"),
+      OptionSpec("y", "fingerprint", value: "FILE", help: "print the fingerprint of the key in FILE"),
+    ],
+    maxOperands: 0)
+
+  public static func run(_ arguments: [String]) throws {
+    let options = try ParsedArguments.parse(arguments, spec: spec)
+    if let path = options.value("fingerprint") {
+      guard !options.has("output"), !options.has("comment") else {
+        throw ToolError.usage("-y cannot be combined with -o or -C")
+      }
+      let key = try KeyLoader.load(path, expecting: nil)
+      print(key.fingerprint)
+      return
+    }
+    let comment = options.value("comment")
+    if let comment, comment.contains(where: { $0.isNewline }) {
+      throw ToolError.usage("the comment must be a single line")
+    }
+    let key = KeyFile.Key(type: .psk, secret: SecretBytes.random(count: KeyFile.keySize))
+    let contents = KeyFile.serialize(key, comment: comment)
+    if let path = options.value("output"), path != "-" {
+      let raw = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+      guard raw >= 0 else {
+        if errno == EEXIST {
+          throw ToolError(
+            "\(path) already exists", hints: ["sc-keygen never overwrites a key; remove it or pick another name"])
+        }
+        throw ToolError.system("cannot create \(path)")
+      }
+      let fd = FileDescriptor(rawValue: raw)
+      defer { fd.close() }
+      do {
+        try contents.withUnsafeBytes { try fd.writeAll($0) }
+        guard fsync(raw) == 0 else { throw ToolError.system("cannot write \(path)") }
+      } catch {
+        unlink(path)
+        throw error
+      }
+    } else {
+      if FileDescriptor.standardOutput.isTerminal {
+        Diagnostics.warning("writing a secret key to the terminal; use -o FILE to keep it off the screen")
+      }
+      try contents.withUnsafeBytes { try FileDescriptor.standardOutput.writeAll($0) }
+    }
+    Diagnostics.info("fingerprint \(key.fingerprint)")
+  }
+}
+
+/// Options and checks shared by sc-seal and sc-open.
+struct FileToolSetup {
+  let key: KeyFile.Key
+  let input: FileDescriptor
+  let output: OutputFile
+  let outputPath: String?
+
+  init(_ options: ParsedArguments, outputMode: mode_t, refuseBinaryTerminal: Bool, armored: Bool = false) throws {
+    guard let keyPath = options.value("key") else {
+      throw ToolError.usage("a key file is needed: -k KEYFILE")
+    }
+    let inputPath = options.operands.first ?? "-"
+    if keyPath == "-" && inputPath == "-" {
+      throw ToolError.usage("the key and the input cannot both be standard input")
+    }
+    outputPath = options.value("output")
+    if refuseBinaryTerminal && outputPath == nil && FileDescriptor.standardOutput.isTerminal {
+      throw ToolError(
+        "refusing to write binary output to a terminal",
+        hints: [armored ? "use -o FILE, or -o - to force it" : "use -a for text output, -o FILE, or -o - to force it"])
+    }
+    key = try KeyLoader.load(keyPath, expecting: .psk)
+    if inputPath == "-" {
+      input = .standardInput
+    } else {
+      let raw = open(inputPath, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+      guard raw >= 0 else { throw ToolError.system("cannot read \(inputPath)") }
+      input = FileDescriptor(rawValue: raw)
+    }
+    output = try OutputFile(path: outputPath, mode: outputMode)
+  }
+
+  /// Runs `body`; on any failure removes a temporary output before the error is reported
+  /// (the process exits without running deinitialisers).
+  func run(_ body: () throws -> Void) throws {
+    do {
+      try body()
+    } catch {
+      output.abandon()
+      throw error
+    }
+  }
+}
+
+public enum SealTool {
+  public static let spec = CommandSpec(
+    name: "sc-seal",
+    usage: ["sc-seal -k KEYFILE [-a] [-o OUTPUT] [INPUT]"],
+    summary: "Encrypt and authenticate INPUT (default: standard input) into a sealed file.",
+    options: [
+      OptionSpec("k", "key", value: "KEYFILE", help: "the pre-shared key file (- for standard input)"),
+      OptionSpec("a", "armor", help: "write the sealed file as text (base64 between BEGIN/END lines)"),
+      OptionSpec("o", "output", value: "OUTPUT", help: "write to OUTPUT instead of standard output"),
+    ],
+    maxOperands: 1)
+
+  public static func run(_ arguments: [String]) throws {
+    let options = try ParsedArguments.parse(arguments, spec: spec)
+    let armored = options.has("armor")
+    let setup = try FileToolSetup(options, outputMode: 0o666, refuseBinaryTerminal: !armored)
+    try setup.run {
+      try FileSealing.seal(input: setup.input, output: setup.output, key: setup.key, armored: armored)
+    }
+  }
+}
+
+public enum OpenTool {
+  public static let spec = CommandSpec(
+    name: "sc-open",
+    usage: ["sc-open -k KEYFILE [-o OUTPUT] [INPUT]"],
+    summary: "Verify and decrypt a sealed file (binary or armored); nothing unauthenticated is written.",
+    options: [
+      OptionSpec("k", "key", value: "KEYFILE", help: "the pre-shared key file (- for standard input)"),
+      OptionSpec("o", "output", value: "OUTPUT", help: "write to OUTPUT instead of standard output"),
+    ],
+    maxOperands: 1)
+
+  public static func run(_ arguments: [String]) throws {
+    let options = try ParsedArguments.parse(arguments, spec: spec)
+    let setup = try FileToolSetup(options, outputMode: 0o600, refuseBinaryTerminal: false)
+    try setup.run {
+      try FileOpening.open(
+        input: setup.input, output: setup.output, key: setup.key, refuseBinaryOnTerminal: setup.outputPath == nil)
+    }
+  }
+}

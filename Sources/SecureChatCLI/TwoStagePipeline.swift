@@ -1,0 +1,110 @@
+import Dispatch
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Runs the two halves of sealing or opening on two cores: the calling thread fills slots
+/// (read + encrypt, or read + verify), a worker thread drains them (authenticate + write, or
+/// decrypt + write). Slots are reused round-robin, so memory stays constant whatever the size.
+///
+/// Usage: `start(consumer)`, then for each batch `acquire()` a slot, fill it, `submit(_:isLast:)`;
+/// always end with `finish()`, which submits the end marker if needed, joins the worker and
+/// rethrows its first error.
+final class TwoStagePipeline<Slot: AnyObject>: @unchecked Sendable {
+  private let slots: [Slot]
+  private var isLastSlot: [Bool]
+  private let freeSlots: DispatchSemaphore
+  private let readySlots = DispatchSemaphore(value: 0)
+  private var producerIndex = 0
+  private var submittedLast = false
+  /// Written by the worker before it signals `freeSlots`; read by the producer after waiting on
+  /// it, so the semaphore orders the two accesses.
+  private var consumerError: Error?
+  private var consumer: ((Slot) throws -> Void)?
+  private var thread: pthread_t?
+
+  init(slots: [Slot]) {
+    precondition(!slots.isEmpty)
+    self.slots = slots
+    isLastSlot = Array(repeating: false, count: slots.count)
+    freeSlots = DispatchSemaphore(value: slots.count)
+  }
+
+  func start(_ consumer: @escaping (Slot) throws -> Void) {
+    self.consumer = consumer
+    thread = startThread { self.drain() }
+  }
+
+  /// The next free slot; throws the worker's error if it has failed (stop producing then).
+  func acquire() throws -> Slot {
+    freeSlots.wait()
+    if let consumerError {
+      freeSlots.signal()
+      throw consumerError
+    }
+    return slots[producerIndex % slots.count]
+  }
+
+  /// Hands the slot from the last `acquire()` to the worker.
+  func submit(isLast: Bool) {
+    isLastSlot[producerIndex % slots.count] = isLast
+    producerIndex += 1
+    submittedLast = isLast
+    readySlots.signal()
+  }
+
+  /// Waits for the worker to write everything submitted and rethrows its error, if any.
+  /// If the producer stopped early, the worker is told to stop after what it already has.
+  func finish() throws {
+    if !submittedLast {
+      freeSlots.wait()
+      isLastSlot[producerIndex % slots.count] = true
+      stopMarkerIndex = producerIndex
+      producerIndex += 1
+      submittedLast = true
+      readySlots.signal()
+    }
+    if let thread { pthread_join(thread, nil) }
+    thread = nil
+    if let consumerError { throw consumerError }
+  }
+
+  /// The index of a slot that carries no data, only the instruction to stop.
+  private var stopMarkerIndex = -1
+
+  private func drain() {
+    var index = 0
+    while true {
+      readySlots.wait()
+      let slotIndex = index % slots.count
+      let last = isLastSlot[slotIndex]
+      if consumerError == nil && index != stopMarkerIndex {
+        do { try consumer!(slots[slotIndex]) } catch { consumerError = error }
+      }
+      index += 1
+      freeSlots.signal()
+      if last { return }
+    }
+  }
+}
+
+/// Holds a thread's body while the thread starts (pthread_create takes one opaque pointer).
+private final class ThreadBody {
+  let run: () -> Void
+  init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// Starts a joinable POSIX thread running `body`.
+func startThread(_ body: @escaping () -> Void) -> pthread_t {
+  let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+  var thread = pthread_t()
+  let result = pthread_create(
+    &thread, nil,
+    { context in
+      Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue().run()
+      return nil
+    }, context)
+  precondition(result == 0, "pthread_create failed")
+  return thread
+}

@@ -1,0 +1,79 @@
+import CSodium
+
+/// The only home of key material: a fixed-size buffer that is locked in memory where
+/// the system allows it and zeroed with `sodium_memzero` when released.
+///
+/// It is a class so that the bytes are never copied implicitly; it deliberately has no
+/// `description` that would show its contents.
+public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+  public let count: Int
+  private let pointer: UnsafeMutableRawPointer
+  private let isLocked: Bool
+
+  /// A zero-filled secret buffer of `count` bytes.
+  public init(count: Int) {
+    precondition(count >= 0)
+    ensureSodiumInitialised()
+    self.count = count
+    // Allocate at least one byte so the pointer is always valid.
+    pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
+    pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+    // Locking can fail under RLIMIT_MEMLOCK; the buffer is still zeroed on release.
+    isLocked = sodium_mlock(pointer, max(count, 1)) == 0
+  }
+
+  /// A secret buffer holding a copy of `bytes`. The caller remains responsible for its own copy.
+  public convenience init(copying bytes: UnsafeRawBufferPointer) {
+    self.init(count: bytes.count)
+    if let base = bytes.baseAddress, bytes.count > 0 {
+      pointer.copyMemory(from: base, byteCount: bytes.count)
+    }
+  }
+
+  /// A copy of `bytes` (used for test vectors and for values that are already in memory).
+  public convenience init(copying bytes: [UInt8]) {
+    self.init(count: bytes.count)
+    bytes.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+  }
+
+  /// `count` bytes from the system's secure random generator.
+  public static func random(count: Int) -> SecretBytes {
+    let secret = SecretBytes(count: count)
+    secret.withUnsafeMutableBytes { SecureRandom.fill($0) }
+    return secret
+  }
+
+  deinit {
+    sodium_memzero(pointer, max(count, 1))
+    if isLocked { _ = sodium_munlock(pointer, max(count, 1)) }
+    pointer.deallocate()
+  }
+
+  public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    try body(UnsafeRawBufferPointer(start: pointer, count: count))
+  }
+
+  public func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+    try body(UnsafeMutableRawBufferPointer(start: pointer, count: count))
+  }
+
+  /// A new secret holding bytes `range` of this one.
+  public func slice(_ range: Range<Int>) -> SecretBytes {
+    precondition(range.lowerBound >= 0 && range.upperBound <= count)
+    return withUnsafeBytes { SecretBytes(copying: UnsafeRawBufferPointer(rebasing: $0[range])) }
+  }
+
+  /// Constant-time comparison (CRYPTO_memcmp); lengths are not secret.
+  public func constantTimeEquals(_ other: SecretBytes) -> Bool {
+    guard count == other.count else { return false }
+    return withUnsafeBytes { a in other.withUnsafeBytes { b in ConstantTime.equals(a, b) } }
+  }
+
+  /// Test support only: the bytes as an array. Never call this on a real key outside tests.
+  public func copyForTesting() -> [UInt8] {
+    withUnsafeBytes { Array($0) }
+  }
+
+  public var description: String { "SecretBytes(\(count) bytes, redacted)" }
+  public var debugDescription: String { description }
+}

@@ -1,0 +1,50 @@
+/// Why a key file, frame, sealed file or armor was rejected.
+///
+/// Each case belongs to one of the two failure classes of DESIGN.md: `isIntegrityFailure`
+/// cases mean "do not trust the data" (exit 1); the others mean "this is not ours, or not a
+/// version we understand" (exit 2).
+public enum ProtocolError: Error, Equatable, CustomStringConvertible {
+  /// The input does not start like anything of ours (docs/FORMATS.md §3.1).
+  case notSealed
+  /// A version or feature we do not implement.
+  case unsupported(String)
+  /// The input ended before the final frame (or in the middle of a header or frame).
+  case truncated
+  /// A frame header announces a ciphertext length outside the limits of §2.
+  case badLength(Int)
+  /// The CRC-32 of a frame does not match: accidental damage (an attacker would fix the CRC).
+  case corrupted
+  /// A tag did not verify: wrong key, or the data was changed.
+  case authenticationFailed(String)
+  /// A correctly authenticated frame arrived at the wrong place.
+  case outOfOrder(expected: UInt64, received: UInt64)
+  /// Bytes after the final frame.
+  case trailingData
+  /// A frame's content breaks a rule of its container (e.g. a short non-final chunk).
+  case malformed(String)
+  /// The key file cannot be parsed.
+  case invalidKeyFile(String)
+
+  public var isIntegrityFailure: Bool {
+    switch self {
+    case .notSealed, .unsupported, .invalidKeyFile: return false
+    default: return true
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .notSealed: return "input is not a sealed file"
+    case .unsupported(let what): return "unsupported \(what)"
+    case .truncated: return "input is truncated: the final frame is missing"
+    case .badLength(let length): return "frame length \(length) out of range: corrupted or tampered with"
+    case .corrupted: return "frame corrupted in transit (crc32 mismatch)"
+    case .authenticationFailed(let what): return "authentication failed: \(what)"
+    case .outOfOrder(let expected, let received):
+      return "frame out of order (expected \(expected), got \(received)): replayed, reordered or dropped"
+    case .trailingData: return "data after the final frame"
+    case .malformed(let what): return "malformed input: \(what)"
+    case .invalidKeyFile(let what): return "invalid key file: \(what)"
+    }
+  }
+}

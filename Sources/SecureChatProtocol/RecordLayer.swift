@@ -1,0 +1,249 @@
+import SecureChatCrypto
+
+/// The record layer of docs/FORMATS.md §2, shared by sealed files and live sessions.
+///
+///     0   version (1)        1  type (1)   2  flags (1)   3  reserved (1)
+///     4   sequence number (8)              12 ciphertext length L (4)
+///     16  IV (16)            32 ciphertext (L)
+///     32+L  HMAC-SHA256 tag over bytes 0..<32+L (32)
+///     64+L  CRC-32 over bytes 0..<64+L (4)
+public enum RecordLayer {
+  public static let version: UInt8 = 1
+  public static let headerSize = 32
+  public static let tagSize = 32
+  public static let crcSize = 4
+  /// Bytes a frame adds beyond its ciphertext.
+  public static let frameOverhead = headerSize + tagSize + crcSize
+  /// FORMATS.md §2: at most 64 KiB of plaintext per frame…
+  public static let maxPlaintextCount = 65536
+  /// …so at most 64 KiB + one block of padding of ciphertext. Checked before any allocation.
+  public static let maxCiphertextCount = maxPlaintextCount + AES256CBC.blockSize
+  public static let minCiphertextCount = AES256CBC.blockSize
+  public static let maxFrameSize = frameOverhead + maxCiphertextCount
+
+  public static let finalFlag: UInt8 = 0x01
+
+  @inline(__always)
+  public static func frameSize(plaintextCount: Int) -> Int {
+    frameOverhead + AES256CBC.ciphertextCount(forPlaintextCount: plaintextCount)
+  }
+
+  /// The length of the frame that starts at `bytes`, or nil when fewer than a header's worth of
+  /// bytes are there. Throws when the announced length is outside §2's limits, so a hostile
+  /// length is an error before anything is allocated or awaited.
+  public static func frameLength(startingAt bytes: UnsafeRawBufferPointer) throws -> Int? {
+    guard bytes.count >= headerSize else { return nil }
+    let ciphertextCount = Int(BigEndian.loadUInt32(bytes.baseAddress! + 12))
+    guard ciphertextCount >= minCiphertextCount, ciphertextCount <= maxCiphertextCount,
+      ciphertextCount % AES256CBC.blockSize == 0
+    else { throw ProtocolError.badLength(ciphertextCount) }
+    return frameOverhead + ciphertextCount
+  }
+}
+
+public enum FrameType: UInt8, Sendable {
+  case data = 0x01
+}
+
+/// The two keys of one direction of a record-layer stream.
+public struct FrameKeys: Sendable {
+  public let encryption: SecretBytes
+  public let authentication: SecretBytes
+
+  public init(encryption: SecretBytes, authentication: SecretBytes) {
+    precondition(encryption.count == 32 && authentication.count == 32)
+    self.encryption = encryption
+    self.authentication = authentication
+  }
+}
+
+/// First half of sealing a frame: header, fresh IV, ciphertext. Split from the tag so that a
+/// sealer can run AES-CBC (serial by nature) and HMAC on two cores.
+public final class FrameEncryptor {
+  private let cipher: AES256CBC
+  private var ivSource = RandomIVSource()
+
+  public init(key: SecretBytes) throws {
+    cipher = try AES256CBC(key: key, direction: .encrypt)
+  }
+
+  /// Writes header, IV and ciphertext of a frame at `frame`, which must have room for
+  /// `RecordLayer.frameSize(plaintextCount:)` bytes. Returns the ciphertext length.
+  public func encrypt(
+    plaintext: UnsafeRawBufferPointer, type: FrameType, isFinal: Bool, sequence: UInt64,
+    into frame: UnsafeMutableRawPointer
+  ) -> Int {
+    precondition(plaintext.count <= RecordLayer.maxPlaintextCount)
+    let ciphertextCount = AES256CBC.ciphertextCount(forPlaintextCount: plaintext.count)
+    frame.storeBytes(of: RecordLayer.version, toByteOffset: 0, as: UInt8.self)
+    frame.storeBytes(of: type.rawValue, toByteOffset: 1, as: UInt8.self)
+    frame.storeBytes(of: isFinal ? RecordLayer.finalFlag : 0, toByteOffset: 2, as: UInt8.self)
+    frame.storeBytes(of: 0, toByteOffset: 3, as: UInt8.self)
+    BigEndian.store(sequence, at: frame + 4)
+    BigEndian.store(UInt32(ciphertextCount), at: frame + 12)
+    ivSource.nextIV(into: frame + 16)
+    let written = cipher.encrypt(iv: frame + 16, plaintext: plaintext, into: frame + RecordLayer.headerSize)
+    assert(written == ciphertextCount)
+    return ciphertextCount
+  }
+}
+
+/// Second half of sealing: the tag over header, IV and ciphertext, then the CRC over all of it.
+public final class FrameAuthenticator {
+  private let mac: HMACSHA256
+
+  public init(key: SecretBytes) throws {
+    mac = try HMACSHA256(key: key)
+  }
+
+  /// Completes the frame at `frame` whose ciphertext is `ciphertextCount` bytes; returns its size.
+  @discardableResult
+  public func authenticate(frame: UnsafeMutableRawPointer, ciphertextCount: Int) -> Int {
+    let macEnd = RecordLayer.headerSize + ciphertextCount
+    mac.begin()
+    mac.update(UnsafeRawBufferPointer(start: frame, count: macEnd))
+    mac.finish(into: frame + macEnd)
+    let crcEnd = macEnd + RecordLayer.tagSize
+    let crc = CRC32.checksum(UnsafeRawBufferPointer(start: frame, count: crcEnd))
+    BigEndian.store(crc, at: frame + crcEnd)
+    return crcEnd + RecordLayer.crcSize
+  }
+}
+
+/// Seals a whole stream of frames in one direction, numbering them from 0.
+public final class FrameSealer {
+  private let encryptor: FrameEncryptor
+  private let authenticator: FrameAuthenticator
+  public private(set) var nextSequence: UInt64 = 0
+  public private(set) var isFinished = false
+
+  public init(keys: FrameKeys) throws {
+    encryptor = try FrameEncryptor(key: keys.encryption)
+    authenticator = try FrameAuthenticator(key: keys.authentication)
+  }
+
+  /// Seals `plaintext` into `frame` (room for `RecordLayer.frameSize(plaintextCount:)` bytes);
+  /// returns the frame's size. Nothing may be sealed after the final frame.
+  public func seal(
+    _ plaintext: UnsafeRawBufferPointer, type: FrameType = .data, isFinal: Bool, into frame: UnsafeMutableRawPointer
+  ) -> Int {
+    precondition(!isFinished, "a frame was sealed after the final frame")
+    let ciphertextCount = encryptor.encrypt(
+      plaintext: plaintext, type: type, isFinal: isFinal, sequence: nextSequence, into: frame)
+    nextSequence += 1
+    isFinished = isFinal
+    return authenticator.authenticate(frame: frame, ciphertextCount: ciphertextCount)
+  }
+
+  /// Convenience for small messages and tests.
+  public func seal(_ plaintext: [UInt8], type: FrameType = .data, isFinal: Bool) -> [UInt8] {
+    var frame = [UInt8](repeating: 0, count: RecordLayer.frameSize(plaintextCount: plaintext.count))
+    let size = plaintext.withUnsafeBytes { p in
+      frame.withUnsafeMutableBytes { seal(p, type: type, isFinal: isFinal, into: $0.baseAddress!) }
+    }
+    precondition(size == frame.count)
+    return frame
+  }
+}
+
+/// What the verifier learned about an authentic frame.
+public struct VerifiedFrame: Sendable, Equatable {
+  public let type: FrameType
+  public let isFinal: Bool
+  public let sequence: UInt64
+  public let ciphertextCount: Int
+}
+
+/// First half of opening: CRC, then tag (constant time), then the authenticated header fields
+/// and the sequence number — all before a single byte is decrypted (FORMATS.md §2.3).
+public final class FrameVerifier {
+  private let mac: HMACSHA256
+  public private(set) var expectedSequence: UInt64 = 0
+  public private(set) var sawFinal = false
+
+  public init(key: SecretBytes) throws {
+    mac = try HMACSHA256(key: key)
+  }
+
+  /// `frame` must be exactly one frame, as measured by `RecordLayer.frameLength(startingAt:)`.
+  public func verify(frame: UnsafeRawBufferPointer) throws -> VerifiedFrame {
+    guard !sawFinal else { throw ProtocolError.trailingData }
+    let base = frame.baseAddress!
+    let ciphertextCount = frame.count - RecordLayer.frameOverhead
+    let macEnd = RecordLayer.headerSize + ciphertextCount
+    let crcEnd = macEnd + RecordLayer.tagSize
+
+    let crc = CRC32.checksum(UnsafeRawBufferPointer(start: base, count: crcEnd))
+    guard crc == BigEndian.loadUInt32(base + crcEnd) else { throw ProtocolError.corrupted }
+
+    guard
+      mac.verify(
+        UnsafeRawBufferPointer(start: base, count: macEnd),
+        expectedTag: UnsafeRawBufferPointer(start: base + macEnd, count: RecordLayer.tagSize))
+    else { throw ProtocolError.authenticationFailed("wrong key, or the data was tampered with") }
+
+    // From here on the header is authentic: a bad field is a peer we do not understand.
+    let version = frame[0]
+    let flags = frame[2]
+    guard version == RecordLayer.version else { throw ProtocolError.unsupported("frame version \(version)") }
+    guard let type = FrameType(rawValue: frame[1]) else { throw ProtocolError.unsupported("frame type \(frame[1])") }
+    guard flags & ~RecordLayer.finalFlag == 0, frame[3] == 0 else {
+      throw ProtocolError.unsupported("frame flags \(flags)")
+    }
+    let sequence = BigEndian.loadUInt64(base + 4)
+    guard sequence == expectedSequence else {
+      throw ProtocolError.outOfOrder(expected: expectedSequence, received: sequence)
+    }
+    expectedSequence += 1
+    let isFinal = flags & RecordLayer.finalFlag != 0
+    sawFinal = isFinal
+    return VerifiedFrame(type: type, isFinal: isFinal, sequence: sequence, ciphertextCount: ciphertextCount)
+  }
+}
+
+/// Second half of opening: decrypts a frame that `FrameVerifier` accepted.
+public final class FrameDecryptor {
+  private let cipher: AES256CBC
+
+  public init(key: SecretBytes) throws {
+    cipher = try AES256CBC(key: key, direction: .decrypt)
+  }
+
+  /// Decrypts the verified `frame` into `plaintext` (room for its ciphertext length); returns
+  /// the plaintext length. A bad padding under a good tag can only come from the key holder.
+  public func decrypt(frame: UnsafeRawBufferPointer, into plaintext: UnsafeMutableRawPointer) throws -> Int {
+    let ciphertextCount = frame.count - RecordLayer.frameOverhead
+    guard
+      let count = cipher.decrypt(
+        iv: frame.baseAddress! + 16,
+        ciphertext: UnsafeRawBufferPointer(start: frame.baseAddress! + RecordLayer.headerSize, count: ciphertextCount),
+        into: plaintext)
+    else { throw ProtocolError.malformed("bad padding under a valid tag") }
+    return count
+  }
+}
+
+/// Verifies and decrypts a stream of frames one at a time (the serial path; used for small
+/// messages and tests, while the file tool pipelines the two halves on two threads).
+public final class FrameOpener {
+  public let verifier: FrameVerifier
+  private let decryptor: FrameDecryptor
+
+  public init(keys: FrameKeys) throws {
+    verifier = try FrameVerifier(key: keys.authentication)
+    decryptor = try FrameDecryptor(key: keys.encryption)
+  }
+
+  public func open(frame: [UInt8]) throws -> (plaintext: [UInt8], frame: VerifiedFrame) {
+    try frame.withUnsafeBytes { bytes in
+      guard let length = try RecordLayer.frameLength(startingAt: bytes), length == bytes.count else {
+        throw bytes.count < RecordLayer.headerSize ? ProtocolError.truncated : ProtocolError.malformed("frame size")
+      }
+      let verified = try verifier.verify(frame: bytes)
+      var plaintext = [UInt8](repeating: 0, count: verified.ciphertextCount)
+      let count = try plaintext.withUnsafeMutableBytes { try decryptor.decrypt(frame: bytes, into: $0.baseAddress!) }
+      plaintext.removeLast(plaintext.count - count)
+      return (plaintext, verified)
+    }
+  }
+}

@@ -1,0 +1,3 @@
+import SecureChatCLI
+
+runTool("sc-keygen") { try KeygenTool.run(Array(CommandLine.arguments.dropFirst())) }

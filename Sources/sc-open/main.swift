@@ -1,0 +1,3 @@
+import SecureChatCLI
+
+runTool("sc-open") { try OpenTool.run(Array(CommandLine.arguments.dropFirst())) }

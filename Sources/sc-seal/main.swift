@@ -1,0 +1,3 @@
+import SecureChatCLI
+
+runTool("sc-seal") { try SealTool.run(Array(CommandLine.arguments.dropFirst())) }
