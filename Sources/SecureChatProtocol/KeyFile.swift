@@ -81,10 +81,10 @@ public enum KeyFile {
 
   private static func parseKeyLine(_ line: UnsafeRawBufferPointer) throws -> Key {
     let fields = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+    if let first = fields.first, !first.elementsEqual(tag), first.starts(with: Array("securechat-key-".utf8)) {
+      throw ProtocolError.unsupported("key file version")
+    }
     guard fields.count == 3, fields[0].elementsEqual(tag) else {
-      if line.starts(with: Array("securechat-key-".utf8)) {
-        throw ProtocolError.unsupported("key file version")
-      }
       throw ProtocolError.invalidKeyFile("not a securechat key (expected 'securechat-key-v1 TYPE HEX')")
     }
     guard let type = KeyType.allCases.first(where: { fields[1].elementsEqual($0.rawValue.utf8) }) else {

@@ -32,6 +32,22 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     }
   }
 
+  /// The name of the error class used by the test vectors of docs/FORMATS.md §6.
+  public var vectorClass: String {
+    switch self {
+    case .notSealed: return "not-sealed"
+    case .unsupported: return "unsupported"
+    case .truncated: return "truncated"
+    case .badLength: return "bad-length"
+    case .corrupted: return "corrupted"
+    case .authenticationFailed: return "authentication"
+    case .outOfOrder: return "out-of-order"
+    case .trailingData: return "trailing-data"
+    case .malformed: return "malformed"
+    case .invalidKeyFile: return "invalid-key"
+    }
+  }
+
   public var description: String {
     switch self {
     case .notSealed: return "input is not a sealed file"

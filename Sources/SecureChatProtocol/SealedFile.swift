@@ -123,3 +123,67 @@ public final class SealedFileReader {
     return .frame(consumed: length, frame)
   }
 }
+
+extension SealedFile {
+  /// Opens a whole sealed file held in memory, binary or armored, on one thread: the reference
+  /// path for test vectors and small inputs (the tools stream with the same reader and rules).
+  public static func open(_ input: [UInt8], fileKey: SecretBytes) throws -> [UInt8] {
+    var binary = input
+    if Armor.looksArmored(input.prefix(Armor.beginLine.count)) {
+      var decoder = ArmorDecoder()
+      binary = []
+      try input.withUnsafeBytes { try decoder.decode($0, into: &binary) }
+      try decoder.finish(into: &binary)
+    }
+    let reader = SealedFileReader(fileKey: fileKey)
+    var decryptor: FrameDecryptor?
+    var plaintext: [UInt8] = []
+    var offset = 0
+    while true {
+      let step = try binary.withUnsafeBytes {
+        try reader.next(UnsafeRawBufferPointer(rebasing: $0[offset...]), atEnd: true)
+      }
+      switch step {
+      case .needMoreInput:
+        preconditionFailure("the whole input was given")
+      case .header(let consumed):
+        decryptor = try FrameDecryptor(key: reader.keys!.frames.encryption)
+        offset += consumed
+      case .frame(let consumed, let frame):
+        var chunk = [UInt8](repeating: 0, count: frame.ciphertextCount)
+        let count = try binary.withUnsafeBytes { bytes in
+          try chunk.withUnsafeMutableBytes {
+            try decryptor!.decrypt(
+              frame: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + consumed]), into: $0.baseAddress!)
+          }
+        }
+        try checkPlaintextCount(count, of: frame)
+        plaintext += chunk[0..<count]
+        offset += consumed
+      case .finished:
+        return plaintext
+      }
+    }
+  }
+}
+
+extension SealedFile {
+  /// Seals a whole plaintext held in memory on one thread (reference encoder for tests and
+  /// vectors; the tool streams the same frames from two threads). `salt` is injectable so that
+  /// tests can build files that share keys.
+  public static func seal(
+    _ plaintext: [UInt8], fileKey: SecretBytes, salt: [UInt8] = SecureRandom.bytes(count: saltSize)
+  ) throws -> [UInt8] {
+    let keys = try deriveKeys(fileKey: fileKey, salt: salt)
+    var out = try header(salt: salt, keys: keys)
+    let sealer = try FrameSealer(keys: keys.frames)
+    var offset = 0
+    repeat {
+      let count = min(chunkSize, plaintext.count - offset)
+      let isFinal = offset + count == plaintext.count
+      out += sealer.seal(Array(plaintext[offset..<offset + count]), isFinal: isFinal)
+      offset += count
+    } while !sealer.isFinished
+    return out
+  }
+}

@@ -1,0 +1,45 @@
+# SecureChat. `make check` and `make demo` do all the set-up a fresh Debian 12 machine needs.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SWIFT ?= swift
+# The toolchain lives in /opt/swift on our machines; put it on PATH if it is not there yet.
+export PATH := $(PATH):/opt/swift/usr/bin
+RELEASE_FLAGS = -c release --static-swift-stdlib
+TOOLS = sc-keygen sc-seal sc-open
+
+.PHONY: all deps build check test demo bench install uninstall format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build $(RELEASE_FLAGS)
+
+# Unit tests, test vectors and end-to-end tests of the built tools.
+check: deps
+	$(SWIFT) build
+	$(SWIFT) test
+
+demo: build
+	scripts/demo.sh "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"
+
+bench: build
+	scripts/bench.sh "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"
+
+install: build
+	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
+	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/share/man/man1"; \
+	for tool in $(TOOLS); do install -m 0755 "$$bin/$$tool" "$(DESTDIR)$(PREFIX)/bin/$$tool"; done; \
+	for page in man/*.1; do install -m 0644 "$$page" "$(DESTDIR)$(PREFIX)/share/man/man1/"; done
+
+uninstall:
+	for tool in $(TOOLS); do rm -f "$(DESTDIR)$(PREFIX)/bin/$$tool"; done
+	for page in man/*.1; do rm -f "$(DESTDIR)$(PREFIX)/share/man/man1/$${page#man/}"; done
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+clean:
+	rm -rf .build
