@@ -219,6 +219,8 @@ public final class FrameDecryptor {
         ciphertext: UnsafeRawBufferPointer(start: frame.baseAddress! + RecordLayer.headerSize, count: ciphertextCount),
         into: plaintext)
     else { throw ProtocolError.malformed("bad padding under a valid tag") }
+    // Padding may be shorter than a block under a valid tag: enforce the §2.2 plaintext limit too.
+    guard count <= RecordLayer.maxPlaintextCount else { throw ProtocolError.malformed("frame carries too much plaintext") }
     return count
   }
 }
