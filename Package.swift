@@ -3,14 +3,13 @@ import PackageDescription
 
 // No Swift package dependencies: the tools parse their own arguments (see
 // Sources/SecureChatCLI/OptionParser.swift for why), so a fresh clone builds offline.
-let executableSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-
 let package = Package(
   name: "SecureChat",
   products: [
     .executable(name: "sc-keygen", targets: ["sc-keygen"]),
     .executable(name: "sc-seal", targets: ["sc-seal"]),
     .executable(name: "sc-open", targets: ["sc-open"]),
+    .executable(name: "sc-handshake", targets: ["sc-handshake"]),
   ],
   targets: [
     // C libraries. Only SecureChatCrypto imports these.
@@ -25,6 +24,7 @@ let package = Package(
     .executableTarget(name: "sc-keygen", dependencies: ["SecureChatCLI"]),
     .executableTarget(name: "sc-seal", dependencies: ["SecureChatCLI"]),
     .executableTarget(name: "sc-open", dependencies: ["SecureChatCLI"]),
+    .executableTarget(name: "sc-handshake", dependencies: ["SecureChatCLI"]),
 
     .testTarget(
       name: "SecureChatTests",

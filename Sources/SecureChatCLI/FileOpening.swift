@@ -103,7 +103,6 @@ public enum FileOpening {
       try pipeline.finish()
     }
     if let failure { throw failure }
-    try output.commit()
   }
 
   /// Reads the first line's worth of input to tell armor from binary.

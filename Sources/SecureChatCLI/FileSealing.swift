@@ -65,7 +65,6 @@ public enum FileSealing {
     }
     try pipeline.finish()
     try writer.finish()
-    try output.commit()
   }
 }
 

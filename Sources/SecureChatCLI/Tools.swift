@@ -63,28 +63,44 @@ public enum KeygenTool {
   }
 }
 
-/// Options and checks shared by sc-seal and sc-open.
-struct FileToolSetup {
-  let key: KeyFile.Key
+/// Options and checks shared by sc-seal and sc-open: a key file (`-k`, sealed files) or a
+/// session (`-s`, live streams), an input, and an output.
+struct StreamToolSetup {
+  enum Secret {
+    case key(KeyFile.Key)
+    case session(SessionSecrets)
+  }
+
+  let secret: Secret
   let input: FileDescriptor
   let output: OutputFile
   let outputPath: String?
 
   init(_ options: ParsedArguments, outputMode: mode_t, refuseBinaryTerminal: Bool, armored: Bool = false) throws {
-    guard let keyPath = options.value("key") else {
-      throw ToolError.usage("a key file is needed: -k KEYFILE")
+    let keyPath = options.value("key")
+    let sessionPath = options.value("session")
+    switch (keyPath, sessionPath) {
+    case (nil, nil): throw ToolError.usage("a key file (-k KEYFILE) or a session (-s SESSIONFILE) is needed")
+    case (.some, .some): throw ToolError.usage("-k and -s cannot be used together")
+    default: break
     }
+    if sessionPath != nil && armored { throw ToolError.usage("-a is for sealed files, not sessions") }
+    if keyPath != nil && options.has("binary") { throw ToolError.usage("--binary is for sessions (-s)") }
     let inputPath = options.operands.first ?? "-"
-    if keyPath == "-" && inputPath == "-" {
+    if (keyPath ?? sessionPath) == "-" && inputPath == "-" {
       throw ToolError.usage("the key and the input cannot both be standard input")
     }
     outputPath = options.value("output")
     if refuseBinaryTerminal && outputPath == nil && FileDescriptor.standardOutput.isTerminal {
       throw ToolError(
         "refusing to write binary output to a terminal",
-        hints: [armored ? "use -o FILE, or -o - to force it" : "use -a for text output, -o FILE, or -o - to force it"])
+        hints: [sessionPath == nil ? "use -a for text output, -o FILE, or -o - to force it" : "use -o - to force it"])
     }
-    key = try KeyLoader.load(keyPath, expecting: .psk)
+    if let keyPath {
+      secret = .key(try KeyLoader.load(keyPath, expecting: .psk))
+    } else {
+      secret = .session(try SessionLoader.load(sessionPath!))
+    }
     if inputPath == "-" {
       input = .standardInput
     } else {
@@ -100,6 +116,7 @@ struct FileToolSetup {
   func run(_ body: () throws -> Void) throws {
     do {
       try body()
+      try output.commit()
     } catch {
       output.abandon()
       throw error
@@ -107,24 +124,41 @@ struct FileToolSetup {
   }
 }
 
+let keyOption = OptionSpec(
+  "k", "key", value: "KEYFILE", help: "seal a file with this pre-shared key file (- for standard input)")
+let sessionOption = OptionSpec("s", "session", value: "SESSIONFILE", help: "a live session written by sc-handshake")
+let outputOption = OptionSpec("o", "output", value: "OUTPUT", help: "write to OUTPUT instead of standard output")
+
 public enum SealTool {
   public static let spec = CommandSpec(
     name: "sc-seal",
-    usage: ["sc-seal -k KEYFILE [-a] [-o OUTPUT] [INPUT]"],
-    summary: "Encrypt and authenticate INPUT (default: standard input) into a sealed file.",
+    usage: ["sc-seal -k KEYFILE [-a] [-o OUTPUT] [INPUT]", "sc-seal -s SESSIONFILE [--binary] [-o OUTPUT] [INPUT]"],
+    summary: """
+      Encrypt and authenticate INPUT (default: standard input): into a sealed file with -k, or into
+      a session stream with -s (one frame per line, or per chunk with --binary; a final frame at the end).
+      """,
     options: [
-      OptionSpec("k", "key", value: "KEYFILE", help: "the pre-shared key file (- for standard input)"),
+      keyOption,
       OptionSpec("a", "armor", help: "write the sealed file as text (base64 between BEGIN/END lines)"),
-      OptionSpec("o", "output", value: "OUTPUT", help: "write to OUTPUT instead of standard output"),
+      sessionOption,
+      OptionSpec(nil, "binary", help: "with -s: send raw input as it comes instead of line by line"),
+      outputOption,
     ],
     maxOperands: 1)
 
   public static func run(_ arguments: [String]) throws {
     let options = try ParsedArguments.parse(arguments, spec: spec)
     let armored = options.has("armor")
-    let setup = try FileToolSetup(options, outputMode: 0o666, refuseBinaryTerminal: !armored)
+    let setup = try StreamToolSetup(options, outputMode: 0o666, refuseBinaryTerminal: !armored, armored: armored)
+    if case .session = setup.secret { ignoreBrokenPipeSignal() }
     try setup.run {
-      try FileSealing.seal(input: setup.input, output: setup.output, key: setup.key, armored: armored)
+      switch setup.secret {
+      case .key(let key):
+        try FileSealing.seal(input: setup.input, output: setup.output, key: key, armored: armored)
+      case .session(let session):
+        try SessionSealing.run(
+          input: setup.input, output: setup.output.fd, session: session, binary: options.has("binary"))
+      }
     }
   }
 }
@@ -132,20 +166,25 @@ public enum SealTool {
 public enum OpenTool {
   public static let spec = CommandSpec(
     name: "sc-open",
-    usage: ["sc-open -k KEYFILE [-o OUTPUT] [INPUT]"],
-    summary: "Verify and decrypt a sealed file (binary or armored); nothing unauthenticated is written.",
-    options: [
-      OptionSpec("k", "key", value: "KEYFILE", help: "the pre-shared key file (- for standard input)"),
-      OptionSpec("o", "output", value: "OUTPUT", help: "write to OUTPUT instead of standard output"),
-    ],
+    usage: ["sc-open -k KEYFILE [-o OUTPUT] [INPUT]", "sc-open -s SESSIONFILE [-o OUTPUT] [INPUT]"],
+    summary: """
+      Verify and decrypt a sealed file (binary or armored) with -k, or a session stream with -s;
+      nothing unauthenticated is ever written.
+      """,
+    options: [keyOption, sessionOption, outputOption],
     maxOperands: 1)
 
   public static func run(_ arguments: [String]) throws {
     let options = try ParsedArguments.parse(arguments, spec: spec)
-    let setup = try FileToolSetup(options, outputMode: 0o600, refuseBinaryTerminal: false)
+    let setup = try StreamToolSetup(options, outputMode: 0o600, refuseBinaryTerminal: false)
     try setup.run {
-      try FileOpening.open(
-        input: setup.input, output: setup.output, key: setup.key, refuseBinaryOnTerminal: setup.outputPath == nil)
+      switch setup.secret {
+      case .key(let key):
+        try FileOpening.open(
+          input: setup.input, output: setup.output, key: key, refuseBinaryOnTerminal: setup.outputPath == nil)
+      case .session(let session):
+        try SessionOpening.run(input: setup.input, output: setup.output, session: session)
+      }
     }
   }
 }

@@ -18,6 +18,8 @@ final class TwoStagePipeline<Slot: AnyObject>: @unchecked Sendable {
   private let readySlots = DispatchSemaphore(value: 0)
   private var producerIndex = 0
   private var submittedLast = false
+  /// True between `acquire()` and `submit(isLast:)`: the producer holds a slot.
+  private var holdsSlot = false
   /// Written by the worker before it signals `freeSlots`; read by the producer after waiting on
   /// it, so the semaphore orders the two accesses.
   private var consumerError: Error?
@@ -28,7 +30,10 @@ final class TwoStagePipeline<Slot: AnyObject>: @unchecked Sendable {
     precondition(!slots.isEmpty)
     self.slots = slots
     isLastSlot = Array(repeating: false, count: slots.count)
-    freeSlots = DispatchSemaphore(value: slots.count)
+    // Created at 0 and raised: libdispatch traps when a semaphore is released below its initial
+    // value, which a producer that stops early could otherwise cause.
+    freeSlots = DispatchSemaphore(value: 0)
+    for _ in slots { freeSlots.signal() }
   }
 
   func start(_ consumer: @escaping (Slot) throws -> Void) {
@@ -43,11 +48,14 @@ final class TwoStagePipeline<Slot: AnyObject>: @unchecked Sendable {
       freeSlots.signal()
       throw consumerError
     }
+    holdsSlot = true
     return slots[producerIndex % slots.count]
   }
 
   /// Hands the slot from the last `acquire()` to the worker.
   func submit(isLast: Bool) {
+    precondition(holdsSlot, "submit without acquire")
+    holdsSlot = false
     isLastSlot[producerIndex % slots.count] = isLast
     producerIndex += 1
     submittedLast = isLast
@@ -58,7 +66,9 @@ final class TwoStagePipeline<Slot: AnyObject>: @unchecked Sendable {
   /// If the producer stopped early, the worker is told to stop after what it already has.
   func finish() throws {
     if !submittedLast {
-      freeSlots.wait()
+      // Reuse the slot the producer holds, if any, for the stop marker.
+      if !holdsSlot { freeSlots.wait() }
+      holdsSlot = false
       isLastSlot[producerIndex % slots.count] = true
       stopMarkerIndex = producerIndex
       producerIndex += 1

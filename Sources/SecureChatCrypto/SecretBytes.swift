@@ -63,6 +63,18 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
     return withUnsafeBytes { SecretBytes(copying: UnsafeRawBufferPointer(rebasing: $0[range])) }
   }
 
+  /// A new secret holding this one followed by `other`.
+  public func concatenating(_ other: SecretBytes) -> SecretBytes {
+    let joined = SecretBytes(count: count + other.count)
+    joined.withUnsafeMutableBytes { out in
+      withUnsafeBytes { if $0.count > 0 { out.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+      other.withUnsafeBytes {
+        if $0.count > 0 { (out.baseAddress! + count).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+      }
+    }
+    return joined
+  }
+
   /// Constant-time comparison (CRYPTO_memcmp); lengths are not secret.
   public func constantTimeEquals(_ other: SecretBytes) -> Bool {
     guard count == other.count else { return false }

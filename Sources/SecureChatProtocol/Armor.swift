@@ -71,7 +71,7 @@ public struct ArmorDecoder {
       }
       line.append(byte)
       if line.count > Armor.maxLineLength {
-        if state == .expectingBegin { throw ProtocolError.notSealed }
+        if state == .expectingBegin && !line.starts(with: Armor.beginLine) { throw ProtocolError.notSealed }
         throw ProtocolError.malformed("armor line \(lineNumber + 1) is too long")
       }
     }
@@ -79,7 +79,15 @@ public struct ArmorDecoder {
 
   /// Call at end of input: the END line must have been seen.
   public mutating func finish(into out: inout [UInt8]) throws {
-    if !line.isEmpty { try endOfLine(into: &out) }
+    // §4.2: an unterminated last line counts only if it is the END line; anything else was cut off.
+    if !line.isEmpty {
+      var last = line
+      if last.last == UInt8(ascii: "\r") { last.removeLast() }
+      guard state == .ended || ((state == .body || state == .afterShortLine) && last == Armor.endLine) else {
+        throw state == .expectingBegin ? ProtocolError.notSealed : ProtocolError.truncated
+      }
+      try endOfLine(into: &out)
+    }
     switch state {
     case .ended: return
     case .expectingBegin: throw ProtocolError.notSealed
@@ -93,7 +101,10 @@ public struct ArmorDecoder {
     if line.last == UInt8(ascii: "\r") { line.removeLast() }
     switch state {
     case .expectingBegin:
-      guard line == Armor.beginLine else { throw ProtocolError.notSealed }
+      guard line == Armor.beginLine else {
+        // The input started with the BEGIN marker (that is how it was recognised): this is damage.
+        throw line.starts(with: Armor.beginLine) ? ProtocolError.malformed("armor BEGIN line") : ProtocolError.notSealed
+      }
       state = .body
     case .body, .afterShortLine:
       if line == Armor.endLine {

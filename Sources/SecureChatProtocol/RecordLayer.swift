@@ -62,9 +62,13 @@ public struct FrameKeys: Sendable {
 public final class FrameEncryptor {
   private let cipher: AES256CBC
   private var ivSource = RandomIVSource()
+  /// IVs to use before random ones: only for reproducible test vectors (docs/PROTOCOL.md §8).
+  private var fixedIVs: [[UInt8]]
 
-  public init(key: SecretBytes) throws {
+  public init(key: SecretBytes, fixedIVs: [[UInt8]] = []) throws {
+    precondition(fixedIVs.allSatisfy { $0.count == AES256CBC.ivSize })
     cipher = try AES256CBC(key: key, direction: .encrypt)
+    self.fixedIVs = fixedIVs.reversed()
   }
 
   /// Writes header, IV and ciphertext of a frame at `frame`, which must have room for
@@ -81,7 +85,11 @@ public final class FrameEncryptor {
     frame.storeBytes(of: 0, toByteOffset: 3, as: UInt8.self)
     BigEndian.store(sequence, at: frame + 4)
     BigEndian.store(UInt32(ciphertextCount), at: frame + 12)
-    ivSource.nextIV(into: frame + 16)
+    if let iv = fixedIVs.popLast() {
+      iv.withUnsafeBytes { (frame + 16).copyMemory(from: $0.baseAddress!, byteCount: AES256CBC.ivSize) }
+    } else {
+      ivSource.nextIV(into: frame + 16)
+    }
     let written = cipher.encrypt(iv: frame + 16, plaintext: plaintext, into: frame + RecordLayer.headerSize)
     assert(written == ciphertextCount)
     return ciphertextCount
@@ -117,8 +125,8 @@ public final class FrameSealer {
   public private(set) var nextSequence: UInt64 = 0
   public private(set) var isFinished = false
 
-  public init(keys: FrameKeys) throws {
-    encryptor = try FrameEncryptor(key: keys.encryption)
+  public init(keys: FrameKeys, fixedIVs: [[UInt8]] = []) throws {
+    encryptor = try FrameEncryptor(key: keys.encryption, fixedIVs: fixedIVs)
     authenticator = try FrameAuthenticator(key: keys.authentication)
   }
 
@@ -220,7 +228,9 @@ public final class FrameDecryptor {
         into: plaintext)
     else { throw ProtocolError.malformed("bad padding under a valid tag") }
     // Padding may be shorter than a block under a valid tag: enforce the §2.2 plaintext limit too.
-    guard count <= RecordLayer.maxPlaintextCount else { throw ProtocolError.malformed("frame carries too much plaintext") }
+    guard count <= RecordLayer.maxPlaintextCount else {
+      throw ProtocolError.malformed("frame carries too much plaintext")
+    }
     return count
   }
 }
@@ -237,15 +247,18 @@ public final class FrameOpener {
   }
 
   public func open(frame: [UInt8]) throws -> (plaintext: [UInt8], frame: VerifiedFrame) {
-    try frame.withUnsafeBytes { bytes in
-      guard let length = try RecordLayer.frameLength(startingAt: bytes), length == bytes.count else {
-        throw bytes.count < RecordLayer.headerSize ? ProtocolError.truncated : ProtocolError.malformed("frame size")
-      }
-      let verified = try verifier.verify(frame: bytes)
-      var plaintext = [UInt8](repeating: 0, count: verified.ciphertextCount)
-      let count = try plaintext.withUnsafeMutableBytes { try decryptor.decrypt(frame: bytes, into: $0.baseAddress!) }
-      plaintext.removeLast(plaintext.count - count)
-      return (plaintext, verified)
+    try frame.withUnsafeBytes { try openInPlace($0) }
+  }
+
+  /// Opens exactly one frame held in `bytes`.
+  public func openInPlace(_ bytes: UnsafeRawBufferPointer) throws -> (plaintext: [UInt8], frame: VerifiedFrame) {
+    guard let length = try RecordLayer.frameLength(startingAt: bytes), length == bytes.count else {
+      throw bytes.count < RecordLayer.headerSize ? ProtocolError.truncated : ProtocolError.malformed("frame size")
     }
+    let verified = try verifier.verify(frame: bytes)
+    var plaintext = [UInt8](repeating: 0, count: verified.ciphertextCount)
+    let count = try plaintext.withUnsafeMutableBytes { try decryptor.decrypt(frame: bytes, into: $0.baseAddress!) }
+    plaintext.removeLast(plaintext.count - count)
+    return (plaintext, verified)
   }
 }

@@ -47,11 +47,14 @@ public enum SealedFile {
   public static func openHeader(_ prefix: UnsafeRawBufferPointer, atEnd: Bool, fileKey: SecretBytes) throws -> Keys? {
     let magicCount = min(prefix.count, magic.count)
     guard prefix.prefix(magicCount).elementsEqual(magic.prefix(magicCount)) else { throw ProtocolError.notSealed }
+    // §3.1: the version is checked as soon as it is there, before the length of the header.
+    if prefix.count > 6 && prefix[6] != version {
+      throw ProtocolError.unsupported("sealed file version \(prefix[6])")
+    }
     if prefix.count < headerSize {
       if !atEnd { return nil }
       throw prefix.count < magic.count ? ProtocolError.notSealed : ProtocolError.truncated
     }
-    guard prefix[6] == version else { throw ProtocolError.unsupported("sealed file version \(prefix[6])") }
     let salt = Array(prefix[8..<40])
     let keys = try deriveKeys(fileKey: fileKey, salt: salt)
     guard

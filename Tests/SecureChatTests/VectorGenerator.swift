@@ -313,6 +313,19 @@ final class VectorGenerator: XCTestCase {
         return f
       }())
     try bad(
+      "frame-plaintext-over-limit", "malformed",
+      {
+        // 65551 bytes + a one-byte pad fill L = 65552 exactly: the padding is valid, the size is not.
+        let cipher = try AES256CBC(key: keys.frames.encryption, direction: .encrypt)
+        let iv = [UInt8](repeating: 7, count: 16)
+        let ciphertext = Array(cipher.encrypt(iv: iv, plaintext: plaintext(65551) + [1]).prefix(65552))
+        var frame = [1, 1, 1, 0] + [UInt8](repeating: 0, count: 8) + [0, 1, 0, 0x10] + iv + ciphertext
+        frame += [UInt8](repeating: 0, count: 36)
+        var f = try SealedFile.header(salt: fixedSalt, keys: keys) + frame
+        try reauthenticate(&f, frameAt: SealedFile.headerSize, keys: keys)
+        return f
+      }())
+    try bad(
       "no-final-flag-on-last-frame", "truncated",
       {
         let sealer = try FrameSealer(keys: keys.frames)

@@ -1,0 +1,144 @@
+import SecureChatCrypto
+import SecureChatProtocol
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `sc-handshake`: runs docs/PROTOCOL.md §3 over standard input (from the peer) and standard
+/// output (to the peer), then writes the session file.
+public enum HandshakeTool {
+  public static let spec = CommandSpec(
+    name: "sc-handshake",
+    usage: ["sc-handshake --initiator|--responder -k KEYFILE -n NAME -o SESSIONFILE [--timeout SECONDS]"],
+    summary: """
+      Authenticate the peer on standard input/output with the pre-shared key (ephemeral X25519 and
+      mutual HMAC-SHA256 challenge-response), then write the session keys to SESSIONFILE.
+      """,
+    options: [
+      OptionSpec(nil, "initiator", help: "speak first (the side that connects)"),
+      OptionSpec(nil, "responder", help: "answer (the side that listens)"),
+      OptionSpec("k", "key", value: "KEYFILE", help: "the pre-shared key file (- for standard input is not allowed)"),
+      OptionSpec("n", "name", value: "NAME", help: "the name to authenticate as (letters, digits, . _ - @ +)"),
+      OptionSpec("o", "output", value: "SESSIONFILE", help: "write the session here (created 0600, never overwritten)"),
+      OptionSpec(nil, "timeout", value: "SECONDS", help: "give up when the peer is silent this long (default 30)"),
+    ],
+    maxOperands: 0)
+
+  public static let defaultTimeout = 30
+
+  public static func run(_ arguments: [String]) throws {
+    let options = try ParsedArguments.parse(arguments, spec: spec)
+    let role: Handshake.Role
+    switch (options.has("initiator"), options.has("responder")) {
+    case (true, false): role = .initiator
+    case (false, true): role = .responder
+    default: throw ToolError.usage("give exactly one of --initiator and --responder")
+    }
+    guard let keyPath = options.value("key") else { throw ToolError.usage("a key file is needed: -k KEYFILE") }
+    guard keyPath != "-" else { throw ToolError.usage("the key cannot come from standard input: that is the peer") }
+    guard let name = options.value("name") else { throw ToolError.usage("a name is needed: -n NAME") }
+    guard SessionName.isValid(Array(name.utf8)) else {
+      throw ToolError.usage("invalid name '\(name)': use 1 to 64 letters, digits, '.', '_', '-', '@' or '+'")
+    }
+    guard let sessionPath = options.value("output") else {
+      throw ToolError.usage("a session file is needed: -o SESSIONFILE")
+    }
+    var timeout = defaultTimeout
+    if let text = options.value("timeout") {
+      guard let value = Int(text), value > 0, value <= 86400 else {
+        throw ToolError.usage("--timeout takes a whole number of seconds from 1 to 86400")
+      }
+      timeout = value
+    }
+    let sink = try SessionFileSink(path: sessionPath)
+    let key = try KeyLoader.load(keyPath, expecting: .psk)
+    ignoreBrokenPipeSignal()
+
+    let handshake = try Handshake(role: role, psk: key.secret, localName: Array(name.utf8))
+    let reader = PeerReader(
+      fd: .standardInput, deadline: monotonicMilliseconds() + Int64(timeout) * 1000, timeoutSeconds: timeout)
+    do {
+      if let first = handshake.start() { try sendToPeer(first) }
+      var isFirstMessage = true
+      while let expected = handshake.expectedMessage {
+        let message = try readMessage(reader, expecting: expected, isFirst: isFirstMessage)
+        isFirstMessage = false
+        if let reply = try handshake.receive(message) { try sendToPeer(reply) }
+      }
+    } catch let error as HandshakeError {
+      // Tell the peer "authentication failed", nothing finer; unless it already knows.
+      if error != .rejectedByPeer && error != .truncated {
+        try? FileDescriptor.standardOutput.writeAll(HandshakeMessage.abortMessage)
+      }
+      throw ToolError(error.description, status: error.isIntegrityFailure ? .integrityFailure : .operationalFailure)
+    }
+    let session = handshake.result!
+    try sink.write(SessionFile.serialize(session))
+    Diagnostics.info("authenticated peer '\(String(decoding: session.peerName, as: UTF8.self))'")
+    Diagnostics.info("verification code \(session.verificationCode)")
+  }
+
+  private static func readMessage(_ reader: PeerReader, expecting expected: HandshakeMessageType, isFirst: Bool) throws
+    -> [UInt8]
+  {
+    let header: [UInt8]
+    switch try reader.readExactly(HandshakeMessage.headerSize) {
+    case .complete(let bytes): header = bytes
+    case .ended(let received):
+      if isFirst && received == 0 {
+        throw ToolError("the peer closed the connection before the handshake")
+      }
+      throw HandshakeError.truncated
+    }
+    let length = try HandshakeMessage.bodyLength(header: header, expecting: expected, isFirst: isFirst)
+    switch try reader.readExactly(length) {
+    case .complete(let body): return header + body
+    case .ended: throw HandshakeError.truncated
+    }
+  }
+
+  private static func sendToPeer(_ bytes: [UInt8]) throws {
+    do {
+      try FileDescriptor.standardOutput.writeAll(bytes)
+    } catch {
+      throw ToolError("the peer closed the connection during the handshake")
+    }
+  }
+}
+
+/// Where sc-handshake puts the session: a new file (O_EXCL, 0600), or an existing descriptor,
+/// fifo or device such as /dev/fd/N, so that a session need never touch a disk.
+struct SessionFileSink {
+  let path: String
+  let isNewFile: Bool
+
+  /// Checks up front, before talking to the peer, that the session can be written.
+  init(path: String) throws {
+    self.path = path
+    var info = stat()
+    if stat(path, &info) == 0 {
+      guard (info.st_mode & S_IFMT) != S_IFREG else {
+        throw ToolError("\(path) already exists", hints: ["sc-handshake never overwrites a session file"])
+      }
+      guard (info.st_mode & S_IFMT) != S_IFDIR else { throw ToolError("\(path) is a directory") }
+      isNewFile = false
+    } else {
+      isNewFile = true
+    }
+  }
+
+  func write(_ contents: SecretBytes) throws {
+    let flags = isNewFile ? (O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW) : (O_WRONLY | O_CLOEXEC)
+    let raw = open(path, flags, 0o600)
+    guard raw >= 0 else { throw ToolError.system("cannot write the session to \(path)") }
+    let fd = FileDescriptor(rawValue: raw)
+    defer { fd.close() }
+    do {
+      try contents.withUnsafeBytes { try fd.writeAll($0) }
+    } catch {
+      if isNewFile { unlink(path) }
+      throw ToolError.system("cannot write the session to \(path)")
+    }
+  }
+}

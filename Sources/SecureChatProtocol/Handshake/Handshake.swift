@@ -1,0 +1,241 @@
+import SecureChatCrypto
+
+/// The handshake state machine of docs/PROTOCOL.md §3, sans I/O: give it each complete message
+/// from the peer (`receive`), send what it returns. Four messages:
+///
+///     I1  initiator → responder   hello: version, ephemeral key eI, challenge cI
+///     R1  responder → initiator   hello: version, ephemeral key eR, challenge cR
+///     I2  initiator → responder   name frame (encrypted) + response HMAC(KI, label ‖ TH3)
+///     R2  responder → initiator   name frame (encrypted) + response HMAC(KR, label ‖ TH4)
+///
+/// The initiator proves itself first; the responder checks that proof before it answers, and the
+/// initiator checks the responder's before it reports success. No keys exist until then.
+public final class Handshake {
+  public enum Role: UInt8, Sendable {
+    case initiator = 1
+    case responder = 2
+  }
+
+  public enum State: Equatable {
+    case idle
+    case awaitingInitiatorHello
+    case awaitingResponderHello
+    case awaitingInitiatorAuth
+    case awaitingResponderAuth
+    case complete
+    case failed
+  }
+
+  /// The randomness one handshake uses; injectable so that docs/PROTOCOL.md can give vectors.
+  public struct Randomness {
+    public let ephemeralSecret: SecretBytes
+    public let challenge: [UInt8]
+    public let nameFrameIV: [UInt8]
+
+    public init(ephemeralSecret: SecretBytes, challenge: [UInt8], nameFrameIV: [UInt8]) {
+      precondition(ephemeralSecret.count == 32 && challenge.count == 32 && nameFrameIV.count == 16)
+      self.ephemeralSecret = ephemeralSecret
+      self.challenge = challenge
+      self.nameFrameIV = nameFrameIV
+    }
+
+    public static func fresh() -> Randomness {
+      Randomness(
+        ephemeralSecret: .random(count: 32), challenge: SecureRandom.bytes(count: 32),
+        nameFrameIV: SecureRandom.bytes(count: 16))
+    }
+  }
+
+  public let role: Role
+  public private(set) var state: State = .idle
+  /// Set once the handshake is complete, never before.
+  public private(set) var result: SessionSecrets?
+
+  private let psk: SecretBytes
+  private let localName: [UInt8]
+  private let randomness: Randomness
+  private let ephemeral: X25519PrivateKey
+  private var transcriptHash: [UInt8] = []
+  private var sharedSecret: SecretBytes?
+  private var handshakePRK: SecretBytes?
+  private var peerName: [UInt8] = []
+
+  public init(role: Role, psk: SecretBytes, localName: [UInt8], randomness: Randomness = .fresh()) throws {
+    precondition(SessionName.isValid(localName), "invalid local name")
+    self.role = role
+    self.psk = psk
+    self.localName = localName
+    self.randomness = randomness
+    ephemeral = try X25519PrivateKey(rawRepresentation: randomness.ephemeralSecret)
+  }
+
+  /// The first message to send: I1 for the initiator, nothing for the responder.
+  public func start() -> [UInt8]? {
+    precondition(state == .idle)
+    switch role {
+    case .initiator:
+      let hello = makeHello(.initiatorHello)
+      transcriptHash = SHA256.hash(HandshakeLabels.transcript + hello)
+      state = .awaitingResponderHello
+      return hello
+    case .responder:
+      state = .awaitingInitiatorHello
+      return nil
+    }
+  }
+
+  /// The message type the state machine waits for next.
+  public var expectedMessage: HandshakeMessageType? {
+    switch state {
+    case .awaitingInitiatorHello: return .initiatorHello
+    case .awaitingResponderHello: return .responderHello
+    case .awaitingInitiatorAuth: return .initiatorAuth
+    case .awaitingResponderAuth: return .responderAuth
+    default: return nil
+    }
+  }
+
+  /// Processes one complete message (header and body) from the peer and returns the reply to
+  /// send, if any. Any error leaves the machine `failed`, with no keys.
+  public func receive(_ message: [UInt8]) throws -> [UInt8]? {
+    guard let expected = expectedMessage else { throw HandshakeError.malformed("message after the end") }
+    do {
+      guard message.count >= HandshakeMessage.headerSize else { throw HandshakeError.truncated }
+      let length = try HandshakeMessage.bodyLength(
+        header: Array(message.prefix(HandshakeMessage.headerSize)), expecting: expected,
+        isFirst: state == .awaitingInitiatorHello || state == .awaitingResponderHello)
+      guard message.count == HandshakeMessage.headerSize + length else {
+        throw message.count < HandshakeMessage.headerSize + length
+          ? HandshakeError.truncated : HandshakeError.malformed("message longer than its header says")
+      }
+      switch state {
+      case .awaitingInitiatorHello: return try receiveInitiatorHello(message)
+      case .awaitingResponderHello: return try receiveResponderHello(message)
+      case .awaitingInitiatorAuth: return try receiveInitiatorAuth(message)
+      case .awaitingResponderAuth: return try receiveResponderAuth(message)
+      default: preconditionFailure()
+      }
+    } catch {
+      state = .failed
+      sharedSecret = nil
+      handshakePRK = nil
+      throw error
+    }
+  }
+
+  // MARK: steps (PROTOCOL.md §3.4)
+
+  private func makeHello(_ type: HandshakeMessageType) -> [UInt8] {
+    HandshakeMessage.header(type, bodyCount: HandshakeMessage.helloBodySize) + [HandshakeMessage.protocolVersion]
+      + ephemeral.publicKey + randomness.challenge
+  }
+
+  /// R: I1 → R1. Remembers the DH output; nothing is authenticated yet.
+  private func receiveInitiatorHello(_ message: [UInt8]) throws -> [UInt8] {
+    try checkHello(message)
+    let reply = makeHello(.responderHello)
+    transcriptHash = SHA256.hash(SHA256.hash(HandshakeLabels.transcript + message) + reply)
+    try deriveHandshakeSecret(peerPublicKey: Array(message[4..<36]))
+    state = .awaitingInitiatorAuth
+    return reply
+  }
+
+  /// I: R1 → I2, the initiator's proof.
+  private func receiveResponderHello(_ message: [UInt8]) throws -> [UInt8] {
+    try checkHello(message)
+    transcriptHash = SHA256.hash(transcriptHash + message)
+    try deriveHandshakeSecret(peerPublicKey: Array(message[4..<36]))
+    let reply = try makeAuth(.initiatorAuth)
+    state = .awaitingResponderAuth
+    return reply
+  }
+
+  /// R: I2 → R2, after checking the initiator's proof; the responder is then done.
+  private func receiveInitiatorAuth(_ message: [UInt8]) throws -> [UInt8] {
+    try checkAuth(message, from: .initiator)
+    let reply = try makeAuth(.responderAuth)
+    try complete()
+    return reply
+  }
+
+  /// I: R2, the responder's proof; the initiator is then done.
+  private func receiveResponderAuth(_ message: [UInt8]) throws -> [UInt8]? {
+    try checkAuth(message, from: .responder)
+    try complete()
+    return nil
+  }
+
+  private func checkHello(_ message: [UInt8]) throws {
+    let version = message[3]
+    guard version == HandshakeMessage.protocolVersion else { throw HandshakeError.unsupportedVersion(version) }
+  }
+
+  private func deriveHandshakeSecret(peerPublicKey: [UInt8]) throws {
+    guard let shared = ephemeral.sharedSecret(with: peerPublicKey) else { throw HandshakeError.invalidPublicKey }
+    sharedSecret = shared
+    handshakePRK = try KeySchedule.extract(sharedSecret: shared, psk: psk, transcriptHash: transcriptHash)
+  }
+
+  /// I2 or R2: our name in a frame under our handshake keys, then our response over the
+  /// transcript so far (which now includes that frame).
+  private func makeAuth(_ type: HandshakeMessageType) throws -> [UInt8] {
+    let sealer = try FrameSealer(
+      keys: try KeySchedule.handshakeFrameKeys(prk: handshakePRK!, role: role), fixedIVs: [randomness.nameFrameIV])
+    let frame = sealer.seal(localName, isFinal: true)
+    let header = HandshakeMessage.header(type, bodyCount: frame.count + HandshakeMessage.responseSize)
+    transcriptHash = SHA256.hash(transcriptHash + header + frame)
+    let response = try Self.response(psk: psk, role: role, transcriptHash: transcriptHash)
+    transcriptHash = SHA256.hash(transcriptHash + response)
+    return header + frame + response
+  }
+
+  /// The peer's I2 or R2: the name frame must verify under the peer's handshake keys, and the
+  /// response under the peer's role key, compared in constant time.
+  private func checkAuth(_ message: [UInt8], from peerRole: Role) throws {
+    let frameBytes = Array(message[HandshakeMessage.headerSize..<(message.count - HandshakeMessage.responseSize)])
+    let response = Array(message.suffix(HandshakeMessage.responseSize))
+    transcriptHash = SHA256.hash(transcriptHash + message.prefix(message.count - HandshakeMessage.responseSize))
+    let expected = try Self.response(psk: psk, role: peerRole, transcriptHash: transcriptHash)
+    guard ConstantTime.equals(expected, response) else {
+      throw HandshakeError.authenticationFailed("the peer's response does not verify (different key, or tampered)")
+    }
+    let opener = try FrameOpener(keys: try KeySchedule.handshakeFrameKeys(prk: handshakePRK!, role: peerRole))
+    let name: [UInt8]
+    do {
+      let (plaintext, frame) = try opener.open(frame: frameBytes)
+      guard frame.isFinal, frame.sequence == 0 else { throw HandshakeError.malformed("name frame flags") }
+      name = plaintext
+    } catch let error as ProtocolError {
+      throw HandshakeError.authenticationFailed("the peer's name frame does not verify (\(error))")
+    }
+    guard SessionName.isValid(name) else { throw HandshakeError.malformed("the peer's name is not a valid name") }
+    peerName = name
+    transcriptHash = SHA256.hash(transcriptHash + response)
+  }
+
+  static func response(psk: SecretBytes, role: Role, transcriptHash: [UInt8]) throws -> [UInt8] {
+    let key = try KeySchedule.responseKey(psk: psk, role: role)
+    let label = role == .initiator ? HandshakeLabels.initiatorResponse : HandshakeLabels.responderResponse
+    return try HMACSHA256(key: key).authenticate(label, transcriptHash)
+  }
+
+  /// §4.5: session keys from the DH output and the PSK, salted with the final transcript hash.
+  private func complete() throws {
+    let prk = try KeySchedule.extract(sharedSecret: sharedSecret!, psk: psk, transcriptHash: transcriptHash)
+    let initiatorToResponder = FrameKeys(
+      encryption: try KeySchedule.expand(prk, HandshakeLabels.initiatorToResponderEncryption),
+      authentication: try KeySchedule.expand(prk, HandshakeLabels.initiatorToResponderAuthentication))
+    let responderToInitiator = FrameKeys(
+      encryption: try KeySchedule.expand(prk, HandshakeLabels.responderToInitiatorEncryption),
+      authentication: try KeySchedule.expand(prk, HandshakeLabels.responderToInitiatorAuthentication))
+    let sessionID = try KeySchedule.expand(prk, HandshakeLabels.sessionID, count: 16).copyForTesting()
+    result = SessionSecrets(
+      role: role, sessionID: sessionID, localName: localName, peerName: peerName, transcriptHash: transcriptHash,
+      verificationCode: KeySchedule.verificationCode(transcriptHash: transcriptHash),
+      send: role == .initiator ? initiatorToResponder : responderToInitiator,
+      receive: role == .initiator ? responderToInitiator : initiatorToResponder)
+    sharedSecret = nil
+    handshakePRK = nil
+    state = .complete
+  }
+}

@@ -1,0 +1,83 @@
+import SecureChatCrypto
+
+/// Every label and derivation of the handshake, in one place (docs/PROTOCOL.md §4).
+enum HandshakeLabels {
+  static let transcript = Array("SecureChat v1 handshake".utf8)
+  static let initiatorResponseKey = Array("SecureChat v1 initiator response key".utf8)
+  static let responderResponseKey = Array("SecureChat v1 responder response key".utf8)
+  static let initiatorResponse = Array("SecureChat v1 initiator response".utf8)
+  static let responderResponse = Array("SecureChat v1 responder response".utf8)
+  static let initiatorHandshakeEncryption = Array("SecureChat v1 handshake initiator encryption".utf8)
+  static let initiatorHandshakeAuthentication = Array("SecureChat v1 handshake initiator authentication".utf8)
+  static let responderHandshakeEncryption = Array("SecureChat v1 handshake responder encryption".utf8)
+  static let responderHandshakeAuthentication = Array("SecureChat v1 handshake responder authentication".utf8)
+  static let initiatorToResponderEncryption = Array("SecureChat v1 session initiator-to-responder encryption".utf8)
+  static let initiatorToResponderAuthentication = Array(
+    "SecureChat v1 session initiator-to-responder authentication".utf8)
+  static let responderToInitiatorEncryption = Array("SecureChat v1 session responder-to-initiator encryption".utf8)
+  static let responderToInitiatorAuthentication = Array(
+    "SecureChat v1 session responder-to-initiator authentication".utf8)
+  static let sessionID = Array("SecureChat v1 session id".utf8)
+  static let verificationCode = Array("SecureChat v1 verification code".utf8)
+}
+
+enum KeySchedule {
+  /// §4.1: the response keys depend on the pre-shared key and the role only.
+  static func responseKey(psk: SecretBytes, role: Handshake.Role) throws -> SecretBytes {
+    try HKDFSHA256.derive(
+      inputKeyMaterial: psk, salt: [],
+      info: role == .initiator ? HandshakeLabels.initiatorResponseKey : HandshakeLabels.responderResponseKey,
+      outputCount: 32)
+  }
+
+  /// §4.2 and §4.5: PRK = HKDF-Extract(salt = transcript hash, IKM = DH output ‖ PSK). Mixing in
+  /// the PSK means a man in the middle who has no key learns nothing; the DH output gives forward secrecy.
+  static func extract(sharedSecret: SecretBytes, psk: SecretBytes, transcriptHash: [UInt8]) throws -> SecretBytes {
+    try HKDFSHA256.derive(
+      inputKeyMaterial: sharedSecret.concatenating(psk), salt: transcriptHash, info: [], outputCount: 32,
+      mode: .extractOnly)
+  }
+
+  static func expand(_ prk: SecretBytes, _ label: [UInt8], count: Int = 32) throws -> SecretBytes {
+    try HKDFSHA256.derive(inputKeyMaterial: prk, salt: [], info: label, outputCount: count, mode: .expandOnly)
+  }
+
+  static func handshakeFrameKeys(prk: SecretBytes, role: Handshake.Role) throws -> FrameKeys {
+    role == .initiator
+      ? FrameKeys(
+        encryption: try expand(prk, HandshakeLabels.initiatorHandshakeEncryption),
+        authentication: try expand(prk, HandshakeLabels.initiatorHandshakeAuthentication))
+      : FrameKeys(
+        encryption: try expand(prk, HandshakeLabels.responderHandshakeEncryption),
+        authentication: try expand(prk, HandshakeLabels.responderHandshakeAuthentication))
+  }
+
+  /// §4.6: twelve decimal digits in groups of three from SHA-256(label ‖ final transcript hash).
+  static func verificationCode(transcriptHash: [UInt8]) -> String {
+    let digest = SHA256.hash(HandshakeLabels.verificationCode + transcriptHash)
+    let value = digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } % 1_000_000_000_000
+    var digits = String(value)
+    digits = String(repeating: "0", count: 12 - digits.count) + digits
+    var groups: [Substring] = []
+    var index = digits.startIndex
+    while index < digits.endIndex {
+      let end = digits.index(index, offsetBy: 3)
+      groups.append(digits[index..<end])
+      index = end
+    }
+    return groups.joined(separator: " ")
+  }
+}
+
+/// What a completed handshake gives the session tools (written as the session file, §5).
+public struct SessionSecrets: Sendable {
+  public let role: Handshake.Role
+  public let sessionID: [UInt8]
+  public let localName: [UInt8]
+  public let peerName: [UInt8]
+  public let transcriptHash: [UInt8]
+  public let verificationCode: String
+  /// Keys for frames this side sends, and for frames it receives.
+  public let send: FrameKeys
+  public let receive: FrameKeys
+}

@@ -1,0 +1,79 @@
+import SecureChatCrypto
+
+/// The session file sc-handshake writes and sc-seal/sc-open -s read (docs/PROTOCOL.md §5):
+///
+///     0    magic "SCSESS" (6)          6    version 1 (1)       7  role: 1 initiator, 2 responder (1)
+///     8    session id (16)             24   final transcript hash (32)
+///     56   send encryption key (32)    88   send authentication key (32)
+///     120  receive encryption key (32) 152  receive authentication key (32)
+///     184  local name length n (1), local name (n), peer name length m (1), peer name (m)
+///     then the verification code, 15 ASCII bytes ("ddd ddd ddd ddd")
+public enum SessionFile {
+  public static let magic = Array("SCSESS".utf8)
+  public static let version: UInt8 = 1
+  static let fixedPartSize = 184
+  static let codeSize = 15
+  public static let maxSize = fixedPartSize + 2 + 2 * SessionName.maxLength + codeSize
+
+  public static func serialize(_ session: SessionSecrets) -> SecretBytes {
+    let size = fixedPartSize + 2 + session.localName.count + session.peerName.count + codeSize
+    let out = SecretBytes(count: size)
+    out.withUnsafeMutableBytes { o in
+      var offset = 0
+      func put(_ bytes: UnsafeRawBufferPointer) {
+        o.baseAddress!.advanced(by: offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        offset += bytes.count
+      }
+      func put(_ bytes: [UInt8]) { bytes.withUnsafeBytes { put($0) } }
+      put(magic + [version, session.role.rawValue])
+      put(session.sessionID)
+      put(session.transcriptHash)
+      for key in [
+        session.send.encryption, session.send.authentication, session.receive.encryption,
+        session.receive.authentication,
+      ] {
+        key.withUnsafeBytes { put($0) }
+      }
+      put([UInt8(session.localName.count)] + session.localName)
+      put([UInt8(session.peerName.count)] + session.peerName)
+      put(Array(session.verificationCode.utf8))
+      precondition(offset == size)
+    }
+    return out
+  }
+
+  public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> SessionSecrets {
+    func fail(_ why: String) -> ProtocolError { .invalidKeyFile("not a valid session file: \(why)") }
+    guard bytes.count >= 8, bytes.prefix(6).elementsEqual(magic) else { throw fail("bad magic") }
+    guard bytes[6] == version else { throw ProtocolError.unsupported("session file version \(bytes[6])") }
+    guard let role = Handshake.Role(rawValue: bytes[7]) else { throw fail("bad role") }
+    guard bytes.count >= fixedPartSize + 1 else { throw fail("too short") }
+    func slice(_ start: Int, _ count: Int) -> UnsafeRawBufferPointer {
+      UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])
+    }
+    func key(_ start: Int) -> SecretBytes { SecretBytes(copying: slice(start, 32)) }
+    var offset = fixedPartSize
+    func name() throws -> [UInt8] {
+      guard offset < bytes.count else { throw fail("too short") }
+      let count = Int(bytes[offset])
+      guard offset + 1 + count <= bytes.count else { throw fail("too short") }
+      let name = Array(slice(offset + 1, count))
+      guard SessionName.isValid(name) else { throw fail("bad name") }
+      offset += 1 + count
+      return name
+    }
+    let localName = try name()
+    let peerName = try name()
+    guard bytes.count == offset + codeSize else { throw fail("wrong size") }
+    let transcriptHash = Array(slice(24, 32))
+    let code = String(decoding: slice(offset, codeSize), as: UTF8.self)
+    guard code == KeySchedule.verificationCode(transcriptHash: transcriptHash) else {
+      throw fail("verification code does not match the transcript")
+    }
+    return SessionSecrets(
+      role: role, sessionID: Array(slice(8, 16)), localName: localName, peerName: peerName,
+      transcriptHash: transcriptHash, verificationCode: code,
+      send: FrameKeys(encryption: key(56), authentication: key(88)),
+      receive: FrameKeys(encryption: key(120), authentication: key(152)))
+  }
+}

@@ -1,0 +1,3 @@
+import SecureChatCLI
+
+runTool("sc-handshake") { try HandshakeTool.run(Array(CommandLine.arguments.dropFirst())) }
