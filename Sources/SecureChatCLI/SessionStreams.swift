@@ -105,7 +105,7 @@ enum SessionSealing {
 /// the first frame that fails (exit 1), after writing everything verified before it.
 enum SessionOpening {
   static func run(input: FileDescriptor, output: OutputFile, session: SessionSecrets) throws {
-    let opener = try FrameOpener(keys: session.receive)
+    let reader = try SessionStreamReader(session: session)
     let queue = InputQueue(capacity: (1 << 18) + RecordLayer.maxFrameSize, source: input.read)
     let escapeControls = output.fd.isTerminal
     var plaintext = [UInt8]()
@@ -122,22 +122,22 @@ enum SessionOpening {
 
     do {
       while true {
-        let readable = queue.readable
-        if let length = try RecordLayer.frameLength(startingAt: readable), readable.count >= length {
-          let (message, frame) = try opener.openInPlace(UnsafeRawBufferPointer(rebasing: readable[0..<length]))
+        switch try reader.next(queue.readable, atEnd: queue.atEnd) {
+        case .needMoreInput:
+          // Everything verified so far goes out before waiting for more input.
+          try flush()
+          try queue.fill()
+        case .message(let consumed, let message):
           plaintext += message
-          queue.consume(length)
-          if frame.isFinal {
-            guard queue.readable.isEmpty else { throw ProtocolError.trailingData }
-            try flush()
-            return
-          }
-          continue
+          queue.consume(consumed)
+        case .finished(let consumed, let message):
+          plaintext += message
+          queue.consume(consumed)
+          // The session is over: bytes that came with the final frame can only be an attack.
+          guard queue.readable.isEmpty else { throw ProtocolError.trailingData }
+          try flush()
+          return
         }
-        try flush()
-        try queue.fill()
-        // fill() only reports the end when it read nothing, and no whole frame was waiting.
-        if queue.atEnd { throw ProtocolError.truncated }
       }
     } catch {
       try? flush()

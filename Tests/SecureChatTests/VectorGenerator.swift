@@ -12,13 +12,15 @@ final class VectorGenerator: XCTestCase {
     try XCTSkipUnless(ProcessInfo.processInfo.environment["SC_WRITE_VECTORS"] == "1", "set SC_WRITE_VECTORS=1")
     let root = TestVector.directory
     // known-answer/ holds vectors computed independently (docs/FORMATS.md §7); keep them.
-    for generated in ["key-file", "sealed-file"] { try? FileManager.default.removeItem(atPath: root + "/" + generated) }
+    for generated in ["key-file", "sealed-file", "handshake", "session"] { try? FileManager.default.removeItem(atPath: root + "/" + generated) }
     try writeKeyFileVectors(root + "/key-file")
     try writeSealedFileVectors(root + "/sealed-file")
+    try writeHandshakeVectors(root + "/handshake")
+    try writeSessionStreamVectors(root + "/session")
     print("wrote \(written.count) vectors to \(root)")
   }
 
-  private func write(_ directory: String, _ name: String, _ fields: [(String, String)], _ data: [UInt8]) throws {
+  func write(_ directory: String, _ name: String, _ fields: [(String, String)], _ data: [UInt8]) throws {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     try TestVector.render(fields: fields, data: data).write(
       toFile: "\(directory)/\(name).vector", atomically: true, encoding: .utf8)
