@@ -68,16 +68,24 @@ public func runTool(_ name: String, _ body: () throws -> Void) -> Never {
   Diagnostics.setToolName(name)
   do {
     try body()
-    exit(ExitStatus.success.rawValue)
+    finish(.success)
   } catch let error as ToolError {
     Diagnostics.error(error.message)
     for hint in error.hints { Diagnostics.hint(hint) }
-    exit(error.status.rawValue)
+    finish(error.status)
   } catch let error as ProtocolError {
     Diagnostics.error(error.description)
-    exit(ToolError(error).status.rawValue)
+    finish(ToolError(error).status)
   } catch {
     Diagnostics.error("\(error)")
-    exit(ExitStatus.operationalFailure.rawValue)
+    finish(.operationalFailure)
   }
+}
+
+/// Flushes stdio and leaves without running library destructors: every output was written with
+/// write(2) or is flushed here, temporary files are already committed or removed, and the kernel
+/// frees the rest faster than OpenSSL's and libdispatch's clean-up would.
+private func finish(_ status: ExitStatus) -> Never {
+  fflush(nil)
+  _exit(status.rawValue)
 }

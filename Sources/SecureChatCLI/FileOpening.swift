@@ -1,32 +1,18 @@
 import SecureChatCrypto
 import SecureChatProtocol
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// `sc-open -k`: verifies and decrypts a sealed file, binary or armored (recognised by its first
 /// line), in constant memory. The calling thread reads and verifies (CRC, HMAC, sequence, chunk
 /// rules) while a worker decrypts and writes: only verified frames ever reach the worker, so no
 /// unauthenticated plaintext can be written.
 public enum FileOpening {
-  static let framesPerBatch = 8
   static let batchCount = 4
   static let queueCapacity = (1 << 20) + RecordLayer.maxFrameSize
-
-  final class Batch {
-    let buffer: UnsafeMutableRawPointer
-    var frames: [(offset: Int, length: Int, frame: VerifiedFrame)] = []
-    var used = 0
-    static let capacity = framesPerBatch * RecordLayer.maxFrameSize
-
-    init() {
-      buffer = .allocate(byteCount: Self.capacity, alignment: 16)
-      buffer.initializeMemory(as: UInt8.self, repeating: 0, count: Self.capacity)
-    }
-    deinit { buffer.deallocate() }
-
-    func reset() {
-      frames.removeAll(keepingCapacity: true)
-      used = 0
-    }
-  }
+  typealias Batch = FrameBatch<(offset: Int, length: Int, frame: VerifiedFrame)>
 
   /// `refuseBinaryOnTerminal`: stop before writing plaintext that is not text to a terminal.
   public static func open(
@@ -34,7 +20,8 @@ public enum FileOpening {
   ) throws {
     let queue = try makeQueue(input: input)
     let reader = SealedFileReader(fileKey: key.secret)
-    let plaintext = SecretBytes(count: Batch.capacity)
+    // Grown to what a batch needs: a small file does not set up (and wipe) half a megabyte.
+    var plaintext = SecretBytes(count: 0)
     var decryptor: FrameDecryptor?
     let checkForBinary = refuseBinaryOnTerminal && output.fd.isTerminal
 
@@ -42,9 +29,10 @@ public enum FileOpening {
     // Created before the worker starts, once the header has verified (see below).
     func startWorker(_ decryptor: FrameDecryptor) {
       pipeline.start { batch in
+        if plaintext.count < batch.used { plaintext = SecretBytes(count: min(Batch.capacity, 2 * batch.used)) }
         try plaintext.withUnsafeMutableBytes { out in
           var produced = 0
-          for entry in batch.frames {
+          for entry in batch.entries {
             let count = try decryptor.decrypt(
               frame: UnsafeRawBufferPointer(start: batch.buffer + entry.offset, count: entry.length),
               into: out.baseAddress! + produced)
@@ -86,10 +74,10 @@ public enum FileOpening {
         }
         let current = batch!
         current.buffer.advanced(by: current.used).copyMemory(from: queue.readable.baseAddress!, byteCount: consumed)
-        current.frames.append((current.used, consumed, frame))
+        current.entries.append((current.used, consumed, frame))
         current.used += consumed
         queue.consume(consumed)
-        if current.frames.count == framesPerBatch {
+        if current.isFull {
           pipeline.submit(isLast: false)
           batch = nil
         }

@@ -1,27 +1,17 @@
 import SecureChatCrypto
 import SecureChatProtocol
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// `sc-seal -k`: a sealed file (FORMATS.md §3), binary or armored, in constant memory.
 ///
 /// AES-CBC encryption is serial within a frame and is the slowest step (≈ 1 GB/s here), so the
 /// calling thread reads and encrypts while a worker authenticates (HMAC, CRC) and writes.
 public enum FileSealing {
-  static let framesPerBatch = 8
   static let batchCount = 4
-
-  final class Batch {
-    let buffer: UnsafeMutableRawPointer
-    /// Where each frame starts in `buffer` and its ciphertext length.
-    var frames: [(offset: Int, ciphertextCount: Int)] = []
-    var used = 0
-    static let capacity = framesPerBatch * RecordLayer.maxFrameSize
-
-    init() {
-      buffer = .allocate(byteCount: Self.capacity, alignment: 16)
-      buffer.initializeMemory(as: UInt8.self, repeating: 0, count: Self.capacity)
-    }
-    deinit { buffer.deallocate() }
-  }
+  typealias Batch = FrameBatch<(offset: Int, ciphertextCount: Int)>
 
   public static func seal(input: FileDescriptor, output: OutputFile, key: KeyFile.Key, armored: Bool) throws {
     let salt = SecureRandom.bytes(count: SealedFile.saltSize)
@@ -33,7 +23,7 @@ public enum FileSealing {
 
     let pipeline = TwoStagePipeline(slots: (0..<batchCount).map { _ in Batch() })
     pipeline.start { batch in
-      for frame in batch.frames {
+      for frame in batch.entries {
         authenticator.authenticate(frame: batch.buffer + frame.offset, ciphertextCount: frame.ciphertextCount)
       }
       try writer.write(UnsafeRawBufferPointer(start: batch.buffer, count: batch.used))
@@ -43,20 +33,18 @@ public enum FileSealing {
     var sequence: UInt64 = 0
     do {
       var batch = try pipeline.acquire()
-      batch.frames.removeAll(keepingCapacity: true)
-      batch.used = 0
+      batch.reset()
       while let (chunk, isFinal) = try reader.next() {
         let ciphertextCount = encryptor.encrypt(
           plaintext: chunk, type: .data, isFinal: isFinal, sequence: sequence, into: batch.buffer + batch.used)
-        batch.frames.append((batch.used, ciphertextCount))
+        batch.entries.append((batch.used, ciphertextCount))
         batch.used += RecordLayer.frameOverhead + ciphertextCount
         sequence += 1
-        if isFinal || batch.frames.count == framesPerBatch {
+        if isFinal || batch.isFull {
           pipeline.submit(isLast: isFinal)
           if isFinal { break }
           batch = try pipeline.acquire()
-          batch.frames.removeAll(keepingCapacity: true)
-          batch.used = 0
+          batch.reset()
         }
       }
     } catch {

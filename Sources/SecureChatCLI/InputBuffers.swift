@@ -1,13 +1,19 @@
 import SecureChatCrypto
 import SecureChatProtocol
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// Cuts an input into the chunks of a sealed file (FORMATS.md §3.2), reading ahead far enough
 /// to know which chunk is the last. Reads are large (up to 1 MiB) to keep system calls rare.
 final class ChunkReader {
   private let input: FileDescriptor
   private let chunkSize: Int
-  /// Holds plaintext, so it is a zeroed-on-release buffer.
-  private let storage: SecretBytes
+  private let maxCapacity: Int
+  /// Holds plaintext, so it is a zeroed-on-release buffer. It starts at two chunks (small inputs
+  /// then cost little to set up and to wipe) and grows once to `readSize` for long inputs.
+  private var storage: SecretBytes
   private var start = 0
   private var end = 0
   private var inputEnded = false
@@ -16,24 +22,36 @@ final class ChunkReader {
   init(input: FileDescriptor, chunkSize: Int, readSize: Int = 1 << 20) {
     self.input = input
     self.chunkSize = chunkSize
-    storage = SecretBytes(count: readSize + chunkSize)
+    maxCapacity = readSize + chunkSize
+    storage = SecretBytes(count: 2 * chunkSize)
   }
 
   /// The next chunk (valid until the next call) and whether it is the last; nil after the last.
   /// An empty input gives one empty final chunk.
   func next() throws -> (chunk: UnsafeRawBufferPointer, isFinal: Bool)? {
     if finished { return nil }
-    return try storage.withUnsafeMutableBytes { buffer in
-      while end - start <= chunkSize && !inputEnded {
-        if start > 0 {
-          buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: end - start)
-          end -= start
-          start = 0
+    while end - start <= chunkSize && !inputEnded {
+      if start > 0 {
+        storage.withUnsafeMutableBytes {
+          $0.baseAddress!.copyMemory(from: $0.baseAddress! + start, byteCount: end - start)
         }
-        let n = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
-        if n == 0 { inputEnded = true }
-        end += n
+        end -= start
+        start = 0
+      } else if end == storage.count && storage.count < maxCapacity {
+        // A full buffer: the input is long, so read in larger blocks from now on.
+        let larger = SecretBytes(count: maxCapacity)
+        larger.withUnsafeMutableBytes { new in
+          storage.withUnsafeBytes { new.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: end) }
+        }
+        storage = larger
       }
+      let n = try storage.withUnsafeMutableBytes {
+        try input.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[end...]))
+      }
+      if n == 0 { inputEnded = true }
+      end += n
+    }
+    return storage.withUnsafeBytes { buffer in
       let count = min(end - start, chunkSize)
       let chunk = UnsafeRawBufferPointer(rebasing: buffer[start..<start + count])
       start += count
@@ -56,19 +74,16 @@ final class InputQueue {
   /// `source` fills the buffer it is given and returns the count, 0 at end of input.
   init(capacity: Int, prefix: [UInt8] = [], source: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) {
     precondition(capacity >= prefix.count)
-    let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
-    storage.initializeMemory(as: UInt8.self, repeating: 0)
+    // calloc: pages are only paid for when input reaches them.
+    let storage = UnsafeMutableRawBufferPointer(start: calloc(capacity, 1)!, count: capacity)
     prefix.withUnsafeBytes { storage.copyMemory(from: $0) }
     self.storage = storage
     end = prefix.count
     self.source = source
   }
 
-  deinit {
-    // The queue may hold plaintext (armor) or ciphertext; zero it either way.
-    storage.initializeMemory(as: UInt8.self, repeating: 0)
-    storage.deallocate()
-  }
+  /// The queue only ever holds sealed bytes (frames, or armor decoded to frames): no plaintext.
+  deinit { free(storage.baseAddress) }
 
   var readable: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: storage[start..<end]) }
 

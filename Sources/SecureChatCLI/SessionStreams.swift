@@ -110,13 +110,13 @@ enum SessionOpening {
     let escapeControls = output.fd.isTerminal
     var plaintext = [UInt8]()
     plaintext.reserveCapacity(1 << 18)
-    defer { plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+    defer { _ = plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
 
     func flush() throws {
       guard !plaintext.isEmpty else { return }
       if escapeControls { plaintext = TerminalText.escapingControls(plaintext) }
       try output.write(plaintext)
-      plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+      _ = plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
       plaintext.removeAll(keepingCapacity: true)
     }
 

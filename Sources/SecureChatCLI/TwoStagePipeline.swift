@@ -1,4 +1,5 @@
 import Dispatch
+import SecureChatProtocol
 
 #if canImport(Glibc)
   import Glibc
@@ -36,9 +37,11 @@ final class TwoStagePipeline<Slot: AnyObject>: @unchecked Sendable {
     for _ in slots { freeSlots.signal() }
   }
 
+  /// Sets the consumer. The worker thread starts with the first batch that is not also the
+  /// last: an input that fits in one batch is handled on the calling thread, which keeps
+  /// start-up cheap for small files.
   func start(_ consumer: @escaping (Slot) throws -> Void) {
     self.consumer = consumer
-    thread = startThread { self.drain() }
   }
 
   /// The next free slot; throws the worker's error if it has failed (stop producing then).
@@ -56,6 +59,14 @@ final class TwoStagePipeline<Slot: AnyObject>: @unchecked Sendable {
   func submit(isLast: Bool) {
     precondition(holdsSlot, "submit without acquire")
     holdsSlot = false
+    if thread == nil && producerIndex == 0 && isLast {
+      do { try consumer!(slots[0]) } catch { consumerError = error }
+      producerIndex += 1
+      submittedLast = true
+      freeSlots.signal()
+      return
+    }
+    if thread == nil { thread = startThread { self.drain() } }
     isLastSlot[producerIndex % slots.count] = isLast
     producerIndex += 1
     submittedLast = isLast
@@ -65,6 +76,11 @@ final class TwoStagePipeline<Slot: AnyObject>: @unchecked Sendable {
   /// Waits for the worker to write everything submitted and rethrows its error, if any.
   /// If the producer stopped early, the worker is told to stop after what it already has.
   func finish() throws {
+    if thread == nil {
+      // Nothing was handed to a worker (or the only batch ran inline).
+      if let consumerError { throw consumerError }
+      return
+    }
     if !submittedLast {
       // Reuse the slot the producer holds, if any, for the stop marker.
       if !holdsSlot { freeSlots.wait() }
@@ -117,4 +133,32 @@ func startThread(_ body: @escaping () -> Void) -> pthread_t {
     }, context)
   precondition(result == 0, "pthread_create failed")
   return thread
+}
+
+/// One slot of a pipeline: room for `framesPerBatch` whole frames (sealed bytes only, never
+/// plaintext) and what the stages need to know about each. The memory is taken on first use,
+/// so slots a small input never reaches cost nothing.
+final class FrameBatch<Entry> {
+  static var framesPerBatch: Int { 8 }
+  static var capacity: Int { framesPerBatch * RecordLayer.maxFrameSize }
+
+  var entries: [Entry] = []
+  var used = 0
+  private var storage: UnsafeMutableRawPointer?
+
+  var buffer: UnsafeMutableRawPointer {
+    if let storage { return storage }
+    let allocated = calloc(Self.capacity, 1)!
+    storage = allocated
+    return allocated
+  }
+
+  var isFull: Bool { entries.count == Self.framesPerBatch }
+
+  func reset() {
+    entries.removeAll(keepingCapacity: true)
+    used = 0
+  }
+
+  deinit { free(storage) }
 }

@@ -1,5 +1,9 @@
 import CSodium
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The only home of key material: a fixed-size buffer that is locked in memory where
 /// the system allows it and zeroed with `sodium_memzero` when released.
 ///
@@ -10,16 +14,22 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
   private let pointer: UnsafeMutableRawPointer
   private let isLocked: Bool
 
+  /// Buffers up to this size (keys, key files, sessions) are locked in memory. Larger ones hold
+  /// bulk plaintext: locking them would fault in every page up front (a measurable start-up cost)
+  /// and soon exceed RLIMIT_MEMLOCK; they are still zeroed on release.
+  public static let maxLockedCount = 64 * 1024
+
   /// A zero-filled secret buffer of `count` bytes.
   public init(count: Int) {
     precondition(count >= 0)
     ensureSodiumInitialised()
     self.count = count
-    // Allocate at least one byte so the pointer is always valid.
-    pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
-    pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+    // calloc: large buffers come as untouched zero pages, paid for only when used.
+    // At least one byte, so the pointer is always valid.
+    guard let memory = calloc(max(count, 1), 1) else { fatalError("out of memory") }
+    pointer = memory
     // Locking can fail under RLIMIT_MEMLOCK; the buffer is still zeroed on release.
-    isLocked = sodium_mlock(pointer, max(count, 1)) == 0
+    isLocked = count <= Self.maxLockedCount && sodium_mlock(pointer, max(count, 1)) == 0
   }
 
   /// A secret buffer holding a copy of `bytes`. The caller remains responsible for its own copy.
@@ -46,7 +56,7 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
   deinit {
     sodium_memzero(pointer, max(count, 1))
     if isLocked { _ = sodium_munlock(pointer, max(count, 1)) }
-    pointer.deallocate()
+    free(pointer)
   }
 
   public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

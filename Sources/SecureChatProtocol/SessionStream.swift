@@ -41,7 +41,9 @@ public final class SessionStreamReader {
     var offset = 0
     do {
       while true {
-        let step = try stream.withUnsafeBytes { try reader.next(UnsafeRawBufferPointer(rebasing: $0[offset...]), atEnd: true) }
+        let step = try stream.withUnsafeBytes {
+          try reader.next(UnsafeRawBufferPointer(rebasing: $0[offset...]), atEnd: true)
+        }
         switch step {
         case .needMoreInput: preconditionFailure("the whole stream was given")
         case .message(let consumed, let message):

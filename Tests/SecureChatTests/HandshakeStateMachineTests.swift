@@ -94,7 +94,10 @@ final class HandshakeStateMachineTests: XCTestCase {
   func testEveryBitFlipInEveryMessageFails() throws {
     let (i0, r0) = try pair()
     var sizes: [Int] = []
-    run(i0, r0) { sizes.append($1.count); return $1 }
+    run(i0, r0) {
+      sizes.append($1.count)
+      return $1
+    }
     XCTAssertEqual(sizes.count, 4)
     for message in 0..<4 {
       for offset in 0..<sizes[message] {
@@ -130,7 +133,10 @@ final class HandshakeStateMachineTests: XCTestCase {
     // The responder receives the initiator's I2 where I1 is expected (and vice versa for R1/R2).
     let (i0, r0) = try pair()
     var messages: [[UInt8]] = []
-    run(i0, r0) { messages.append($1); return $1 }
+    run(i0, r0) {
+      messages.append($1)
+      return $1
+    }
     let responder = try Handshake(role: .responder, psk: psk, localName: Array("bob".utf8))
     _ = responder.start()
     XCTAssertThrowsError(try responder.receive(messages[2]))
@@ -143,7 +149,10 @@ final class HandshakeStateMachineTests: XCTestCase {
   func testMessagesReplayedFromAnotherSessionFail() throws {
     let (oldI, oldR) = try pair()
     var old: [[UInt8]] = []
-    run(oldI, oldR) { old.append($1); return $1 }
+    run(oldI, oldR) {
+      old.append($1)
+      return $1
+    }
     // Replay the old I2 (old proof) into a new session's responder, and the old R2 into a new initiator.
     for replayed in [2, 3] {
       let (initiator, responder) = try pair()
@@ -201,7 +210,8 @@ final class HandshakeStateMachineTests: XCTestCase {
       try HandshakeMessage.bodyLength(header: Array("GET".utf8), expecting: .initiatorHello, isFirst: true)
     ) { XCTAssertEqual($0 as? HandshakeError, .notAPeer) }
     // A hostile length is refused from the header alone.
-    XCTAssertThrowsError(try HandshakeMessage.bodyLength(header: [0x03, 0xff, 0xff], expecting: .initiatorAuth, isFirst: false))
+    XCTAssertThrowsError(
+      try HandshakeMessage.bodyLength(header: [0x03, 0xff, 0xff], expecting: .initiatorAuth, isFirst: false))
   }
 
   func testUnsupportedVersionIsReported() throws {
@@ -218,7 +228,10 @@ final class HandshakeStateMachineTests: XCTestCase {
   func testNamesAreEncryptedOnTheWire() throws {
     let (initiator, responder) = try pair()
     var wire: [UInt8] = []
-    run(initiator, responder) { wire += $1; return $1 }
+    run(initiator, responder) {
+      wire += $1
+      return $1
+    }
     XCTAssertNil(wire.firstRange(of: Array("alice".utf8)))
     XCTAssertNil(wire.firstRange(of: Array("bob".utf8)))
   }

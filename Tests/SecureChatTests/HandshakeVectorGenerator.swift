@@ -23,7 +23,8 @@ enum HandshakeVectors {
   static func machine(_ role: Handshake.Role, psk: [UInt8] = psk, name: String? = nil) throws -> Handshake {
     let r = role == .initiator ? initiatorRandomness : responderRandomness
     return try Handshake(
-      role: role, psk: SecretBytes(copying: psk), localName: Array((name ?? (role == .initiator ? "alice" : "bob")).utf8),
+      role: role, psk: SecretBytes(copying: psk),
+      localName: Array((name ?? (role == .initiator ? "alice" : "bob")).utf8),
       randomness: .init(ephemeralSecret: SecretBytes(copying: r.secret), challenge: r.challenge, nameFrameIV: r.iv))
   }
 
@@ -145,7 +146,9 @@ extension VectorGenerator {
       m[offset] ^= 0x01
       return m
     }
-    try bad("i1-zero-public-key", role: .responder, "invalid-public-key", [Array(i1[0..<4]) + [UInt8](repeating: 0, count: 32) + Array(i1[36...])])
+    try bad(
+      "i1-zero-public-key", role: .responder, "invalid-public-key",
+      [Array(i1[0..<4]) + [UInt8](repeating: 0, count: 32) + Array(i1[36...])])
     try bad("i1-version-2", role: .responder, "unsupported-version", [Array(i1[0..<3]) + [2] + Array(i1[4...])])
     try bad("i1-short-body", role: .responder, "malformed", [[0x01, 0x00, 0x40] + Array(i1[3..<67])])
     try bad("not-a-peer", role: .responder, "not-a-peer", [Array("GET / HTTP/1.1\r\n".utf8)])
@@ -164,7 +167,9 @@ extension VectorGenerator {
     try bad("i2-replayed-as-i1", role: .responder, "unexpected-message", [i2])
     try bad("abort", role: .responder, "rejected", [HandshakeMessage.abortMessage])
     try bad("r1-reflected-i1", role: .initiator, "unexpected-message", [i1])
-    try bad("r1-zero-public-key", role: .initiator, "invalid-public-key", [Array(r1[0..<4]) + [UInt8](repeating: 0, count: 32) + Array(r1[36...])])
+    try bad(
+      "r1-zero-public-key", role: .initiator, "invalid-public-key",
+      [Array(r1[0..<4]) + [UInt8](repeating: 0, count: 32) + Array(r1[36...])])
     try bad("r2-response-flipped", role: .initiator, "authentication", [r1, flipped(r2, r2.count - 5)])
     try bad("r2-name-frame-flipped", role: .initiator, "authentication", [r1, flipped(r2, 50)])
     var reflectedI2 = i2
@@ -204,23 +209,32 @@ extension VectorGenerator {
     try vector("good-three-messages", "success", released: "hello bob\nhow are you?\nbye\n", good.flatMap { $0 })
     try vector("good-empty-session", "success", released: "", try frames([]).flatMap { $0 })
     let first = "hello bob\n"
-    try vector("missing-final-frame", "error truncated", released: "hello bob\nhow are you?\nbye\n", good.dropLast().flatMap { $0 })
+    try vector(
+      "missing-final-frame", "error truncated", released: "hello bob\nhow are you?\nbye\n",
+      good.dropLast().flatMap { $0 })
     try vector("cut-mid-frame", "error truncated", released: first, good[0] + Array(good[1].prefix(50)))
     try vector("empty-stream", "error truncated", released: "", [])
     try vector("replayed-frame", "error out-of-order", released: first, good[0] + good[0] + good[1])
     try vector("reordered-frames", "error out-of-order", released: first, good[0] + good[2] + good[1] + good[3])
     try vector("dropped-frame", "error out-of-order", released: first, good[0] + good[2] + good[3])
-    try vector("reflected-frame", "error authentication", released: first, good[0] + (try frames(["echo\n"], keys: outbound))[0])
-    let otherSession = try frames(["from another session\n"], keys: FrameKeys(encryption: keys[3], authentication: keys[2]))
+    try vector(
+      "reflected-frame", "error authentication", released: first, good[0] + (try frames(["echo\n"], keys: outbound))[0])
+    let otherSession = try frames(
+      ["from another session\n"], keys: FrameKeys(encryption: keys[3], authentication: keys[2]))
     try vector("frame-of-another-session", "error authentication", released: "", otherSession[0] + good[1])
-    try vector("data-after-final", "error trailing-data", released: "hello bob\nhow are you?\nbye\n", good.flatMap { $0 } + [0])
-    try vector("two-final-frames", "error trailing-data", released: "hello bob\nhow are you?\nbye\n", good.flatMap { $0 } + good[3])
+    try vector(
+      "data-after-final", "error trailing-data", released: "hello bob\nhow are you?\nbye\n", good.flatMap { $0 } + [0])
+    try vector(
+      "two-final-frames", "error trailing-data", released: "hello bob\nhow are you?\nbye\n",
+      good.flatMap { $0 } + good[3])
     var flipped = good[1]
     flipped[40] ^= 0x04
     try vector("ciphertext-flipped", "error corrupted", released: first, good[0] + flipped + good[2] + good[3])
     let crc = CRC32.checksum(Array(flipped.dropLast(4)))
-    flipped.replaceSubrange((flipped.count - 4)..., with: (0..<4).map { UInt8(truncatingIfNeeded: crc >> (24 - 8 * $0)) })
-    try vector("ciphertext-flipped-crc-fixed", "error authentication", released: first, good[0] + flipped + good[2] + good[3])
+    flipped.replaceSubrange(
+      (flipped.count - 4)..., with: (0..<4).map { UInt8(truncatingIfNeeded: crc >> (24 - 8 * $0)) })
+    try vector(
+      "ciphertext-flipped-crc-fixed", "error authentication", released: first, good[0] + flipped + good[2] + good[3])
     var lying = good[1]
     lying[15] = 0x11
     try vector("length-not-block-multiple", "error bad-length", released: first, good[0] + lying + good[2] + good[3])

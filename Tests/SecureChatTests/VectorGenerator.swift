@@ -12,7 +12,9 @@ final class VectorGenerator: XCTestCase {
     try XCTSkipUnless(ProcessInfo.processInfo.environment["SC_WRITE_VECTORS"] == "1", "set SC_WRITE_VECTORS=1")
     let root = TestVector.directory
     // known-answer/ holds vectors computed independently (docs/FORMATS.md §7); keep them.
-    for generated in ["key-file", "sealed-file", "handshake", "session"] { try? FileManager.default.removeItem(atPath: root + "/" + generated) }
+    for generated in ["key-file", "sealed-file", "handshake", "session"] {
+      try? FileManager.default.removeItem(atPath: root + "/" + generated)
+    }
     try writeKeyFileVectors(root + "/key-file")
     try writeSealedFileVectors(root + "/sealed-file")
     try writeHandshakeVectors(root + "/handshake")

@@ -55,7 +55,7 @@ final class VectorTests: XCTestCase {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     let keyPath = directory.appendingPathComponent("key").path
-    FileManager.default.createFile(
+    _ = FileManager.default.createFile(
       atPath: keyPath, contents: Data(KeyFile.serialize(KeyFile.Key(type: .psk, secret: key)).copyForTesting()),
       attributes: [.posixPermissions: 0o600])
     let result = try ToolRunner.run("sc-open", ["-k", keyPath], stdin: .bytes(Data(vector.data)))
@@ -128,7 +128,8 @@ final class VectorTests: XCTestCase {
   private func checkHandshakeFailure(_ vector: TestVector) throws {
     let role: Handshake.Role = vector.fields["role"] == "initiator" ? .initiator : .responder
     let machine = try Handshake(
-      role: role, psk: SecretBytes(copying: try hex(vector, "psk")), localName: Array(vector.fields["local-name"]!.utf8),
+      role: role, psk: SecretBytes(copying: try hex(vector, "psk")),
+      localName: Array(vector.fields["local-name"]!.utf8),
       randomness: try randomness(vector, ""))
     _ = machine.start()
     var failure: String?
