@@ -5,7 +5,7 @@ SWIFT ?= swift
 # The toolchain lives in /opt/swift on our machines; put it on PATH if it is not there yet.
 export PATH := $(PATH):/opt/swift/usr/bin
 RELEASE_FLAGS = -c release --static-swift-stdlib
-TOOLS = sc-keygen sc-seal sc-open
+TOOLS = sc-keygen sc-seal sc-open sc-handshake
 
 .PHONY: all deps build check test demo bench install uninstall format clean
 
@@ -17,10 +17,9 @@ deps:
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
 
-# Unit tests, test vectors and end-to-end tests of the built tools.
+# Unit tests, test vectors, end-to-end tests of the built tools, man page and shell lint.
 check: deps
-	$(SWIFT) build
-	$(SWIFT) test
+	scripts/check.sh
 
 demo: build
 	scripts/demo.sh "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"

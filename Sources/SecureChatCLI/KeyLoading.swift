@@ -5,11 +5,14 @@ import SecureChatProtocol
   import Glibc
 #endif
 
-/// Reads key files the way DESIGN.md asks: from a path, `-` (standard input) or /dev/fd/N;
-/// a regular file that group or others may access is refused, as OpenSSH does.
-public enum KeyLoader {
-  /// `type` nil accepts any key type (for fingerprints).
-  public static func load(_ path: String, expecting type: KeyFile.KeyType?) throws -> KeyFile.Key {
+/// Reads secret files (key files, session files) the way DESIGN.md asks: from a path, `-`
+/// (standard input) or /dev/fd/N, into a zeroed-on-release buffer; a regular file that group or
+/// others may access is refused, as OpenSSH does.
+enum SecretFileReader {
+  /// The file's bytes (at most `maxSize`) and their count. `what` names the file in messages.
+  static func read(_ path: String, maxSize: Int, what: String, missingHint: String? = nil) throws -> (
+    SecretBytes, Int
+  ) {
     let fd: FileDescriptor
     if path == "-" {
       fd = .standardInput
@@ -18,31 +21,37 @@ public enum KeyLoader {
       guard raw >= 0 else {
         let code = errno
         throw ToolError(
-          "cannot read key file \(path): \(String(cString: strerror(code)).lowercased())",
-          hints: code == ENOENT ? ["create one with: sc-keygen -o \(path)"] : [])
+          "cannot read \(what) \(path): \(String(cString: strerror(code)).lowercased())",
+          hints: code == ENOENT ? (missingHint.map { [$0] } ?? []) : [])
       }
       fd = FileDescriptor(rawValue: raw)
     }
     defer { if path != "-" { fd.close() } }
 
     var info = stat()
-    guard fstat(fd.rawValue, &info) == 0 else { throw ToolError.system("cannot stat key file \(path)") }
+    guard fstat(fd.rawValue, &info) == 0 else { throw ToolError.system("cannot stat \(what) \(path)") }
     let kind = info.st_mode & S_IFMT
-    if kind == S_IFDIR { throw ToolError("key file \(path) is a directory") }
+    if kind == S_IFDIR { throw ToolError("\(what) \(path) is a directory") }
     if kind == S_IFREG {
       if info.st_mode & 0o077 != 0 {
         throw ToolError(
-          "key file \(path) is accessible by others (mode \(String(info.st_mode & 0o777, radix: 8)))",
+          "\(what) \(path) is accessible by others (mode \(String(info.st_mode & 0o777, radix: 8)))",
           hints: ["restrict it with: chmod 600 \(path)"])
       }
-      if info.st_size > KeyFile.maxSize {
-        throw ToolError("key file \(path) is too large to be a key file")
-      }
+      if info.st_size > maxSize { throw ToolError("\(what) \(path) is too large") }
     }
-
-    // One byte more than the limit, to tell "too large" from "exactly at the limit" on pipes.
-    let buffer = SecretBytes(count: KeyFile.maxSize + 1)
+    // One byte more than the limit, so that an oversized pipe is seen as such by the parser.
+    let buffer = SecretBytes(count: maxSize + 1)
     let count = try buffer.withUnsafeMutableBytes { try fd.readFully(into: $0) }
+    return (buffer, count)
+  }
+}
+
+public enum KeyLoader {
+  /// `type` nil accepts any key type (for fingerprints).
+  public static func load(_ path: String, expecting type: KeyFile.KeyType?) throws -> KeyFile.Key {
+    let (buffer, count) = try SecretFileReader.read(
+      path, maxSize: KeyFile.maxSize, what: "key file", missingHint: "create one with: sc-keygen -o \(path)")
     let key: KeyFile.Key
     do {
       key = try buffer.withUnsafeBytes { try KeyFile.parse(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
@@ -53,5 +62,16 @@ public enum KeyLoader {
       throw ToolError("\(path) is a \(key.type.rawValue) key, but a \(type.rawValue) key is needed here")
     }
     return key
+  }
+}
+
+enum SessionLoader {
+  static func load(_ path: String) throws -> SessionSecrets {
+    let (buffer, count) = try SecretFileReader.read(path, maxSize: SessionFile.maxSize, what: "session file")
+    do {
+      return try buffer.withUnsafeBytes { try SessionFile.parse(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+    } catch let error as ProtocolError {
+      throw ToolError("\(path): \(error.description)", hints: ["session files are written by sc-handshake"])
+    }
   }
 }

@@ -5,30 +5,6 @@ import SecureChatProtocol
   import Glibc
 #endif
 
-/// Loads a session file written by sc-handshake (docs/PROTOCOL.md §5), with the same care as a key file.
-enum SessionLoader {
-  static func load(_ path: String) throws -> SessionSecrets {
-    let raw = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
-    guard raw >= 0 else { throw ToolError.system("cannot read session file \(path)") }
-    let fd = FileDescriptor(rawValue: raw)
-    defer { if path != "-" { fd.close() } }
-    var info = stat()
-    guard fstat(raw, &info) == 0 else { throw ToolError.system("cannot stat session file \(path)") }
-    if (info.st_mode & S_IFMT) == S_IFREG && info.st_mode & 0o077 != 0 {
-      throw ToolError(
-        "session file \(path) is accessible by others (mode \(String(info.st_mode & 0o777, radix: 8)))",
-        hints: ["restrict it with: chmod 600 \(path)"])
-    }
-    let buffer = SecretBytes(count: SessionFile.maxSize + 1)
-    let count = try buffer.withUnsafeMutableBytes { try fd.readFully(into: $0) }
-    do {
-      return try buffer.withUnsafeBytes { try SessionFile.parse(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-    } catch let error as ProtocolError {
-      throw ToolError("\(path): \(error.description)", hints: ["session files are written by sc-handshake"])
-    }
-  }
-}
-
 /// `sc-seal -s`: one frame per line (or per chunk of raw input with `--binary`). Everything read
 /// in one read(2) is sealed and written in one write(2): a line typed at a terminal goes out at
 /// once, while a stream of lines is batched. End of input sends the final frame.
