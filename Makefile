@@ -5,7 +5,7 @@ SWIFT ?= swift
 # The toolchain lives in /opt/swift on our machines; put it on PATH if it is not there yet.
 export PATH := $(PATH):/opt/swift/usr/bin
 RELEASE_FLAGS = -c release --static-swift-stdlib
-TOOLS = sc-keygen sc-seal sc-open sc-handshake
+TOOLS = sc-keygen sc-seal sc-open sc-handshake sc-logcheck
 
 .PHONY: all deps build check test demo bench install uninstall format clean
 

@@ -28,6 +28,7 @@ let package = Package(
     .executable(name: "sc-seal", targets: ["sc-seal"]),
     .executable(name: "sc-open", targets: ["sc-open"]),
     .executable(name: "sc-handshake", targets: ["sc-handshake"]),
+    .executable(name: "sc-logcheck", targets: ["sc-logcheck"]),
   ],
   targets: [
     // C libraries. Only SecureChatCrypto imports these.
@@ -45,6 +46,7 @@ let package = Package(
     .executableTarget(name: "sc-seal", dependencies: ["SecureChatCLI"]),
     .executableTarget(name: "sc-open", dependencies: ["SecureChatCLI"]),
     .executableTarget(name: "sc-handshake", dependencies: ["SecureChatCLI"]),
+    .executableTarget(name: "sc-logcheck", dependencies: ["SecureChatCLI"]),
 
     .testTarget(
       name: "SecureChatTests",

@@ -76,6 +76,9 @@ public func runTool(_ name: String, _ body: () throws -> Void) -> Never {
   } catch let error as ProtocolError {
     Diagnostics.error(error.description)
     finish(ToolError(error).status)
+  } catch let defect as LogDefect {
+    Diagnostics.error(defect.description)
+    finish(.integrityFailure)
   } catch {
     Diagnostics.error("\(error)")
     finish(.operationalFailure)

@@ -10,29 +10,45 @@ import SecureChatProtocol
 /// once, while a stream of lines is batched. End of input sends the final frame.
 enum SessionSealing {
   static let readSize = 1 << 18
+  /// Frames are written when this much is ready (or when no more input is waiting).
+  static let frameBufferSize = 1 << 20
 
-  static func run(input: FileDescriptor, output: FileDescriptor, session: SessionSecrets, binary: Bool) throws {
+  static func run(
+    input: FileDescriptor, output: FileDescriptor, session: SessionSecrets, binary: Bool, logger: SessionLogger?
+  ) throws {
     let sealer = try FrameSealer(keys: session.send)
     // Plaintext: zeroed on release. Holds at most one partial line besides what was just read.
     let inputBuffer = SecretBytes(count: readSize + RecordLayer.maxPlaintextCount)
-    var frames = [UInt8](repeating: 0, count: framesCapacity(forPlaintext: inputBuffer.count))
+    var frames = [UInt8](repeating: 0, count: frameBufferSize + RecordLayer.maxFrameSize)
+    var produced = 0
     var pending = 0  // bytes of an unfinished line kept at the front of inputBuffer
 
-    while true {
-      let n = try inputBuffer.withUnsafeMutableBytes {
-        try input.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[pending..<(pending + readSize)]))
+    func sendFrames() throws {
+      guard produced > 0 else { return }
+      try frames.withUnsafeBytes { try writeToPeer(output, UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
+      produced = 0
+      // Logged once written: a "sent" entry means the bytes left this process.
+      try logger?.flush()
+    }
+    func seal(_ message: UnsafeRawBufferPointer, isFinal: Bool = false) throws {
+      if produced + RecordLayer.frameSize(plaintextCount: message.count) > frames.count { try sendFrames() }
+      let sequence = sealer.nextSequence
+      produced += frames.withUnsafeMutableBytes {
+        sealer.seal(message, isFinal: isFinal, into: $0.baseAddress! + produced)
       }
-      let atEnd = n == 0
-      let available = pending + n
-      var used = 0
-      var produced = 0
-      inputBuffer.withUnsafeBytes { data in
-        frames.withUnsafeMutableBytes { out in
-          func emit(_ start: Int, _ end: Int, isFinal: Bool = false) {
-            produced += sealer.seal(
-              UnsafeRawBufferPointer(rebasing: data[start..<end]), isFinal: isFinal, into: out.baseAddress! + produced)
-          }
-          var start = 0
+      if !isFinal { logger?.message(sequence: sequence, message) }
+    }
+
+    try logger?.open()
+    do {
+      while true {
+        let n = try inputBuffer.withUnsafeMutableBytes {
+          try input.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[pending..<(pending + readSize)]))
+        }
+        let atEnd = n == 0
+        let available = pending + n
+        var start = 0
+        try inputBuffer.withUnsafeBytes { data in
           while start < available {
             let limit = min(available, start + RecordLayer.maxPlaintextCount)
             var end = limit
@@ -43,29 +59,26 @@ enum SessionSealing {
                 break  // an unfinished line: wait for the rest of it
               }
             }
-            emit(start, end)
+            try seal(UnsafeRawBufferPointer(rebasing: data[start..<end]))
             start = end
           }
-          used = start
-          if atEnd { emit(0, 0, isFinal: true) }
+          if atEnd { try seal(UnsafeRawBufferPointer(rebasing: data[0..<0]), isFinal: true) }
+        }
+        // Everything read together goes out together, at once.
+        try sendFrames()
+        if atEnd { break }
+        pending = available - start
+        if pending > 0 && start > 0 {
+          inputBuffer.withUnsafeMutableBytes {
+            $0.baseAddress!.copyMemory(from: $0.baseAddress! + start, byteCount: pending)
+          }
         }
       }
-      if produced > 0 {
-        try frames.withUnsafeBytes { try writeToPeer(output, UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
-      }
-      if atEnd { return }
-      pending = available - used
-      if pending > 0 && used > 0 {
-        inputBuffer.withUnsafeMutableBytes {
-          $0.baseAddress!.copyMemory(from: $0.baseAddress! + used, byteCount: pending)
-        }
-      }
+    } catch {
+      try? logger?.close("failed: \(describe(error))")
+      throw error
     }
-  }
-
-  /// Room for the frames of `plaintext` bytes cut into the smallest messages (1-byte lines).
-  private static func framesCapacity(forPlaintext plaintext: Int) -> Int {
-    plaintext * (RecordLayer.frameOverhead + AES256CBC.blockSize) + RecordLayer.maxFrameSize
+    try logger?.close("final frame sent")
   }
 
   static func writeToPeer(_ output: FileDescriptor, _ bytes: UnsafeRawBufferPointer) throws {
@@ -77,10 +90,15 @@ enum SessionSealing {
   }
 }
 
+/// The one-line text of an error, for log entries.
+func describe(_ error: Error) -> String {
+  (error as? ToolError)?.message ?? (error as? ProtocolError)?.description ?? "\(error)"
+}
+
 /// `sc-open -s`: verifies each frame and writes its message as soon as it is verified; stops at
 /// the first frame that fails (exit 1), after writing everything verified before it.
 enum SessionOpening {
-  static func run(input: FileDescriptor, output: OutputFile, session: SessionSecrets) throws {
+  static func run(input: FileDescriptor, output: OutputFile, session: SessionSecrets, logger: SessionLogger?) throws {
     let reader = try SessionStreamReader(session: session)
     let queue = InputQueue(capacity: (1 << 18) + RecordLayer.maxFrameSize, source: input.read)
     let escapeControls = output.fd.isTerminal
@@ -89,6 +107,8 @@ enum SessionOpening {
     defer { _ = plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
 
     func flush() throws {
+      // Logged before it is shown: nothing reaches the reader that the log does not have.
+      try logger?.flush()
       guard !plaintext.isEmpty else { return }
       if escapeControls { plaintext = TerminalText.escapingControls(plaintext) }
       try output.write(plaintext)
@@ -96,6 +116,7 @@ enum SessionOpening {
       plaintext.removeAll(keepingCapacity: true)
     }
 
+    try logger?.open()
     do {
       while true {
         switch try reader.next(queue.readable, atEnd: queue.atEnd) {
@@ -103,7 +124,8 @@ enum SessionOpening {
           // Everything verified so far goes out before waiting for more input.
           try flush()
           try queue.fill()
-        case .message(let consumed, let message):
+        case .message(let consumed, let sequence, let message):
+          message.withUnsafeBytes { logger?.message(sequence: sequence, $0) }
           plaintext += message
           queue.consume(consumed)
         case .finished(let consumed, let message):
@@ -112,11 +134,13 @@ enum SessionOpening {
           // The session is over: bytes that came with the final frame can only be an attack.
           guard queue.readable.isEmpty else { throw ProtocolError.trailingData }
           try flush()
+          try logger?.close("final frame received")
           return
         }
       }
     } catch {
       try? flush()
+      try? logger?.close("failed: \(describe(error))")
       throw error
     }
   }

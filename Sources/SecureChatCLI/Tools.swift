@@ -10,12 +10,17 @@ import SecureChatProtocol
 public enum KeygenTool {
   public static let spec = CommandSpec(
     name: "sc-keygen",
-    usage: ["sc-keygen [-C COMMENT] [-o FILE]", "sc-keygen -y FILE"],
-    summary: "Create a new 256-bit pre-shared key, or print the fingerprint of a key file.",
+    usage: [
+      "sc-keygen [-C COMMENT] [-o FILE]", "sc-keygen --log -o SEALKEY --verify-key VERIFYKEY [-C COMMENT]",
+      "sc-keygen -y FILE",
+    ],
+    summary: "Create a new 256-bit pre-shared key or log key pair, or print the fingerprint of a key file.",
     options: [
       OptionSpec("C", "comment", value: "COMMENT", help: "add a comment line to the new key file"),
       OptionSpec("o", "output", value: "FILE", help: "write the key to FILE (created 0600, never overwritten)"),
       OptionSpec("y", "fingerprint", value: "FILE", help: "print the fingerprint of the key in FILE"),
+      OptionSpec(nil, "log", help: "create a log key pair: the sealing key (-o) and the verification key"),
+      OptionSpec(nil, "verify-key", value: "VERIFYKEY", help: "with --log: where to write the verification key"),
     ],
     maxOperands: 0)
 
@@ -33,26 +38,14 @@ public enum KeygenTool {
     if let comment, comment.contains(where: { $0.isNewline }) {
       throw ToolError.usage("the comment must be a single line")
     }
+    if options.has("log") {
+      return try makeLogKeyPair(options, comment: comment)
+    }
+    if options.has("verify-key") { throw ToolError.usage("--verify-key goes with --log") }
     let key = KeyFile.Key(type: .psk, secret: SecretBytes.random(count: KeyFile.keySize))
     let contents = KeyFile.serialize(key, comment: comment)
     if let path = options.value("output"), path != "-" {
-      let raw = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-      guard raw >= 0 else {
-        if errno == EEXIST {
-          throw ToolError(
-            "\(path) already exists", hints: ["sc-keygen never overwrites a key; remove it or pick another name"])
-        }
-        throw ToolError.system("cannot create \(path)")
-      }
-      let fd = FileDescriptor(rawValue: raw)
-      defer { fd.close() }
-      do {
-        try contents.withUnsafeBytes { try fd.writeAll($0) }
-        guard fsync(raw) == 0 else { throw ToolError.system("cannot write \(path)") }
-      } catch {
-        unlink(path)
-        throw error
-      }
+      try createKeyFile(path, contents)
     } else {
       if FileDescriptor.standardOutput.isTerminal {
         Diagnostics.warning("writing a secret key to the terminal; use -o FILE to keep it off the screen")
@@ -60,6 +53,53 @@ public enum KeygenTool {
       try contents.withUnsafeBytes { try FileDescriptor.standardOutput.writeAll($0) }
     }
     Diagnostics.info("fingerprint \(key.fingerprint)")
+  }
+
+  /// A log key pair (FORMATS.md §1.2, §7.3): a random first key K0, written twice: as the
+  /// verification key, and as the sealing key at entry 0 (which the writer then evolves).
+  private static func makeLogKeyPair(_ options: ParsedArguments, comment: String?) throws {
+    guard let sealPath = options.value("output"), sealPath != "-" else {
+      throw ToolError.usage("--log needs -o SEALKEY (a file: the writer rewrites it after every entry)")
+    }
+    guard let verifyPath = options.value("verify-key"), verifyPath != "-" else {
+      throw ToolError.usage("--log needs --verify-key VERIFYKEY")
+    }
+    guard sealPath != verifyPath else { throw ToolError.usage("the two keys need two different files") }
+    let first = SecretBytes.random(count: KeyFile.keySize)
+    let verify = KeyFile.Key(type: .logVerify, secret: first)
+    let seal = KeyFile.Key(
+      type: .logSeal, secret: first,
+      logPosition: KeyFile.LogPosition(nextIndex: 0, previousTag: SessionLog.initialPreviousTag))
+    try createKeyFile(verifyPath, KeyFile.serialize(verify, comment: comment))
+    do {
+      try createKeyFile(sealPath, KeyFile.serialize(seal, comment: comment))
+    } catch {
+      unlink(verifyPath)
+      throw error
+    }
+    Diagnostics.info("log verification key fingerprint \(verify.fingerprint)")
+    Diagnostics.info("keep \(verifyPath) secret and off this host: it can check the log, and forge it")
+  }
+
+  /// Creates `path` exclusively with mode 0600 and writes `contents` to it.
+  private static func createKeyFile(_ path: String, _ contents: SecretBytes) throws {
+    let raw = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+    guard raw >= 0 else {
+      if errno == EEXIST {
+        throw ToolError(
+          "\(path) already exists", hints: ["sc-keygen never overwrites a key; remove it or pick another name"])
+      }
+      throw ToolError.system("cannot create \(path)")
+    }
+    let fd = FileDescriptor(rawValue: raw)
+    defer { fd.close() }
+    do {
+      try contents.withUnsafeBytes { try fd.writeAll($0) }
+      guard fsync(raw) == 0 else { throw ToolError.system("cannot write \(path)") }
+    } catch {
+      unlink(path)
+      throw error
+    }
   }
 }
 
@@ -128,6 +168,22 @@ let keyOption = OptionSpec(
   "k", "key", value: "KEYFILE", help: "seal a file with this pre-shared key file (- for standard input)")
 let sessionOption = OptionSpec("s", "session", value: "SESSIONFILE", help: "a live session written by sc-handshake")
 let outputOption = OptionSpec("o", "output", value: "OUTPUT", help: "write to OUTPUT instead of standard output")
+let logOption = OptionSpec(nil, "log", value: "LOGFILE", help: "with -s: append an entry per message to LOGFILE")
+let logKeyOption = OptionSpec(nil, "log-key", value: "SEALKEY", help: "the log's sealing key (made by sc-keygen --log)")
+
+/// `--log LOGFILE --log-key SEALKEY`, for session mode only.
+func sessionLogger(_ options: ParsedArguments, _ setup: StreamToolSetup, _ direction: SessionLogger.Direction) throws
+  -> SessionLogger?
+{
+  switch (options.value("log"), options.value("log-key")) {
+  case (nil, nil): return nil
+  case (.some(let logPath), .some(let keyPath)):
+    guard case .session(let session) = setup.secret else { throw ToolError.usage("--log is for sessions (-s)") }
+    return SessionLogger(
+      appender: try LogAppender(logPath: logPath, keyPath: keyPath), session: session, direction: direction)
+  default: throw ToolError.usage("--log and --log-key go together")
+  }
+}
 
 public enum SealTool {
   public static let spec = CommandSpec(
@@ -142,7 +198,7 @@ public enum SealTool {
       OptionSpec("a", "armor", help: "write the sealed file as text (base64 between BEGIN/END lines)"),
       sessionOption,
       OptionSpec(nil, "binary", help: "with -s: send raw input as it comes instead of line by line"),
-      outputOption,
+      outputOption, logOption, logKeyOption,
     ],
     maxOperands: 1)
 
@@ -151,13 +207,14 @@ public enum SealTool {
     let armored = options.has("armor")
     let setup = try StreamToolSetup(options, outputMode: 0o666, refuseBinaryTerminal: !armored, armored: armored)
     if case .session = setup.secret { ignoreBrokenPipeSignal() }
+    let logger = try sessionLogger(options, setup, .send)
     try setup.run {
       switch setup.secret {
       case .key(let key):
         try FileSealing.seal(input: setup.input, output: setup.output, key: key, armored: armored)
       case .session(let session):
         try SessionSealing.run(
-          input: setup.input, output: setup.output.fd, session: session, binary: options.has("binary"))
+          input: setup.input, output: setup.output.fd, session: session, binary: options.has("binary"), logger: logger)
       }
     }
   }
@@ -171,19 +228,20 @@ public enum OpenTool {
       Verify and decrypt a sealed file (binary or armored) with -k, or a session stream with -s;
       nothing unauthenticated is ever written.
       """,
-    options: [keyOption, sessionOption, outputOption],
+    options: [keyOption, sessionOption, outputOption, logOption, logKeyOption],
     maxOperands: 1)
 
   public static func run(_ arguments: [String]) throws {
     let options = try ParsedArguments.parse(arguments, spec: spec)
     let setup = try StreamToolSetup(options, outputMode: 0o600, refuseBinaryTerminal: false)
+    let logger = try sessionLogger(options, setup, .receive)
     try setup.run {
       switch setup.secret {
       case .key(let key):
         try FileOpening.open(
           input: setup.input, output: setup.output, key: key, refuseBinaryOnTerminal: setup.outputPath == nil)
       case .session(let session):
-        try SessionOpening.run(input: setup.input, output: setup.output, session: session)
+        try SessionOpening.run(input: setup.input, output: setup.output, session: session, logger: logger)
       }
     }
   }

@@ -22,6 +22,15 @@ public final class HMACSHA256 {
 
   deinit { EVP_MAC_CTX_free(context) }
 
+  /// Replaces the key, keeping the context (cheaper than a new context when keys change often,
+  /// as in the forward-secure log where every entry has its own key).
+  public func rekey(_ key: SecretBytes) {
+    let ok = key.withUnsafeBytes { k in
+      EVP_MAC_init(context, k.baseAddress?.assumingMemoryBound(to: UInt8.self), k.count, nil)
+    }
+    precondition(ok == 1, "EVP_MAC_init failed")
+  }
+
   /// Starts a new tag under the same key.
   @inline(__always)
   public func begin() {

@@ -15,16 +15,36 @@ public enum KeyFile {
   public enum KeyType: String, CaseIterable, Sendable {
     /// A pre-shared key for chat sessions and sealed files.
     case psk
+    /// A session log's current sealing key, with the log position (§1.2): replaced after every entry.
+    case logSeal = "log-seal"
+    /// A session log's verification key (the first sealing key): checks, and could forge, the whole log.
+    case logVerify = "log-verify"
+  }
+
+  /// Where a log's writer is (§1.2): the next entry's number and the tag of the last entry.
+  public struct LogPosition: Sendable, Equatable {
+    public let nextIndex: UInt64
+    public let previousTag: [UInt8]
+
+    public init(nextIndex: UInt64, previousTag: [UInt8]) {
+      precondition(previousTag.count == 32)
+      self.nextIndex = nextIndex
+      self.previousTag = previousTag
+    }
   }
 
   public struct Key: Sendable {
     public let type: KeyType
     public let secret: SecretBytes
+    /// Present exactly for `log-seal` keys.
+    public let logPosition: LogPosition?
 
-    public init(type: KeyType, secret: SecretBytes) {
+    public init(type: KeyType, secret: SecretBytes, logPosition: LogPosition? = nil) {
       precondition(secret.count == KeyFile.keySize)
+      precondition((type == .logSeal) == (logPosition != nil), "only log-seal keys carry a log position")
       self.type = type
       self.secret = secret
+      self.logPosition = logPosition
     }
 
     /// §1.3: "SHA256:" and unpadded base64 of SHA-256(label ‖ 0 ‖ type ‖ 0 ‖ key).
@@ -39,12 +59,26 @@ public enum KeyFile {
   public static let pskHeaderComment =
     "# SecureChat pre-shared key. Keep it secret: anyone who holds it can read and forge messages.\n"
 
+  static func headerComment(_ type: KeyType) -> String {
+    switch type {
+    case .psk: return pskHeaderComment
+    case .logSeal:
+      return "# SecureChat log sealing key. Rewritten after every log entry; it cannot alter earlier entries.\n"
+    case .logVerify:
+      return "# SecureChat log verification key. Keep it secret and off the logging host: it can forge entries.\n"
+    }
+  }
+
   /// The file's bytes for `key`, in a secret buffer (the hex digits are as secret as the key).
   public static func serialize(_ key: Key, comment: String? = nil) -> SecretBytes {
-    var prefix = Array(pskHeaderComment.utf8)
+    var prefix = Array(headerComment(key.type).utf8)
     if let comment { prefix += Array("# comment: \(comment)\n".utf8) }
     prefix += tag + [UInt8(ascii: " ")] + Array(key.type.rawValue.utf8) + [UInt8(ascii: " ")]
-    let out = SecretBytes(count: prefix.count + keySize * 2 + 1)
+    var suffix: [UInt8] = []
+    if let position = key.logPosition {
+      suffix = Array(" \(position.nextIndex) \(position.previousTag.hexString)".utf8)
+    }
+    let out = SecretBytes(count: prefix.count + keySize * 2 + suffix.count + 1)
     let digits = Array("0123456789abcdef".utf8)
     out.withUnsafeMutableBytes { o in
       for (i, b) in prefix.enumerated() { o[i] = b }
@@ -54,6 +88,7 @@ public enum KeyFile {
           o[prefix.count + 2 * i + 1] = digits[Int(k[i] & 0x0f)]
         }
       }
+      for (i, b) in suffix.enumerated() { o[prefix.count + keySize * 2 + i] = b }
       o[o.count - 1] = UInt8(ascii: "\n")
     }
     return out
@@ -84,11 +119,26 @@ public enum KeyFile {
     if let first = fields.first, !first.elementsEqual(tag), first.starts(with: Array("securechat-key-".utf8)) {
       throw ProtocolError.unsupported("key file version")
     }
-    guard fields.count == 3, fields[0].elementsEqual(tag) else {
+    guard fields.count >= 3, fields[0].elementsEqual(tag) else {
       throw ProtocolError.invalidKeyFile("not a securechat key (expected 'securechat-key-v1 TYPE HEX')")
     }
     guard let type = KeyType.allCases.first(where: { fields[1].elementsEqual($0.rawValue.utf8) }) else {
       throw ProtocolError.invalidKeyFile("unknown key type")
+    }
+    // §1.2: log-seal keys carry the log position after the key; other types nothing.
+    var position: LogPosition?
+    if type == .logSeal {
+      guard fields.count == 5 else { throw ProtocolError.invalidKeyFile("a log-seal key needs KEY INDEX TAG") }
+      guard fields[3].count <= 19, !fields[3].isEmpty, fields[3].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+        let index = UInt64(String(decoding: fields[3], as: UTF8.self))
+      else { throw ProtocolError.invalidKeyFile("bad log entry number") }
+      guard fields[4].count == 64, let previousTag = [UInt8](hexString: String(decoding: fields[4], as: UTF8.self))
+      else { throw ProtocolError.invalidKeyFile("bad previous tag") }
+      position = LogPosition(nextIndex: index, previousTag: previousTag)
+    } else {
+      guard fields.count == 3 else {
+        throw ProtocolError.invalidKeyFile("not a securechat key (expected 'securechat-key-v1 TYPE HEX')")
+      }
     }
     let hex = fields[2]
     guard hex.count == keySize * 2 else { throw ProtocolError.invalidKeyFile("key must be \(keySize * 2) hex digits") }
@@ -103,6 +153,6 @@ public enum KeyFile {
         index += 2
       }
     }
-    return Key(type: type, secret: secret)
+    return Key(type: type, secret: secret, logPosition: position)
   }
 }

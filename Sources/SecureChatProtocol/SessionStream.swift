@@ -3,8 +3,8 @@
 public final class SessionStreamReader {
   public enum Step {
     case needMoreInput
-    /// A verified message; `consumed` bytes of input were used.
-    case message(consumed: Int, plaintext: [UInt8])
+    /// A verified message, its frame's sequence number; `consumed` bytes of input were used.
+    case message(consumed: Int, sequence: UInt64, plaintext: [UInt8])
     /// The final frame (its plaintext, normally empty, is included); the session is over.
     case finished(consumed: Int, plaintext: [UInt8])
   }
@@ -28,7 +28,7 @@ public final class SessionStreamReader {
       isFinished = true
       return .finished(consumed: length, plaintext: plaintext)
     }
-    return .message(consumed: length, plaintext: plaintext)
+    return .message(consumed: length, sequence: frame.sequence, plaintext: plaintext)
   }
 
   /// Opens a whole stream held in memory: the messages verified before the first failure, and
@@ -46,7 +46,7 @@ public final class SessionStreamReader {
         }
         switch step {
         case .needMoreInput: preconditionFailure("the whole stream was given")
-        case .message(let consumed, let message):
+        case .message(let consumed, _, let message):
           plaintext += message
           offset += consumed
         case .finished(let consumed, let message):

@@ -1,0 +1,189 @@
+import SecureChatCrypto
+import SecureChatProtocol
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `sc-logcheck`: verifies session logs (docs/FORMATS.md §7.4) for people and for cron.
+public enum LogCheckTool {
+  public static let spec = CommandSpec(
+    name: "sc-logcheck",
+    usage: ["sc-logcheck -k VERIFYKEY [--state STATEFILE] [-q] LOGFILE..."],
+    summary: """
+      Verify a tamper-evident session log with its verification key. Several LOGFILEs are checked as
+      consecutive parts of one log (for example a rotated log.1 then log). Exit 0: intact; 1: tampered,
+      truncated, or torn by a crash; 2: cannot check.
+      """,
+    options: [
+      OptionSpec("k", "key", value: "VERIFYKEY", help: "the log's verification key (made by sc-keygen --log)"),
+      OptionSpec(nil, "state", value: "STATEFILE", help: "remember what was verified; detect removal and rollback"),
+      OptionSpec("q", "quiet", help: "print nothing unless there is a problem (for cron)"),
+    ],
+    maxOperands: Int.max)
+
+  public static func run(_ arguments: [String]) throws {
+    let options = try ParsedArguments.parse(arguments, spec: spec)
+    guard let keyPath = options.value("key") else {
+      throw ToolError.usage("a verification key is needed: -k VERIFYKEY")
+    }
+    guard !options.operands.isEmpty else { throw ToolError.usage("name at least one LOGFILE") }
+    let key = try KeyLoader.load(keyPath, expecting: .logVerify)
+    let statePath = options.value("state")
+    let previous = try statePath.map { try LogCheckState.load($0, fingerprint: key.fingerprint) } ?? nil
+
+    let verifier = try LogVerifier(verifyKey: key.secret)
+    var tagAtPreviousCount: [UInt8]?
+    var checkedLines = 0
+    for path in options.operands {
+      let lines = try LogFileLines(path: path)
+      do {
+        try lines.forEach { line, lineNumber, nextLine in
+          checkedLines = lineNumber
+          try verifier.verify(line: line, lineNumber: lineNumber, nextLine: nextLine)
+          if let previous, verifier.nextIndex == previous.count { tagAtPreviousCount = verifier.previousTag }
+        }
+      } catch let defect as LogDefect {
+        throw ToolError("\(path): \(defect.description)", status: .integrityFailure)
+      }
+      _ = checkedLines
+    }
+    let count = verifier.nextIndex
+    if let previous {
+      if count < previous.count {
+        throw ToolError(
+          "\(options.operands.last!): line \(count + 1): truncated: the log has \(count) entries, "
+            + "but \(previous.count) were verified at the last check",
+          hints: ["entries were removed, or the log was replaced by an older copy"], status: .integrityFailure)
+      }
+      if previous.count > 0 && tagAtPreviousCount != previous.lastTag {
+        throw ToolError(
+          "\(options.operands.last!): line \(previous.count): rolled-back: entry \(previous.count - 1) "
+            + "is not the one verified at the last check", status: .integrityFailure)
+      }
+    }
+    if let statePath {
+      try LogCheckState.save(
+        statePath, fingerprint: key.fingerprint,
+        entry: LogCheckState.Entry(count: count, lastTag: verifier.previousTag))
+    }
+    if !options.has("quiet") {
+      var report = "\(options.operands.joined(separator: " ")): \(count) entries verified"
+      if !verifier.openDirections.isEmpty {
+        report += "; \(verifier.openDirections.count) session directions not closed (still running, or stopped)"
+      }
+      print(report)
+    }
+  }
+}
+
+/// Reads a log file line by line in large blocks and hands each complete line to the verifier
+/// together with the line after it (to tell an inserted line from a modified one).
+struct LogFileLines {
+  let path: String
+  let fd: FileDescriptor
+
+  init(path: String) throws {
+    self.path = path
+    let raw = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+    guard raw >= 0 else { throw ToolError.system("cannot read the log \(path)") }
+    fd = FileDescriptor(rawValue: raw)
+  }
+
+  func forEach(
+    _ body: (_ line: UnsafeRawBufferPointer, _ number: Int, _ next: UnsafeRawBufferPointer?) throws -> Void
+  ) throws {
+    let queue = InputQueue(capacity: 4 << 20, source: fd.read)
+    var lineNumber = 0
+    while true {
+      let readable = queue.readable
+      // Complete lines in the buffer, each checked with its successor when that is complete too.
+      var start = 0
+      var lineEnds: [Int] = []
+      var searchFrom = 0
+      while let newline = readable[searchFrom...].firstIndex(of: UInt8(ascii: "\n")) {
+        lineEnds.append(newline)
+        searchFrom = newline + 1
+      }
+      let usable = queue.atEnd ? lineEnds.count : max(0, lineEnds.count - 1)
+      for i in 0..<usable {
+        lineNumber += 1
+        let line = UnsafeRawBufferPointer(rebasing: readable[start..<lineEnds[i]])
+        let next =
+          i + 1 < lineEnds.count ? UnsafeRawBufferPointer(rebasing: readable[(lineEnds[i] + 1)..<lineEnds[i + 1]]) : nil
+        try body(line, lineNumber, next)
+        start = lineEnds[i] + 1
+      }
+      queue.consume(start)
+      if queue.atEnd {
+        if !queue.readable.isEmpty {
+          throw LogDefect(
+            line: lineNumber + 1, kind: .torn,
+            detail: "the last line is incomplete: a writer was interrupted (\(lineNumber) entries before it verify)")
+        }
+        return
+      }
+      if queue.readable.count > SessionLog.maxLineLength {
+        throw LogDefect(line: lineNumber + 1, kind: .malformed, detail: "a line longer than any entry")
+      }
+      try queue.fill()
+    }
+  }
+}
+
+/// The state file of `--state` (FORMATS.md §7.6): per verification key fingerprint, how many
+/// entries were verified and the last tag, so that a later check sees removal and rollback.
+enum LogCheckState {
+  struct Entry {
+    let count: UInt64
+    let lastTag: [UInt8]
+  }
+  static let tag = "securechat-logcheck-state-v1"
+
+  static func load(_ path: String, fingerprint: String) throws -> Entry? {
+    let raw = open(path, O_RDONLY | O_CLOEXEC)
+    if raw < 0 {
+      if errno == ENOENT { return nil }
+      throw ToolError.system("cannot read the state file \(path)")
+    }
+    let fd = FileDescriptor(rawValue: raw)
+    defer { fd.close() }
+    var bytes = [UInt8](repeating: 0, count: 1 << 16)
+    let count = try bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }
+    for line in String(decoding: bytes[0..<count], as: UTF8.self).split(separator: "\n") {
+      let fields = line.split(separator: " ")
+      guard fields.count == 4, fields[0] == tag else {
+        throw ToolError("the state file \(path) is not a sc-logcheck state file")
+      }
+      if fields[1] == fingerprint {
+        guard let entries = UInt64(fields[2]), let lastTag = [UInt8](hexString: fields[3]), lastTag.count == 32 else {
+          throw ToolError("the state file \(path) is damaged")
+        }
+        return Entry(count: entries, lastTag: lastTag)
+      }
+    }
+    return nil
+  }
+
+  /// Rewrites the state file atomically, keeping the lines of other logs.
+  static func save(_ path: String, fingerprint: String, entry: Entry) throws {
+    var lines: [String] = []
+    if let raw = Optional(open(path, O_RDONLY | O_CLOEXEC)), raw >= 0 {
+      let fd = FileDescriptor(rawValue: raw)
+      var bytes = [UInt8](repeating: 0, count: 1 << 16)
+      let count = (try? bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }) ?? 0
+      fd.close()
+      lines = String(decoding: bytes[0..<count], as: UTF8.self).split(separator: "\n")
+        .filter { !$0.contains(" \(fingerprint) ") }.map(String.init)
+    }
+    lines.append("\(tag) \(fingerprint) \(entry.count) \(entry.lastTag.hexString)")
+    let output = try OutputFile(path: path, mode: 0o600)
+    do {
+      try output.write(Array((lines.joined(separator: "\n") + "\n").utf8))
+      try output.commit()
+    } catch {
+      output.abandon()
+      throw error
+    }
+  }
+}

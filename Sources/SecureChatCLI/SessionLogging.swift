@@ -1,0 +1,193 @@
+import SecureChatCrypto
+import SecureChatProtocol
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Appends sealed entries to a session log (docs/FORMATS.md §7.5). Several processes may write
+/// one log (sc-seal and sc-open of a session): each append takes an exclusive lock on the log,
+/// reads the sealing key file, checks that the log ends where the key says, appends the new
+/// lines with one write(2), and replaces the key file atomically with the evolved key.
+final class LogAppender {
+  let logPath: String
+  let keyPath: String
+  private let log: FileDescriptor
+
+  init(logPath: String, keyPath: String) throws {
+    self.logPath = logPath
+    self.keyPath = keyPath
+    // Fail early, before any message flows, if the key is missing or of the wrong type.
+    _ = try KeyLoader.load(keyPath, expecting: .logSeal)
+    let raw = open(logPath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0o600)
+    guard raw >= 0 else { throw ToolError.system("cannot open the log \(logPath)") }
+    log = FileDescriptor(rawValue: raw)
+  }
+
+  /// Seals and appends `entries`, all under one lock; the key evolves once per entry.
+  func append(_ entries: [LogEntry]) throws {
+    guard !entries.isEmpty else { return }
+    while flock(log.rawValue, LOCK_EX) != 0 {
+      if errno != EINTR { throw ToolError.system("cannot lock the log \(logPath)") }
+    }
+    defer { flock(log.rawValue, LOCK_UN) }
+    let key = try KeyLoader.load(keyPath, expecting: .logSeal)
+    var state = LogSealState(
+      key: key.secret, nextIndex: key.logPosition!.nextIndex, previousTag: key.logPosition!.previousTag)
+    var lines: [UInt8] = []
+    if let cut = try reconcile(&state) {
+      lines += try state.seal(
+        LogEntry(
+          time: UTCTime.now(), kind: .repair, sessionID: [], peer: [], sequence: nil,
+          text: Array("cut \(cut) bytes of an entry torn by an interrupted writer".utf8)))
+    }
+    for entry in entries { lines += try state.seal(entry) }
+    try lines.withUnsafeBytes { bytes in
+      do { try log.writeAll(bytes) } catch { throw ToolError.system("cannot write the log \(logPath)") }
+    }
+    try replaceKeyFile(with: state)
+  }
+
+  /// Checks the end of the log against the key's position before anything is appended, and
+  /// finishes the work of a writer that was interrupted. Returns the bytes cut from a torn line.
+  private func reconcile(_ state: inout LogSealState) throws -> Int? {
+    var info = stat()
+    guard fstat(log.rawValue, &info) == 0 else { throw ToolError.system("cannot stat the log \(logPath)") }
+    let size = Int(info.st_size)
+    if size == 0 {
+      guard state.nextIndex == 0 else {
+        throw outOfStep("the log is empty but its key has sealed \(state.nextIndex) entries")
+      }
+      return nil
+    }
+    let tailSize = min(size, SessionLog.maxLineLength + 2)
+    var tail = [UInt8](repeating: 0, count: tailSize)
+    let n = tail.withUnsafeMutableBytes { pread(log.rawValue, $0.baseAddress, tailSize, off_t(size - tailSize)) }
+    guard n == tailSize else { throw ToolError.system("cannot read the log \(logPath)") }
+    var cut: Int?
+    if tail.last != UInt8(ascii: "\n") {
+      // A torn line: its writer died before the key moved on, so it was never a sealed entry.
+      let keep = tail.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+      cut = tailSize - keep
+      guard ftruncate(log.rawValue, off_t(size - cut!)) == 0 else {
+        throw ToolError.system("cannot repair the torn end of the log \(logPath)")
+      }
+      tail.removeLast(cut!)
+      if tail.isEmpty {
+        guard size - cut! == 0, state.nextIndex == 0 else { throw outOfStep("the log has no complete entry") }
+        return cut
+      }
+    }
+    tail.removeLast()  // the newline
+    let lineStart = tail.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+    try tail.withUnsafeBytes { bytes in
+      let last = try LogLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart...]), lineNumber: 0)
+      if last.index + 1 == state.nextIndex && last.tag == state.previousTag { return }
+      if last.index == state.nextIndex {
+        // Appended, but the writer died before replacing the key file: verify, then catch up.
+        let tag = try SessionLog.tag(body: last.body, previousTag: state.previousTag, key: state.key)
+        guard ConstantTime.equals(tag, last.tag) else { throw outOfStep("its last entry does not verify") }
+        state.key = SessionLog.evolve(state.key)
+        state.nextIndex += 1
+        state.previousTag = last.tag
+        return
+      }
+      throw outOfStep("it ends with entry \(last.index), but its key is at entry \(state.nextIndex)")
+    }
+    return cut
+  }
+
+  private func outOfStep(_ why: String) -> ToolError {
+    ToolError(
+      "the log \(logPath) does not match its sealing key: \(why)",
+      hints: ["it may have been truncated, replaced or edited: check it with sc-logcheck"], status: .integrityFailure)
+  }
+
+  /// Writes the evolved key to a temporary file beside the key file and renames it into place, so
+  /// that the key file is always whole; the old key is gone from memory with its buffer.
+  private func replaceKeyFile(with state: LogSealState) throws {
+    let contents = KeyFile.serialize(
+      KeyFile.Key(
+        type: .logSeal, secret: state.key,
+        logPosition: KeyFile.LogPosition(nextIndex: state.nextIndex, previousTag: state.previousTag)))
+    let directory = keyPath.lastIndex(of: "/").map { String(keyPath[..<$0]) } ?? "."
+    var template = Array("\(directory.isEmpty ? "/" : directory)/.sc-log-key.XXXXXX".utf8CString)
+    let raw = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    guard raw >= 0 else { throw ToolError.system("cannot replace the log key \(keyPath)") }
+    let fd = FileDescriptor(rawValue: raw)
+    do {
+      try contents.withUnsafeBytes { try fd.writeAll($0) }
+      fd.close()
+      guard template.withUnsafeBufferPointer({ rename($0.baseAddress!, keyPath) }) == 0 else {
+        throw ToolError.system("cannot replace the log key \(keyPath)")
+      }
+    } catch {
+      fd.close()
+      _ = template.withUnsafeBufferPointer { unlink($0.baseAddress!) }
+      throw error
+    }
+  }
+}
+
+/// Logs one direction of a session: an opening entry, one entry per message, a closing entry.
+final class SessionLogger {
+  enum Direction { case send, receive }
+
+  private let appender: LogAppender
+  private let session: SessionSecrets
+  private let direction: Direction
+  private var pending: [LogEntry] = []
+  private(set) var messageCount = 0
+
+  init(appender: LogAppender, session: SessionSecrets, direction: Direction) {
+    self.appender = appender
+    self.session = session
+    self.direction = direction
+  }
+
+  func open() throws {
+    let text = "local \(String(decoding: session.localName, as: UTF8.self)) code \(session.verificationCode)"
+    try appender.append([entry(direction == .send ? .sendOpen : .receiveOpen, sequence: nil, text: Array(text.utf8))])
+  }
+
+  /// Queues a message; `flush()` writes the queued entries under one lock.
+  func message(sequence: UInt64, _ bytes: UnsafeRawBufferPointer) {
+    pending.append(entry(direction == .send ? .sent : .received, sequence: sequence, text: Array(bytes)))
+    messageCount += 1
+  }
+
+  func flush() throws {
+    guard !pending.isEmpty else { return }
+    defer { pending.removeAll(keepingCapacity: true) }
+    try appender.append(pending)
+  }
+
+  func close(_ reason: String) throws {
+    try flush()
+    let text = "\(messageCount) messages; \(reason)"
+    try appender.append([entry(direction == .send ? .sendClose : .receiveClose, sequence: nil, text: Array(text.utf8))])
+  }
+
+  private func entry(_ kind: LogEntryKind, sequence: UInt64?, text: [UInt8]) -> LogEntry {
+    LogEntry(
+      time: UTCTime.now(), kind: kind, sessionID: session.sessionID, peer: session.peerName, sequence: sequence,
+      text: text)
+  }
+}
+
+enum UTCTime {
+  /// ISO 8601 in UTC with microseconds: 2026-11-26T15:04:05.123456Z.
+  static func now() -> String {
+    var spec = timespec()
+    clock_gettime(CLOCK_REALTIME, &spec)
+    var seconds = spec.tv_sec
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    func pad(_ value: Int32, _ width: Int) -> String {
+      let text = String(value)
+      return String(repeating: "0", count: max(0, width - text.count)) + text
+    }
+    return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+      + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(spec.tv_nsec / 1000), 6))Z"
+  }
+}

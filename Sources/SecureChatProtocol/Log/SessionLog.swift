@@ -1,0 +1,276 @@
+import SecureChatCrypto
+
+/// The tamper-evident session log of docs/FORMATS.md §7: one text line per entry,
+///
+///     <index> <time> <kind> <session> <peer> <seq> <text> <tag>
+///
+/// chained (each tag covers the previous tag) and forward-secure (each entry has its own key;
+/// the next key is a one-way hash of the current one, which is then erased). The verification
+/// key is the first sealing key: it checks every entry, and it could forge them too, so it is
+/// a secret of the auditor.
+public enum SessionLog {
+  public static let keySize = 32
+  public static let tagSize = 32
+  /// §7.2: a message is at most one frame of plaintext; escaped, a byte takes at most 4 characters.
+  public static let maxTextBytes = RecordLayer.maxPlaintextCount
+  /// §7.2: the longest line a verifier accepts before giving up on it.
+  public static let maxLineLength = 4 * maxTextBytes + 512
+
+  static let entryLabel = Array("SecureChat v1 log entry".utf8)
+  static let evolutionLabel = Array("SecureChat v1 log key evolution".utf8)
+
+  /// §7.3: K(i+1) = SHA-256(label ‖ K(i)).
+  public static func evolve(_ key: SecretBytes, using hasher: SHA256 = SHA256()) -> SecretBytes {
+    hasher.reset()
+    hasher.update(evolutionLabel)
+    key.withUnsafeBytes { hasher.update($0) }
+    let next = SecretBytes(count: keySize)
+    next.withUnsafeMutableBytes { hasher.finalize(into: $0.baseAddress!) }
+    return next
+  }
+
+  /// §7.3: tag(i) = HMAC-SHA256(K(i), label ‖ tag(i−1) ‖ line without its tag), tag(−1) = 32 zero bytes.
+  public static func tag(
+    body: UnsafeRawBufferPointer, previousTag: [UInt8], key: SecretBytes, mac: HMACSHA256? = nil
+  ) throws -> [UInt8] {
+    let mac =
+      try mac.map {
+        $0.rekey(key)
+        return $0
+      } ?? HMACSHA256(key: key)
+    mac.begin()
+    entryLabel.withUnsafeBytes { mac.update($0) }
+    previousTag.withUnsafeBytes { mac.update($0) }
+    mac.update(body)
+    var tag = [UInt8](repeating: 0, count: tagSize)
+    tag.withUnsafeMutableBytes { mac.finish(into: $0.baseAddress!) }
+    return tag
+  }
+
+  public static let initialPreviousTag = [UInt8](repeating: 0, count: tagSize)
+}
+
+/// §7.2: each direction of a session opens and closes with an entry of its own, so that a
+/// missing end is visible.
+public enum LogEntryKind: String, CaseIterable, Sendable {
+  case sendOpen = "send-open"
+  case sent
+  case sendClose = "send-close"
+  case receiveOpen = "receive-open"
+  case received
+  case receiveClose = "receive-close"
+  /// A writer found a torn last line left by a crash and cut it off (text: how many bytes).
+  case repair
+}
+
+/// One entry before it is sealed.
+public struct LogEntry: Sendable {
+  public var time: String
+  public var kind: LogEntryKind
+  public var sessionID: [UInt8]
+  public var peer: [UInt8]
+  public var sequence: UInt64?
+  public var text: [UInt8]
+
+  public init(time: String, kind: LogEntryKind, sessionID: [UInt8], peer: [UInt8], sequence: UInt64?, text: [UInt8]) {
+    self.time = time
+    self.kind = kind
+    self.sessionID = sessionID
+    self.peer = peer
+    self.sequence = sequence
+    self.text = text
+  }
+
+  /// The line without its tag (and without the final space and newline).
+  public func body(index: UInt64) -> [UInt8] {
+    var line = Array("\(index) \(time) \(kind.rawValue) ".utf8)
+    line += sessionID.isEmpty ? [UInt8(ascii: "-")] : Array(sessionID.hexString.utf8)
+    line.append(UInt8(ascii: " "))
+    line += peer.isEmpty ? [UInt8(ascii: "-")] : peer
+    line.append(UInt8(ascii: " "))
+    line += Array((sequence.map { String($0) } ?? "-").utf8)
+    line.append(UInt8(ascii: " "))
+    line += LogText.escape(text)
+    return line
+  }
+}
+
+/// §7.2: the text of an entry on one line: printable ASCII as is, `\\`, `\n`, `\t`, `\r`, and
+/// `\xNN` for every other byte, so an entry is one line and a message cannot forge a line break.
+public enum LogText {
+  public static func escape(_ bytes: [UInt8]) -> [UInt8] {
+    var out = [UInt8]()
+    out.reserveCapacity(bytes.count)
+    let digits = Array("0123456789abcdef".utf8)
+    for byte in bytes {
+      switch byte {
+      case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+      case 0x0a: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+      case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+      case 0x0d: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+      case 0x20...0x7e: out.append(byte)
+      default: out += [UInt8(ascii: "\\"), UInt8(ascii: "x"), digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]]
+      }
+    }
+    return out
+  }
+}
+
+/// The writer's state, kept in the sealing key file (FORMATS.md §1.2): the current key, the
+/// index of the next entry and the previous tag.
+public struct LogSealState: Sendable {
+  public var key: SecretBytes
+  public var nextIndex: UInt64
+  public var previousTag: [UInt8]
+
+  public init(key: SecretBytes, nextIndex: UInt64, previousTag: [UInt8]) {
+    self.key = key
+    self.nextIndex = nextIndex
+    self.previousTag = previousTag
+  }
+
+  /// Seals `entry` as the next line (with its newline) and moves the state on: the key used is
+  /// replaced by the next one, so this state can no longer produce or alter that entry.
+  public mutating func seal(_ entry: LogEntry) throws -> [UInt8] {
+    var line = entry.body(index: nextIndex)
+    let tag = try line.withUnsafeBytes { try SessionLog.tag(body: $0, previousTag: previousTag, key: key) }
+    line.append(UInt8(ascii: " "))
+    line += Array(tag.hexString.utf8)
+    line.append(UInt8(ascii: "\n"))
+    key = SessionLog.evolve(key)
+    nextIndex += 1
+    previousTag = tag
+    return line
+  }
+}
+
+/// What sc-logcheck reports for the first bad line (exit 1), by line number.
+public struct LogDefect: Error, Equatable, CustomStringConvertible {
+  public enum Kind: String, Sendable {
+    case modified, inserted, deleted, reordered, truncated, torn, malformed
+    case rolledBack = "rolled-back"
+  }
+  public let line: Int
+  public let kind: Kind
+  public let detail: String
+
+  public init(line: Int, kind: Kind, detail: String) {
+    self.line = line
+    self.kind = kind
+    self.detail = detail
+  }
+
+  public var description: String { "line \(line): \(kind.rawValue): \(detail)" }
+}
+
+/// Verifies a log line by line from the verification key (§7.4). Sans I/O: feed it complete lines.
+public final class LogVerifier {
+  private var key: SecretBytes
+  public private(set) var nextIndex: UInt64 = 0
+  public private(set) var previousTag = SessionLog.initialPreviousTag
+  private let hasher = SHA256()
+  private let mac: HMACSHA256
+  /// Sessions with an `open` entry and no `close` yet (session id ‖ kind of direction).
+  public private(set) var openDirections: Set<[UInt8]> = []
+
+  public init(verifyKey: SecretBytes) throws {
+    key = verifyKey.slice(0..<verifyKey.count)
+    mac = try HMACSHA256(key: verifyKey)
+  }
+
+  /// Checks one line (without its newline), numbered from 1.
+  public func verify(line: UnsafeRawBufferPointer, lineNumber: Int, nextLine: UnsafeRawBufferPointer?) throws {
+    let parsed = try LogLine(line, lineNumber: lineNumber)
+    if parsed.index != nextIndex {
+      if parsed.index < nextIndex {
+        throw LogDefect(
+          line: lineNumber, kind: .reordered,
+          detail: "entry \(parsed.index) appears again after entry \(nextIndex - 1) (duplicated or moved)")
+      }
+      // The expected entry right after this one means a swap; otherwise entries are missing.
+      let next = nextLine.flatMap { try? LogLine($0, lineNumber: lineNumber + 1) }
+      if let next, next.index == nextIndex {
+        throw LogDefect(
+          line: lineNumber, kind: .reordered, detail: "entry \(parsed.index) comes before entry \(nextIndex)")
+      }
+      let missing = parsed.index - nextIndex
+      throw LogDefect(
+        line: lineNumber, kind: .deleted,
+        detail:
+          "entry \(parsed.index) where entry \(nextIndex) was expected: \(missing) entr\(missing == 1 ? "y" : "ies") missing"
+      )
+    }
+    let expected = try SessionLog.tag(body: parsed.body, previousTag: previousTag, key: key, mac: mac)
+    guard ConstantTime.equals(expected, parsed.tag) else {
+      // An inserted line takes the index it pretends to have; if the next line is the real entry
+      // with the same index and verifies, call it an insertion rather than a modification.
+      if let nextLine, let next = try? LogLine(nextLine, lineNumber: lineNumber + 1), next.index == parsed.index,
+        let realTag = try? SessionLog.tag(body: next.body, previousTag: previousTag, key: key, mac: mac),
+        ConstantTime.equals(realTag, next.tag)
+      {
+        throw LogDefect(line: lineNumber, kind: .inserted, detail: "a line that was not written by the logger")
+      }
+      throw LogDefect(line: lineNumber, kind: .modified, detail: "entry \(parsed.index) does not verify (changed)")
+    }
+    previousTag = parsed.tag
+    key = SessionLog.evolve(key, using: hasher)
+    nextIndex += 1
+    trackSession(parsed)
+  }
+
+  private func trackSession(_ line: LogLine) {
+    switch line.kind {
+    case .sendOpen: openDirections.insert(Array(line.session) + [0])
+    case .sendClose: openDirections.remove(Array(line.session) + [0])
+    case .receiveOpen: openDirections.insert(Array(line.session) + [1])
+    case .receiveClose: openDirections.remove(Array(line.session) + [1])
+    default: break
+    }
+  }
+}
+
+/// The fields of one line, parsed strictly (§7.2) without copying the text.
+public struct LogLine {
+  public let index: UInt64
+  public let kind: LogEntryKind
+  public let session: UnsafeRawBufferPointer
+  public let text: UnsafeRawBufferPointer
+  /// The line without its tag: what the tag covers.
+  public let body: UnsafeRawBufferPointer
+  public let tag: [UInt8]
+
+  /// `line` must stay valid while the result is used (the fields point into it).
+  public init(_ line: UnsafeRawBufferPointer, lineNumber: Int) throws {
+    func malformed(_ why: String) -> LogDefect { LogDefect(line: lineNumber, kind: .malformed, detail: why) }
+    let tagHex = SessionLog.tagSize * 2
+    guard line.count > tagHex + 1, line[line.count - tagHex - 1] == UInt8(ascii: " ") else {
+      throw malformed("no tag at the end of the line")
+    }
+    guard let tag = [UInt8](hexString: String(decoding: line[(line.count - tagHex)...], as: UTF8.self)) else {
+      throw malformed("the tag is not hexadecimal")
+    }
+    self.tag = tag
+    body = UnsafeRawBufferPointer(rebasing: line[0..<(line.count - tagHex - 1)])
+    // index time kind session peer seq text
+    var fields: [Range<Int>] = []
+    var start = 0
+    for i in 0..<body.count where fields.count < 6 && body[i] == UInt8(ascii: " ") {
+      fields.append(start..<i)
+      start = i + 1
+    }
+    guard fields.count == 6 else { throw malformed("fewer than seven fields") }
+    text = UnsafeRawBufferPointer(rebasing: body[start...])
+    var index: UInt64 = 0
+    guard !fields[0].isEmpty, fields[0].count <= 19 else { throw malformed("bad entry number") }
+    for i in fields[0] {
+      let digit = body[i] &- UInt8(ascii: "0")
+      guard digit < 10 else { throw malformed("bad entry number") }
+      index = index * 10 + UInt64(digit)
+    }
+    self.index = index
+    let kindText = String(decoding: body[fields[2]], as: UTF8.self)
+    guard let kind = LogEntryKind(rawValue: kindText) else { throw malformed("unknown entry kind '\(kindText)'") }
+    self.kind = kind
+    session = UnsafeRawBufferPointer(rebasing: body[fields[3]])
+  }
+}

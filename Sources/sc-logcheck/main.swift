@@ -1,0 +1,3 @@
+import SecureChatCLI
+
+runTool("sc-logcheck") { try LogCheckTool.run(Array(CommandLine.arguments.dropFirst())) }
