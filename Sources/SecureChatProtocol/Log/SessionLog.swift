@@ -21,12 +21,17 @@ public enum SessionLog {
 
   /// §7.3: K(i+1) = SHA-256(label ‖ K(i)).
   public static func evolve(_ key: SecretBytes, using hasher: SHA256 = SHA256()) -> SecretBytes {
+    let next = key.slice(0..<key.count)
+    evolveInPlace(next, using: hasher)
+    return next
+  }
+
+  /// Replaces K(i) by K(i+1) in the same buffer: no copy of the old key is left behind.
+  public static func evolveInPlace(_ key: SecretBytes, using hasher: SHA256) {
     hasher.reset()
     hasher.update(evolutionLabel)
     key.withUnsafeBytes { hasher.update($0) }
-    let next = SecretBytes(count: keySize)
-    next.withUnsafeMutableBytes { hasher.finalize(into: $0.baseAddress!) }
-    return next
+    key.withUnsafeMutableBytes { hasher.finalize(into: $0.baseAddress!) }
   }
 
   /// §7.3: tag(i) = HMAC-SHA256(K(i), label ‖ tag(i−1) ‖ line without its tag), tag(−1) = 32 zero bytes.
@@ -61,6 +66,11 @@ public enum LogEntryKind: String, CaseIterable, Sendable {
   case receiveClose = "receive-close"
   /// A writer found a torn last line left by a crash and cut it off (text: how many bytes).
   case repair
+}
+
+extension LogEntryKind {
+  /// The kinds with their names as bytes, for the parser's hot loop.
+  static let byName: [(kind: LogEntryKind, name: [UInt8])] = allCases.map { ($0, Array($0.rawValue.utf8)) }
 }
 
 /// One entry before it is sealed.
@@ -165,7 +175,7 @@ public struct LogDefect: Error, Equatable, CustomStringConvertible {
 
 /// Verifies a log line by line from the verification key (§7.4). Sans I/O: feed it complete lines.
 public final class LogVerifier {
-  private var key: SecretBytes
+  private let key: SecretBytes
   public private(set) var nextIndex: UInt64 = 0
   public private(set) var previousTag = SessionLog.initialPreviousTag
   private let hasher = SHA256()
@@ -213,7 +223,7 @@ public final class LogVerifier {
       throw LogDefect(line: lineNumber, kind: .modified, detail: "entry \(parsed.index) does not verify (changed)")
     }
     previousTag = parsed.tag
-    key = SessionLog.evolve(key, using: hasher)
+    SessionLog.evolveInPlace(key, using: hasher)
     nextIndex += 1
     trackSession(parsed)
   }
@@ -246,31 +256,43 @@ public struct LogLine {
     guard line.count > tagHex + 1, line[line.count - tagHex - 1] == UInt8(ascii: " ") else {
       throw malformed("no tag at the end of the line")
     }
-    guard let tag = [UInt8](hexString: String(decoding: line[(line.count - tagHex)...], as: UTF8.self)) else {
-      throw malformed("the tag is not hexadecimal")
+    var tag = [UInt8](repeating: 0, count: SessionLog.tagSize)
+    var hexIndex = line.count - tagHex
+    for i in 0..<SessionLog.tagSize {
+      guard let high = hexValue(line[hexIndex]), let low = hexValue(line[hexIndex + 1]) else {
+        throw malformed("the tag is not hexadecimal")
+      }
+      tag[i] = high << 4 | low
+      hexIndex += 2
     }
     self.tag = tag
     body = UnsafeRawBufferPointer(rebasing: line[0..<(line.count - tagHex - 1)])
-    // index time kind session peer seq text
-    var fields: [Range<Int>] = []
-    var start = 0
-    for i in 0..<body.count where fields.count < 6 && body[i] == UInt8(ascii: " ") {
-      fields.append(start..<i)
-      start = i + 1
+    // index time kind session peer seq text: the first six fields end at the first six spaces.
+    var spaces = (0, 0, 0, 0, 0, 0)
+    var found = 0
+    var position = 0
+    while found < 6 && position < body.count {
+      if body[position] == UInt8(ascii: " ") {
+        withUnsafeMutableBytes(of: &spaces) { $0.storeBytes(of: position, toByteOffset: found * 8, as: Int.self) }
+        found += 1
+      }
+      position += 1
     }
-    guard fields.count == 6 else { throw malformed("fewer than seven fields") }
-    text = UnsafeRawBufferPointer(rebasing: body[start...])
+    guard found == 6 else { throw malformed("fewer than seven fields") }
+    text = UnsafeRawBufferPointer(rebasing: body[(spaces.5 + 1)...])
     var index: UInt64 = 0
-    guard !fields[0].isEmpty, fields[0].count <= 19 else { throw malformed("bad entry number") }
-    for i in fields[0] {
-      let digit = body[i] &- UInt8(ascii: "0")
+    guard spaces.0 > 0, spaces.0 <= 19 else { throw malformed("bad entry number") }
+    for j in 0..<spaces.0 {
+      let digit = body[j] &- UInt8(ascii: "0")
       guard digit < 10 else { throw malformed("bad entry number") }
       index = index * 10 + UInt64(digit)
     }
     self.index = index
-    let kindText = String(decoding: body[fields[2]], as: UTF8.self)
-    guard let kind = LogEntryKind(rawValue: kindText) else { throw malformed("unknown entry kind '\(kindText)'") }
+    let kindBytes = UnsafeRawBufferPointer(rebasing: body[(spaces.1 + 1)..<spaces.2])
+    guard let kind = LogEntryKind.byName.first(where: { kindBytes.elementsEqual($0.name) })?.kind else {
+      throw malformed("unknown entry kind '\(String(decoding: kindBytes, as: UTF8.self))'")
+    }
     self.kind = kind
-    session = UnsafeRawBufferPointer(rebasing: body[fields[3]])
+    session = UnsafeRawBufferPointer(rebasing: body[(spaces.2 + 1)..<spaces.3])
   }
 }
