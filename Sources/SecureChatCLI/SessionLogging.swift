@@ -32,10 +32,10 @@ final class LogAppender {
     }
     defer { flock(log.rawValue, LOCK_UN) }
     let key = try KeyLoader.load(keyPath, expecting: .logSeal)
-    var state = LogSealState(
+    let state = LogSealState(
       key: key.secret, nextIndex: key.logPosition!.nextIndex, previousTag: key.logPosition!.previousTag)
     var lines: [UInt8] = []
-    if let cut = try reconcile(&state) {
+    if let cut = try reconcile(state) {
       lines += try state.seal(
         LogEntry(
           time: UTCTime.now(), kind: .repair, sessionID: [], peer: [], sequence: nil,
@@ -50,7 +50,7 @@ final class LogAppender {
 
   /// Checks the end of the log against the key's position before anything is appended, and
   /// finishes the work of a writer that was interrupted. Returns the bytes cut from a torn line.
-  private func reconcile(_ state: inout LogSealState) throws -> Int? {
+  private func reconcile(_ state: LogSealState) throws -> Int? {
     var info = stat()
     guard fstat(log.rawValue, &info) == 0 else { throw ToolError.system("cannot stat the log \(logPath)") }
     let size = Int(info.st_size)
@@ -87,9 +87,7 @@ final class LogAppender {
         // Appended, but the writer died before replacing the key file: verify, then catch up.
         let tag = try SessionLog.tag(body: last.body, previousTag: state.previousTag, key: state.key)
         guard ConstantTime.equals(tag, last.tag) else { throw outOfStep("its last entry does not verify") }
-        state.key = SessionLog.evolve(state.key)
-        state.nextIndex += 1
-        state.previousTag = last.tag
+        state.advance(pastEntryWithTag: last.tag)
         return
       }
       throw outOfStep("it ends with entry \(last.index), but its key is at entry \(state.nextIndex)")

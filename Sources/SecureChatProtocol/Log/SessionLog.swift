@@ -127,30 +127,41 @@ public enum LogText {
 }
 
 /// The writer's state, kept in the sealing key file (FORMATS.md §1.2): the current key, the
-/// index of the next entry and the previous tag.
-public struct LogSealState: Sendable {
-  public var key: SecretBytes
-  public var nextIndex: UInt64
-  public var previousTag: [UInt8]
+/// index of the next entry and the previous tag. A class: it owns its key buffer and evolves it
+/// in place, so no copy of a used key survives an entry.
+public final class LogSealState {
+  public private(set) var key: SecretBytes
+  public private(set) var nextIndex: UInt64
+  public private(set) var previousTag: [UInt8]
+  private let hasher = SHA256()
+  private var mac: HMACSHA256?
 
+  /// Takes a copy of `key`.
   public init(key: SecretBytes, nextIndex: UInt64, previousTag: [UInt8]) {
-    self.key = key
+    self.key = key.slice(0..<key.count)
     self.nextIndex = nextIndex
     self.previousTag = previousTag
   }
 
   /// Seals `entry` as the next line (with its newline) and moves the state on: the key used is
   /// replaced by the next one, so this state can no longer produce or alter that entry.
-  public mutating func seal(_ entry: LogEntry) throws -> [UInt8] {
+  public func seal(_ entry: LogEntry) throws -> [UInt8] {
     var line = entry.body(index: nextIndex)
-    let tag = try line.withUnsafeBytes { try SessionLog.tag(body: $0, previousTag: previousTag, key: key) }
+    let mac = try self.mac ?? HMACSHA256(key: key)
+    self.mac = mac
+    let tag = try line.withUnsafeBytes { try SessionLog.tag(body: $0, previousTag: previousTag, key: key, mac: mac) }
     line.append(UInt8(ascii: " "))
     line += Array(tag.hexString.utf8)
     line.append(UInt8(ascii: "\n"))
-    key = SessionLog.evolve(key)
+    advance(pastEntryWithTag: tag)
+    return line
+  }
+
+  /// Moves past an entry already in the log with `tag` (a writer finishing an interrupted append).
+  public func advance(pastEntryWithTag tag: [UInt8]) {
+    SessionLog.evolveInPlace(key, using: hasher)
     nextIndex += 1
     previousTag = tag
-    return line
   }
 }
 
