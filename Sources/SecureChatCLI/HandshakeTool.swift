@@ -21,7 +21,7 @@ public enum HandshakeTool {
       OptionSpec("k", "key", value: "KEYFILE", help: "the pre-shared key file (- for standard input is not allowed)"),
       OptionSpec("n", "name", value: "NAME", help: "the name to authenticate as (letters, digits, . _ - @ +)"),
       OptionSpec("o", "output", value: "SESSIONFILE", help: "write the session here (created 0600, never overwritten)"),
-      OptionSpec(nil, "timeout", value: "SECONDS", help: "give up when the peer is silent this long (default 30)"),
+      OptionSpec(nil, "timeout", value: "SECONDS", help: "give up when the handshake takes longer (default 30)"),
     ],
     maxOperands: 0)
 

@@ -140,8 +140,16 @@ enum SessionOpening {
       }
     } catch {
       try? flush()
-      try? logger?.close("failed: \(describe(error))")
-      throw error
+      var failure = error
+      // The peer's sc-handshake rejected ours after we finished (docs/PROTOCOL.md §3.5): its
+      // abort message is all that follows, where the first frame should be.
+      if case ProtocolError.truncated = error, queue.readable.elementsEqual(HandshakeMessage.abortMessage) {
+        failure = ToolError(
+          "authentication failed: the peer rejected the handshake after this side accepted it",
+          status: .integrityFailure)
+      }
+      try? logger?.close("failed: \(describe(failure))")
+      throw failure
     }
   }
 }

@@ -1,0 +1,1181 @@
+import Foundation
+import SecureChatCrypto
+import XCTest
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Live sessions with the real binaries: two `sh -c` pipelines, each in effect
+///
+///     sc-handshake … && { sc-open -s S >OUT & sc-seal -s S <MSGS; wait; }
+///
+/// (see `script(_:then:)` for the exact text, which keeps the peer on descriptor 3), wired to each other with pipes, through 127.0.0.1 TCP with socat, or through an in-process
+/// relay (`StreamRelay` below) that parses the handshake messages (type, u16 length, body) and
+/// the frames (68 + L bytes, L at offset 12; docs/FORMATS.md §2) of each direction and damages,
+/// drops, duplicates, swaps or cuts one of them.
+///
+/// Every child is started as the leader of its own process group, so tearDown can kill it and
+/// everything it started (sc-open, sc-seal, socat's shell) by that group id, even when a test
+/// fails half-way; every wait has a deadline.
+final class SessionProcessTests: XCTestCase {
+  // MARK: - Fixture
+
+  private var directory = ""
+  /// Process-group leaders started by this test (pid == pgid).
+  private var groups: [pid_t] = []
+  /// Those already reaped.
+  private var reaped: Set<pid_t> = []
+  /// Descriptors this process holds (pipe ends), closed in tearDown.
+  private var descriptors: Set<Int32> = []
+
+  override func setUpWithError() throws {
+    try super.setUpWithError()
+    // The relay writes to pipes whose reader may be gone: EPIPE, not death.
+    signal(SIGPIPE, SIG_IGN)
+    for tool in ToolRunner.toolNames { _ = try ToolRunner.path(of: tool) }
+    let base = NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/"
+    var template = Array((base + "sc-session-XXXXXX").utf8CString)
+    guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+      throw ToolRunnerError(description: "mkdtemp failed")
+    }
+    directory = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    for key in ["k.key", "other.key"] {
+      let result = try ToolRunner.run("sc-keygen", ["-o", path(key)])
+      guard result.status == 0 else { throw ToolRunnerError(description: "sc-keygen failed: \(result.stderr)") }
+    }
+  }
+
+  override func tearDownWithError() throws {
+    for group in groups {
+      kill(-group, SIGKILL)  // the whole group: the shell and the tools it started
+    }
+    for group in groups where !reaped.contains(group) {
+      var status: Int32 = 0
+      while waitpid(group, &status, 0) < 0 && errno == EINTR {}
+    }
+    groups = []
+    reaped = []
+    for fd in descriptors { close(fd) }
+    descriptors = []
+    if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
+    directory = ""
+    try super.tearDownWithError()
+  }
+
+  private func path(_ name: String) -> String { directory + "/" + name }
+
+  /// One case of a test that tries several (XCTContext is not in swift-corelibs-xctest): the
+  /// files of the previous case are removed first, the message files kept.
+  private func activity(_ name: String, _ body: () throws -> Void) throws {
+    for file in try FileManager.default.contentsOfDirectory(atPath: directory)
+    where (file.hasPrefix("alice.") || file.hasPrefix("bob.") || file == "shells.err") && !file.hasSuffix(".msgs") {
+      try FileManager.default.removeItem(atPath: path(file))
+    }
+    currentCase = name + ": "
+    defer { currentCase = "" }
+    try body()
+  }
+
+  /// The case being run, for failure messages.
+  private var currentCase = ""
+
+  private func read(_ file: String) -> Data? { FileManager.default.contents(atPath: file) }
+
+  private func text(_ file: String) -> String { read(file).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+
+  private func exists(_ file: String) -> Bool { FileManager.default.fileExists(atPath: file) }
+
+  /// `count` lines of different lengths (so that frames of several sizes go by), tagged with
+  /// the sender so that a reflected or crossed stream could not pass for the right one.
+  private func writeMessages(_ name: String, count: Int, sender: String) throws -> (path: String, lines: [String]) {
+    let lines = (0..<count).map { index in
+      "\(sender) \(index) " + String(repeating: "abcdefghij", count: index % 7)
+        + String(repeating: ".", count: index % 11)
+        + "\n"
+    }
+    let file = path(name)
+    try Data(lines.joined().utf8).write(to: URL(fileURLWithPath: file))
+    return (file, lines)
+  }
+
+  // MARK: - Processes
+
+  private func makePipe() throws -> (read: Int32, write: Int32) {
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { throw ToolRunnerError(description: "pipe: \(String(cString: strerror(errno)))") }
+    // Close-on-exec, so that no child holds an end it was not given (an EOF would never come).
+    for fd in fds {
+      _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+      descriptors.insert(fd)
+    }
+    return (fds[0], fds[1])
+  }
+
+  private func closeDescriptor(_ fd: Int32) {
+    if descriptors.remove(fd) != nil { close(fd) }
+  }
+
+  /// Starts `argv` (looked up in PATH) as the leader of a new process group, with the given
+  /// descriptors as standard input and output (/dev/null if nil) and standard error appended to
+  /// `stderr`. SIGPIPE is reset to its default action.
+  @discardableResult
+  private func spawn(_ argv: [String], stdin: Int32? = nil, stdout: Int32? = nil, stderr: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if let stdin {
+      posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+    } else {
+      posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    }
+    if let stdout {
+      posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+    } else {
+      posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    }
+    posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    posix_spawnattr_setpgroup(&attributes, 0)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    sigaddset(&defaults, SIGPIPE)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    var mask = sigset_t()
+    sigemptyset(&mask)
+    posix_spawnattr_setsigmask(&attributes, &mask)
+    posix_spawnattr_setflags(
+      &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+    let arguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    defer { for pointer in arguments { free(pointer) } }
+    var pid: pid_t = 0
+    let status = posix_spawnp(&pid, argv[0], &actions, &attributes, arguments, environ)
+    guard status == 0 else {
+      throw ToolRunnerError(description: "cannot run \(argv[0]): \(String(cString: strerror(status)))")
+    }
+    groups.append(pid)
+    return pid
+  }
+
+  /// Waits at most `timeout` seconds for `pids`; returns their statuses (128 + N if killed by
+  /// signal N). Fails the test (tearDown kills the rest) if they do not all finish in time.
+  @discardableResult
+  private func waitForExit(_ pids: [pid_t], timeout: TimeInterval, _ what: String) -> [pid_t: Int32] {
+    var statuses: [pid_t: Int32] = [:]
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+      for pid in pids where statuses[pid] == nil {
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid {
+          reaped.insert(pid)
+          let signalNumber = status & 0x7f
+          statuses[pid] = signalNumber == 0 ? (status >> 8) & 0xff : 128 + signalNumber
+        }
+      }
+      if statuses.count == pids.count { return statuses }
+      if Date() > deadline {
+        XCTFail("\(what) did not finish within \(Int(timeout)) s")
+        for pid in pids where statuses[pid] == nil { kill(-pid, SIGKILL) }
+        return statuses
+      }
+      usleep(5000)
+    }
+  }
+
+  // MARK: - The two sides
+
+  /// One side of a session: alice is always the initiator, bob the responder. Its files are
+  /// `<name>.session`, `<name>.out`, `<name>.hs.err`, `<name>.hs.rc`, … in the test directory.
+  private struct Side {
+    let name: String
+    let role: String
+    let key: String
+    let directory: String
+
+    func file(_ suffix: String) -> String { directory + "/" + name + "." + suffix }
+    var session: String { file("session") }
+    var output: String { file("out") }
+  }
+
+  private func alice(key: String = "k.key") -> Side {
+    Side(name: "alice", role: "initiator", key: path(key), directory: directory)
+  }
+
+  private func bob(key: String = "k.key") -> Side {
+    Side(name: "bob", role: "responder", key: path(key), directory: directory)
+  }
+
+  /// What a side's pipeline does once sc-handshake has succeeded.
+  private enum AfterHandshake {
+    /// Nothing: the pipeline is sc-handshake alone.
+    case nothing
+    /// `sc-open -s S <peer >OUT & sc-seal -s S <MESSAGES >peer`.
+    case chat(messages: String)
+    /// `cat <peer >REST`: what sc-handshake left on its input.
+    case capture
+  }
+
+  /// The `sh -c` script of one side. Exit statuses go to `<name>.hs.rc`, `.open.rc`, `.seal.rc`.
+  private func script(_ side: Side, then after: AfterHandshake, timeout: Int = 10) throws -> String {
+    let q = ToolRunner.shellQuoted
+    let handshake = [
+      try ToolRunner.path(of: "sc-handshake"), "--" + side.role, "-k", side.key, "-n", side.name, "-o", side.session,
+      "--timeout", String(timeout),
+    ].map(q).joined(separator: " ")
+    // A non-interactive shell gives an asynchronous command (`cmd &`) /dev/null as its standard
+    // input (POSIX, "Asynchronous Lists"), and does so before the command's own redirections, so
+    // `sc-open … &` would read /dev/null and `sc-open <&0 &` too: keep the peer on descriptor 3.
+    var lines = [
+      "exec 3<&0",
+      "\(handshake) 2>\(q(side.file("hs.err"))) 3<&-",
+      "rc=$?; echo $rc >\(q(side.file("hs.rc")))",
+      "[ $rc -eq 0 ] || exit $rc",
+    ]
+    switch after {
+    case .nothing:
+      break
+    case .capture:
+      lines.append("cat <&3 >\(q(side.file("rest"))) 3<&-")
+    case .chat(let messages):
+      lines += [
+        "\(q(try ToolRunner.path(of: "sc-open"))) -s \(q(side.session)) <&3 >\(q(side.output))"
+          + " 2>\(q(side.file("open.err"))) 3<&- &",
+        "opener=$!",
+        "\(q(try ToolRunner.path(of: "sc-seal"))) -s \(q(side.session)) <\(q(messages))"
+          + " 2>\(q(side.file("seal.err"))) 3<&-",
+        "echo $? >\(q(side.file("seal.rc")))",
+        "wait $opener",
+        "echo $? >\(q(side.file("open.rc")))",
+      ]
+    }
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  /// The status a side's shell recorded in `<name>.<step>.rc`, or nil if that step never ran.
+  private func status(_ side: Side, _ step: String) -> Int32? {
+    Int32(text(side.file(step + ".rc")).trimmingCharacters(in: .whitespacesAndNewlines))
+  }
+
+  /// Runs alice and bob connected by two pipes, directly or through a relay with the given
+  /// editors (one per direction; nil passes bytes unchanged). Returns when both shells are done.
+  private func runPair(
+    alice: Side, _ aliceAfter: AfterHandshake, bob: Side, _ bobAfter: AfterHandshake,
+    toBob: StreamEditor? = nil, toAlice: StreamEditor? = nil, timeout: TimeInterval = 20
+  ) throws {
+    let aliceScript = try script(alice, then: aliceAfter)
+    let bobScript = try script(bob, then: bobAfter)
+    let errors = path("shells.err")
+    let pids: [pid_t]
+    if toBob == nil && toAlice == nil {
+      let aliceToBob = try makePipe()
+      let bobToAlice = try makePipe()
+      pids = [
+        try spawn(["/bin/sh", "-c", aliceScript], stdin: bobToAlice.read, stdout: aliceToBob.write, stderr: errors),
+        try spawn(["/bin/sh", "-c", bobScript], stdin: aliceToBob.read, stdout: bobToAlice.write, stderr: errors),
+      ]
+      for fd in [aliceToBob.read, aliceToBob.write, bobToAlice.read, bobToAlice.write] { closeDescriptor(fd) }
+    } else {
+      let aliceIn = try makePipe()
+      let aliceOut = try makePipe()
+      let bobIn = try makePipe()
+      let bobOut = try makePipe()
+      pids = [
+        try spawn(["/bin/sh", "-c", aliceScript], stdin: aliceIn.read, stdout: aliceOut.write, stderr: errors),
+        try spawn(["/bin/sh", "-c", bobScript], stdin: bobIn.read, stdout: bobOut.write, stderr: errors),
+      ]
+      for fd in [aliceIn.read, aliceOut.write, bobIn.read, bobOut.write] { closeDescriptor(fd) }
+      let relay = StreamRelay(directions: [
+        RelayDirection(source: aliceOut.read, sink: bobIn.write, editor: toBob ?? StreamEditor()),
+        RelayDirection(source: bobOut.read, sink: aliceIn.write, editor: toAlice ?? StreamEditor()),
+      ])
+      let finished = relay.run(until: Date().addingTimeInterval(timeout))
+      // The relay has closed its four descriptors.
+      for fd in [aliceOut.read, bobIn.write, bobOut.read, aliceIn.write] { descriptors.remove(fd) }
+      if !finished { XCTFail("the relay did not see both streams end within \(Int(timeout)) s") }
+    }
+    waitForExit(pids, timeout: timeout, "the two sides")
+    XCTAssertEqual(text(errors), "", "the shells themselves complained")
+  }
+
+  // MARK: - Checks
+
+  /// A side whose handshake succeeded: the messages on stderr, and a private session file.
+  private func assertAuthenticated(_ side: Side, peer: String, file: StaticString = #filePath, line: UInt = #line)
+    -> String?
+  {
+    XCTAssertEqual(
+      status(side, "hs"), 0, "\(currentCase)\(side.name): sc-handshake: \(text(side.file("hs.err")))", file: file,
+      line: line)
+    let stderr = text(side.file("hs.err"))
+    XCTAssertTrue(
+      stderr.contains("sc-handshake: authenticated peer '\(peer)'\n"), "\(currentCase)\(side.name): \(stderr)",
+      file: file, line: line)
+    var info = stat()
+    XCTAssertEqual(stat(side.session, &info), 0, "\(currentCase)\(side.name): no session file", file: file, line: line)
+    XCTAssertEqual(info.st_mode & 0o777, 0o600, "\(currentCase)\(side.name): session file mode", file: file, line: line)
+    guard
+      let range = stderr.range(
+        of: #"sc-handshake: verification code \d{3} \d{3} \d{3} \d{3}\n"#, options: .regularExpression)
+    else {
+      XCTFail("\(currentCase)\(side.name): no verification code in \(stderr)", file: file, line: line)
+      return nil
+    }
+    return String(stderr[range])
+  }
+
+  /// A side whose sc-open exited 1 after writing exactly `lines` (the messages before the damage).
+  private func assertOpenFailed(
+    _ side: Side, afterWriting lines: ArraySlice<String>, saying words: String? = nil,
+    file: StaticString = #filePath, line: UInt = #line
+  ) {
+    let stderr = text(side.file("open.err"))
+    XCTAssertEqual(status(side, "open"), 1, "\(currentCase)\(side.name): sc-open: \(stderr)", file: file, line: line)
+    XCTAssertTrue(stderr.hasPrefix("sc-open: error: "), "\(currentCase)\(side.name): \(stderr)", file: file, line: line)
+    if let words {
+      XCTAssertTrue(stderr.contains(words), "\(currentCase)\(side.name): \(stderr)", file: file, line: line)
+    }
+    let output = text(side.output)
+    XCTAssertTrue(
+      output == lines.joined(),
+      "\(currentCase)\(side.name) wrote \(output.split(separator: "\n").count) lines, not the \(lines.count) before the damage",
+      file: file, line: line)
+  }
+
+  /// A side whose sc-open received all of `lines` and exited 0.
+  private func assertOpenSucceeded(
+    _ side: Side, received lines: [String], file: StaticString = #filePath, line: UInt = #line
+  ) {
+    XCTAssertEqual(
+      status(side, "open"), 0, "\(currentCase)\(side.name): sc-open: \(text(side.file("open.err")))", file: file,
+      line: line)
+    XCTAssertEqual(
+      status(side, "seal"), 0, "\(currentCase)\(side.name): sc-seal: \(text(side.file("seal.err")))", file: file,
+      line: line)
+    let output = read(side.output) ?? Data()
+    XCTAssertTrue(
+      output == Data(lines.joined().utf8),
+      "\(currentCase)\(side.name) received \(output.count) bytes, expected \(lines.joined().utf8.count)", file: file,
+      line: line)
+  }
+
+  // MARK: - 1. Pipes
+
+  /// 10,000 messages each way at the same time through two plain pipes. sc-seal starts the moment
+  /// sc-handshake exits, so the first frames follow the last handshake message immediately (and
+  /// may share a read with it).
+  func testPipePairCarriesTenThousandMessagesEachWay() throws {
+    let (aliceMessages, aliceLines) = try writeMessages("alice.msgs", count: 10_000, sender: "alice")
+    let (bobMessages, bobLines) = try writeMessages("bob.msgs", count: 10_000, sender: "bob")
+    let alice = alice()
+    let bob = bob()
+    try runPair(alice: alice, .chat(messages: aliceMessages), bob: bob, .chat(messages: bobMessages), timeout: 60)
+    let aliceCode = assertAuthenticated(alice, peer: "bob")
+    let bobCode = assertAuthenticated(bob, peer: "alice")
+    XCTAssertNotNil(aliceCode)
+    XCTAssertEqual(aliceCode, bobCode, "both sides show the same verification code")
+    assertOpenSucceeded(alice, received: bobLines)
+    assertOpenSucceeded(bob, received: aliceLines)
+  }
+
+  // MARK: - 2. TCP with socat
+
+  /// A port that was free a moment ago on 127.0.0.1 (bound to port 0, then released).
+  private func freePort() throws -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw ToolRunnerError(description: "socket failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+        bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+      }
+    }
+    guard bound else { throw ToolRunnerError(description: "cannot bind 127.0.0.1:0") }
+    return UInt16(bigEndian: address.sin_port)
+  }
+
+  /// Whether something listens on 127.0.0.1:`port` (from /proc/net/tcp, so that the check does
+  /// not use up the listener's one connection).
+  private func isListening(port: UInt16) -> Bool {
+    let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+    let local = "0100007F:" + String(format: "%04X", port)
+    return table.split(separator: "\n").contains { row in
+      let fields = row.split(separator: " ")
+      return fields.count > 3 && fields[1] == local && fields[3] == "0A"
+    }
+  }
+
+  func testTCPWithSocatCarriesTenThousandMessagesEachWay() throws {
+    guard
+      let socat = ["/usr/bin/socat", "/bin/socat"].first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+    else { throw XCTSkip("socat is not installed") }
+    let (aliceMessages, aliceLines) = try writeMessages("alice.msgs", count: 10_000, sender: "alice")
+    let (bobMessages, bobLines) = try writeMessages("bob.msgs", count: 10_000, sender: "bob")
+    let alice = alice()
+    let bob = bob()
+    for side in [(alice, aliceMessages), (bob, bobMessages)] {
+      try Data(try script(side.0, then: .chat(messages: side.1)).utf8).write(
+        to: URL(fileURLWithPath: side.0.file("sh")))
+    }
+    // socat address syntax gives meaning to : , ! and quotes; the paths here have none of them.
+    XCTAssertNil(directory.rangeOfCharacter(from: CharacterSet(charactersIn: ":,!'\"\\()[]{} ")), directory)
+
+    // The responder listens; a port taken between freePort() and socat's bind is retried.
+    var port: UInt16 = 0
+    var listening = false
+    for _ in 0..<5 where !listening {
+      port = try freePort()
+      let responder = try spawn(
+        [socat, "-t", "5", "TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr", "SYSTEM:/bin/sh " + bob.file("sh")],
+        stderr: path("socat-responder.err"))
+      let deadline = Date().addingTimeInterval(5)
+      while Date() < deadline {
+        if isListening(port: port) {
+          listening = true
+          break
+        }
+        var status: Int32 = 0
+        if waitpid(responder, &status, WNOHANG) == responder {
+          reaped.insert(responder)
+          break
+        }
+        usleep(10_000)
+      }
+    }
+    guard listening else {
+      XCTFail("socat could not listen on 127.0.0.1: \(text(path("socat-responder.err")))")
+      return
+    }
+    try spawn(
+      [socat, "-t", "5", "TCP:127.0.0.1:\(port),retry=20,interval=0.1", "SYSTEM:/bin/sh " + alice.file("sh")],
+      stderr: path("socat-initiator.err"))
+    waitForExit(groups.filter { !reaped.contains($0) }, timeout: 60, "the two socat processes")
+    XCTAssertEqual(text(path("socat-initiator.err")), "")
+    // The shells run under socat, which may return before they have recorded the last status.
+    let deadline = Date().addingTimeInterval(5)
+    while Date() < deadline && [alice, bob].contains(where: { status($0, "open") == nil }) { usleep(10_000) }
+
+    let aliceCode = assertAuthenticated(alice, peer: "bob")
+    let bobCode = assertAuthenticated(bob, peer: "alice")
+    XCTAssertNotNil(aliceCode)
+    XCTAssertEqual(aliceCode, bobCode)
+    assertOpenSucceeded(alice, received: bobLines)
+    assertOpenSucceeded(bob, received: aliceLines)
+  }
+
+  // MARK: - 3. Wrong key
+
+  func testWrongKeyFailsBothSidesAndWritesNoSession() throws {
+    let (aliceMessages, _) = try writeMessages("alice.msgs", count: 5, sender: "alice")
+    let (bobMessages, _) = try writeMessages("bob.msgs", count: 5, sender: "bob")
+    let alice = alice()
+    let bob = bob(key: "other.key")
+    try runPair(alice: alice, .chat(messages: aliceMessages), bob: bob, .chat(messages: bobMessages))
+    for side in [alice, bob] {
+      let stderr = text(side.file("hs.err"))
+      XCTAssertEqual(status(side, "hs"), 1, "\(side.name): \(stderr)")
+      XCTAssertTrue(stderr.contains("authentication failed"), "\(side.name): \(stderr)")
+      XCTAssertFalse(stderr.contains("authenticated peer"), "\(side.name): \(stderr)")
+      XCTAssertFalse(exists(side.session), "\(side.name) wrote a session file")
+      XCTAssertFalse(exists(side.output), "\(side.name) ran sc-open")
+    }
+  }
+
+  // MARK: - 4. Tampering with the handshake
+
+  /// One bit flipped in I1, R1, I2 or R2 (at the offsets below, counted from the start of the
+  /// message: 3 header bytes, then the body). Hellos: version 0, ephemeral key 1…32, challenge
+  /// 33…64. Auth messages: the encrypted name frame, then the 32-byte response at the end.
+  func testFlippedHandshakeByteFailsBothSides() throws {
+    let (aliceMessages, _) = try writeMessages("alice.msgs", count: 5, sender: "alice")
+    let (bobMessages, _) = try writeMessages("bob.msgs", count: 5, sender: "bob")
+    // (direction, message index in that direction, offset)
+    let cases: [(toBob: Bool, message: Int, offset: Int, label: String)] = [
+      (true, 0, 3 + 1, "I1 ephemeral key"), (true, 0, 3 + 40, "I1 challenge"),
+      (false, 0, 3 + 5, "R1 ephemeral key"), (false, 0, 3 + 64, "R1 challenge"),
+      (true, 1, 3 + 40, "I2 name frame"), (true, 1, -1, "I2 response"),
+      (false, 1, 3 + 40, "R2 name frame"), (false, 1, -1, "R2 response"),
+    ]
+    for flip in cases {
+      try activity(flip.label) {
+        let editor = StreamEditor()
+        editor.handshakeFlip = (flip.message, flip.offset)
+        let alice = alice()
+        let bob = bob()
+        try runPair(
+          alice: alice, .chat(messages: aliceMessages), bob: bob, .chat(messages: bobMessages),
+          toBob: flip.toBob ? editor : nil, toAlice: flip.toBob ? nil : editor)
+        XCTAssertEqual(editor.flipsDone, 1, "\(flip.label): the relay did not see the message")
+
+        // The initiator fails in every case; it never sends a frame.
+        let aliceErr = text(alice.file("hs.err"))
+        XCTAssertEqual(status(alice, "hs"), 1, "\(flip.label): alice: \(aliceErr)")
+        XCTAssertTrue(aliceErr.contains("authentication failed"), "\(flip.label): alice: \(aliceErr)")
+        XCTAssertFalse(exists(alice.session), "\(flip.label): alice wrote a session")
+        XCTAssertFalse(exists(alice.output), "\(flip.label): alice ran sc-open")
+
+        let bobErr = text(bob.file("hs.err"))
+        if flip.message == 1 && !flip.toBob {
+          // A flip in R2, the last message: bob (the responder) has verified I2, sent R2 and is
+          // done, so his sc-handshake succeeds and his sc-open starts. Alice rejects R2 and never
+          // sends a frame (only her abort message, then her shell exits and closes the pipe):
+          // bob's sc-open must exit 1 without releasing anything, because the final frame never
+          // comes. That is why the final frame is authenticated and required.
+          XCTAssertEqual(status(bob, "hs"), 0, "\(flip.label): bob: \(bobErr)")
+          XCTAssertTrue(exists(bob.session))
+          assertOpenFailed(bob, afterWriting: [])
+        } else {
+          // Bob checks I2 against the transcript, which the flip changed (or which is the flip):
+          // he fails and sends the abort message, which alice reports as authentication failed.
+          XCTAssertEqual(status(bob, "hs"), 1, "\(flip.label): bob: \(bobErr)")
+          XCTAssertTrue(bobErr.contains("authentication failed"), "\(flip.label): bob: \(bobErr)")
+          XCTAssertFalse(exists(bob.session), "\(flip.label): bob wrote a session")
+          XCTAssertFalse(exists(bob.output), "\(flip.label): bob ran sc-open")
+        }
+      }
+    }
+  }
+
+  /// The connection cut in the middle of each handshake message (the relay forwards part of
+  /// it, then closes that direction). The side that gets the partial message fails with 1
+  /// (truncated mid-handshake). The other side then sees its input end: after a message of
+  /// the peer (I1 sent, R1 received…) that is a truncation too (1); for a cut in I1, alice
+  /// has received nothing at all, which is "the peer closed the connection before the
+  /// handshake" (2). For a cut in R2, bob is done and his sc-open exits 1 (no final frame).
+  func testHandshakeCutInsideEachMessageFails() throws {
+    let (aliceMessages, _) = try writeMessages("alice.msgs", count: 5, sender: "alice")
+    let (bobMessages, _) = try writeMessages("bob.msgs", count: 5, sender: "bob")
+    let cases: [(toBob: Bool, message: Int, keeping: Int, alice: Int32, bob: Int32, label: String)] = [
+      (true, 0, 30, 2, 1, "I1"), (false, 0, 2, 1, 1, "R1 header"), (false, 0, 40, 1, 1, "R1"),
+      (true, 1, 100, 1, 1, "I2"), (false, 1, 3, 1, 0, "R2 header only"), (false, 1, 115, 1, 0, "R2"),
+    ]
+    for cut in cases {
+      try activity(cut.label) {
+        let editor = StreamEditor()
+        editor.handshakeCut = (cut.message, cut.keeping)
+        let alice = alice()
+        let bob = bob()
+        try runPair(
+          alice: alice, .chat(messages: aliceMessages), bob: bob, .chat(messages: bobMessages),
+          toBob: cut.toBob ? editor : nil, toAlice: cut.toBob ? nil : editor)
+        XCTAssertEqual(editor.cutsDone, 1, "\(cut.label): the relay did not see the message")
+        for (side, expected) in [(alice, cut.alice), (bob, cut.bob)] {
+          let stderr = text(side.file("hs.err"))
+          XCTAssertEqual(status(side, "hs"), expected, "\(cut.label): \(side.name): \(stderr)")
+          if expected == 0 {
+            assertOpenFailed(side, afterWriting: [], saying: "truncated")
+          } else {
+            XCTAssertTrue(stderr.hasPrefix("sc-handshake: error: "), "\(cut.label): \(side.name): \(stderr)")
+            XCTAssertFalse(exists(side.session), "\(cut.label): \(side.name) wrote a session")
+            XCTAssertFalse(exists(side.output), "\(cut.label): \(side.name) ran sc-open")
+          }
+        }
+      }
+    }
+  }
+
+  // MARK: - 5. Tampering with frames
+
+  /// Runs a chat of `count` messages each way with `action` applied to the frames alice sends
+  /// to bob; checks that alice received all of bob's messages. Returns alice's lines and bob.
+  private func runWithDamagedFrames(_ action: StreamEditor.FrameAction, count: Int = 40) throws -> (
+    lines: [String], bob: Side, editor: StreamEditor
+  ) {
+    let (aliceMessages, aliceLines) = try writeMessages("alice.msgs", count: count, sender: "alice")
+    let (bobMessages, bobLines) = try writeMessages("bob.msgs", count: count, sender: "bob")
+    let editor = StreamEditor()
+    editor.frameAction = action
+    let alice = alice()
+    let bob = bob()
+    try runPair(alice: alice, .chat(messages: aliceMessages), bob: bob, .chat(messages: bobMessages), toBob: editor)
+    _ = assertAuthenticated(alice, peer: "bob")
+    _ = assertAuthenticated(bob, peer: "alice")
+    assertOpenSucceeded(alice, received: bobLines)  // the other direction is untouched
+    XCTAssertEqual(status(alice, "seal"), 0)
+    return (aliceLines, bob, editor)
+  }
+
+  func testFlippedFrameByteStopsBeforeThatFrame() throws {
+    // Not fixing the CRC: "corrupted in transit".
+    let (lines, bob, editor) = try runWithDamagedFrames(.flip(frame: 12, field: .ciphertext, fixCRC: false))
+    XCTAssertEqual(editor.frameEditsDone, 1)
+    assertOpenFailed(bob, afterWriting: lines[..<12], saying: "corrupted in transit")
+  }
+
+  func testFlippedFrameByteWithFixedCRCFailsAuthentication() throws {
+    // An attacker recomputes the CRC; the HMAC catches the change.
+    for (field, frame) in [
+      (StreamEditor.FrameField.ciphertext, 7), (.sequence, 0), (.iv, 20), (.tag, 39), (.finalFlag, 40),
+    ] {
+      try activity("\(field)") {
+        let (lines, bob, editor) = try runWithDamagedFrames(.flip(frame: frame, field: field, fixCRC: true))
+        XCTAssertEqual(editor.frameEditsDone, 1)
+        assertOpenFailed(bob, afterWriting: lines[..<frame], saying: "authentication failed")
+      }
+    }
+  }
+
+  func testDroppedFrameFails() throws {
+    let (lines, bob, editor) = try runWithDamagedFrames(.drop(frame: 9))
+    XCTAssertEqual(editor.frameEditsDone, 1)
+    assertOpenFailed(bob, afterWriting: lines[..<9], saying: "out of order")
+  }
+
+  func testDroppedFirstFrameFails() throws {
+    let (_, bob, editor) = try runWithDamagedFrames(.drop(frame: 0))
+    XCTAssertEqual(editor.frameEditsDone, 1)
+    assertOpenFailed(bob, afterWriting: [], saying: "out of order")
+  }
+
+  func testDuplicatedFrameFails() throws {
+    // Frame 9 is accepted once; its replay is refused.
+    let (lines, bob, editor) = try runWithDamagedFrames(.duplicate(frame: 9))
+    XCTAssertEqual(editor.frameEditsDone, 1)
+    assertOpenFailed(bob, afterWriting: lines[..<10], saying: "out of order")
+  }
+
+  func testSwappedFramesFail() throws {
+    let (lines, bob, editor) = try runWithDamagedFrames(.swapWithNext(frame: 9))
+    XCTAssertEqual(editor.frameEditsDone, 1)
+    assertOpenFailed(bob, afterWriting: lines[..<9], saying: "out of order")
+  }
+
+  func testDroppedFinalFrameFails() throws {
+    // The 40 data frames arrive, then the stream ends without the final frame (index 40).
+    let (lines, bob, editor) = try runWithDamagedFrames(.drop(frame: 40))
+    XCTAssertEqual(editor.frameEditsDone, 1)
+    assertOpenFailed(bob, afterWriting: lines[...], saying: "truncated")
+  }
+
+  func testStreamCutEarlyFailsAsTruncated() throws {
+    let (lines, bob, editor) = try runWithDamagedFrames(.cutBefore(frame: 17))
+    XCTAssertEqual(editor.frameEditsDone, 1)
+    assertOpenFailed(bob, afterWriting: lines[..<17], saying: "truncated")
+  }
+
+  func testStreamCutInsideAFrameFailsAsTruncated() throws {
+    let (lines, bob, editor) = try runWithDamagedFrames(.cutInside(frame: 17, keeping: 50))
+    XCTAssertEqual(editor.frameEditsDone, 1)
+    assertOpenFailed(bob, afterWriting: lines[..<17], saying: "truncated")
+  }
+
+  // MARK: - 6. Reflection and frames from another session
+
+  /// Runs a handshake only; returns the two session files.
+  private func handshakeOnly(_ prefix: String) throws -> (alice: String, bob: String) {
+    let alice = Side(name: prefix + "alice", role: "initiator", key: path("k.key"), directory: directory)
+    let bob = Side(name: prefix + "bob", role: "responder", key: path("k.key"), directory: directory)
+    // Names must be valid session names; the prefixes keep the files of two runs apart.
+    try runPair(alice: alice, .nothing, bob: bob, .nothing)
+    _ = assertAuthenticated(alice, peer: bob.name)
+    _ = assertAuthenticated(bob, peer: alice.name)
+    return (alice.session, bob.session)
+  }
+
+  func testReflectedAndCrossSessionFramesAreRejected() throws {
+    let first = try handshakeOnly("one-")
+    let second = try handshakeOnly("two-")
+    let (_, lines) = try writeMessages("alice.msgs", count: 20, sender: "alice")
+    let plaintext = Data(lines.joined().utf8)
+    let sealed = try ToolRunner.run("sc-seal", ["-s", first.alice], stdin: .bytes(plaintext), timeout: 20)
+    XCTAssertEqual(sealed.status, 0, sealed.stderr)
+
+    // The control: the peer of the session opens them.
+    let opened = try ToolRunner.run("sc-open", ["-s", first.bob], stdin: .bytes(sealed.stdout), timeout: 20)
+    XCTAssertEqual(opened.status, 0, opened.stderr)
+    XCTAssertEqual(opened.stdout, plaintext)
+
+    // Reflected: alice's own frames back to alice (her send direction, not her receive one).
+    let reflected = try ToolRunner.run("sc-open", ["-s", first.alice], stdin: .bytes(sealed.stdout), timeout: 20)
+    XCTAssertEqual(reflected.status, 1, reflected.stderr)
+    XCTAssertEqual(reflected.stdout, Data(), "nothing may be released from a reflected frame")
+    XCTAssertTrue(reflected.stderr.contains("authentication failed"), reflected.stderr)
+
+    // Bob's frames reflected to bob.
+    let bobSealed = try ToolRunner.run("sc-seal", ["-s", first.bob], stdin: .bytes(plaintext), timeout: 20)
+    XCTAssertEqual(bobSealed.status, 0, bobSealed.stderr)
+    let bobReflected = try ToolRunner.run("sc-open", ["-s", first.bob], stdin: .bytes(bobSealed.stdout), timeout: 20)
+    XCTAssertEqual(bobReflected.status, 1, bobReflected.stderr)
+    XCTAssertEqual(bobReflected.stdout, Data())
+
+    // Another session with the same key and the same roles: fresh ephemeral keys, other keys.
+    for session in [second.bob, second.alice] {
+      let crossed = try ToolRunner.run("sc-open", ["-s", session], stdin: .bytes(sealed.stdout), timeout: 20)
+      XCTAssertEqual(crossed.status, 1, crossed.stderr)
+      XCTAssertEqual(crossed.stdout, Data())
+      XCTAssertTrue(crossed.stderr.contains("authentication failed"), crossed.stderr)
+    }
+  }
+
+  /// The same through the relay: bob's sc-open gets alice's frames 0…4, then bob's own frames
+  /// from number 5 on (so the sequence number is the one it expects: only the direction differs)
+  /// instead of the rest of alice's: exit 1 after alice's 5 messages.
+  func testReflectionInALiveSessionFails() throws {
+    let (aliceMessages, aliceLines) = try writeMessages("alice.msgs", count: 20, sender: "alice")
+    let (bobMessages, _) = try writeMessages("bob.msgs", count: 20, sender: "bob")
+    let alice = alice()
+    let bob = bob()
+    let toBob = StreamEditor()
+    toBob.frameAction = .dropFrom(frame: 5)
+    let toAlice = StreamEditor()
+    toAlice.mirror = (to: toBob, fromFrame: 5)
+    try runPair(
+      alice: alice, .chat(messages: aliceMessages), bob: bob, .chat(messages: bobMessages),
+      toBob: toBob, toAlice: toAlice)
+    _ = assertAuthenticated(alice, peer: "bob")
+    _ = assertAuthenticated(bob, peer: "alice")
+    XCTAssertGreaterThan(toAlice.mirroredFrames, 0)
+    assertOpenFailed(bob, afterWriting: aliceLines[..<5], saying: "authentication failed")
+  }
+
+  // MARK: - 7. Timeouts and peers that are not peers
+
+  /// Runs sc-handshake alone with the test as its peer: `input` is written to it (and the pipe
+  /// kept open unless `close`), its output goes to a pipe that is drained unless `closeOutput`.
+  private func runLoneHandshake(
+    role: String, input: [UInt8] = [], closeInput: Bool, closeOutput: Bool = false, timeoutOption: Int
+  ) throws -> (status: Int32, stderr: String, seconds: Double, session: String) {
+    let session = path(role + ".session")
+    let stderr = path(role + ".err")
+    try? FileManager.default.removeItem(atPath: session)
+    try? FileManager.default.removeItem(atPath: stderr)
+    let toTool = try makePipe()
+    let fromTool = try makePipe()
+    let start = Date()
+    let pid = try spawn(
+      [
+        try ToolRunner.path(of: "sc-handshake"), "--" + role, "-k", path("k.key"), "-n", "lone", "-o", session,
+        "--timeout", String(timeoutOption),
+      ], stdin: toTool.read, stdout: fromTool.write, stderr: stderr)
+    closeDescriptor(toTool.read)
+    closeDescriptor(fromTool.write)
+    if closeOutput { closeDescriptor(fromTool.read) }
+    if !input.isEmpty {
+      XCTAssertEqual(input.withUnsafeBytes { write(toTool.write, $0.baseAddress!, $0.count) }, input.count)
+    }
+    if closeInput { closeDescriptor(toTool.write) }
+    // The tool writes at most a hello (68 bytes) and an abort (3): the pipe holds them.
+    let status = waitForExit([pid], timeout: Double(timeoutOption) + 10, "sc-handshake")[pid] ?? -1
+    let seconds = Date().timeIntervalSince(start)
+    closeDescriptor(toTool.write)
+    closeDescriptor(fromTool.read)
+    return (status, text(stderr), seconds, session)
+  }
+
+  func testHandshakeTimesOutWithASilentPeer() throws {
+    for role in ["initiator", "responder"] {
+      let result = try runLoneHandshake(role: role, closeInput: false, timeoutOption: 1)
+      XCTAssertEqual(result.status, 2, "\(role): \(result.stderr)")
+      XCTAssertTrue(result.stderr.contains("timed out"), "\(role): \(result.stderr)")
+      XCTAssertLessThan(result.seconds, 3, role)
+      XCTAssertGreaterThan(result.seconds, 0.9, role)
+      XCTAssertFalse(exists(result.session), role)
+    }
+  }
+
+  func testHandshakeWithAPeerThatClosesImmediately() throws {
+    for role in ["initiator", "responder"] {
+      // The peer closes its sending side (our input ends at once).
+      let result = try runLoneHandshake(role: role, closeInput: true, timeoutOption: 10)
+      XCTAssertEqual(result.status, 2, "\(role): \(result.stderr)")
+      XCTAssertTrue(result.stderr.contains("closed"), "\(role): \(result.stderr)")
+      XCTAssertLessThan(result.seconds, 5, role)
+      XCTAssertFalse(exists(result.session), role)
+      // The peer closes both sides (the initiator's hello hits a closed pipe: EPIPE, not SIGPIPE).
+      let both = try runLoneHandshake(role: role, closeInput: true, closeOutput: true, timeoutOption: 10)
+      XCTAssertEqual(both.status, 2, "\(role): \(both.stderr)")
+      XCTAssertTrue(both.stderr.hasPrefix("sc-handshake: error: "), "\(role): \(both.stderr)")
+      XCTAssertFalse(exists(both.session), role)
+    }
+  }
+
+  func testHandshakeWithAnHTTPClientIsNotAPeer() throws {
+    for role in ["initiator", "responder"] {
+      let result = try runLoneHandshake(
+        role: role, input: Array("GET / HTTP/1.1\r\n".utf8), closeInput: false, timeoutOption: 10)
+      XCTAssertEqual(result.status, 2, "\(role): \(result.stderr)")
+      XCTAssertTrue(result.stderr.contains("not speaking the SecureChat handshake"), "\(role): \(result.stderr)")
+      XCTAssertFalse(result.stderr.contains("timed out"), "\(role): \(result.stderr)")
+      XCTAssertLessThan(result.seconds, 5, role)
+      XCTAssertFalse(exists(result.session), role)
+    }
+  }
+
+  // MARK: - 8. sc-handshake reads nothing past its last message
+
+  func testHandshakeLeavesTheBytesAfterItsLastMessageOnTheStream() throws {
+    // The relay sends a trailer in the same write as the last message each side reads (R2 for
+    // alice, I2 for bob), then ends the stream; `cat` after sc-handshake must get all of it.
+    let trailer = Array((0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) })
+    for aliceCaptures in [true, false] {
+      try activity(aliceCaptures ? "after R2" : "after I2") {
+        let editor = StreamEditor()
+        editor.trailerAfterHandshake = trailer
+        let alice = alice()
+        let bob = bob()
+        try runPair(
+          alice: alice, aliceCaptures ? .capture : .nothing, bob: bob, aliceCaptures ? .nothing : .capture,
+          toBob: aliceCaptures ? nil : editor, toAlice: aliceCaptures ? editor : nil)
+        _ = assertAuthenticated(alice, peer: "bob")
+        _ = assertAuthenticated(bob, peer: "alice")
+        let capturer = aliceCaptures ? alice : bob
+        XCTAssertEqual(read(capturer.file("rest")), Data(trailer), "\(capturer.name): bytes after the handshake")
+      }
+    }
+  }
+
+  func testFramesInTheSameWriteAsR2AreAllOpened() throws {
+    // The relay holds back R2 and bob's frames until bob's final frame has gone by, then gives
+    // alice all of them in one write: when her sc-handshake reads R2 the frames are already
+    // in the pipe behind it. 150 short messages (~14 KB) fit in an empty pipe.
+    let (aliceMessages, aliceLines) = try writeMessages("alice.msgs", count: 150, sender: "alice")
+    let (bobMessages, bobLines) = try writeMessages("bob.msgs", count: 150, sender: "bob")
+    let editor = StreamEditor()
+    editor.holdLastMessageUntilFinalFrame = true
+    let alice = alice()
+    let bob = bob()
+    try runPair(
+      alice: alice, .chat(messages: aliceMessages), bob: bob, .chat(messages: bobMessages), toAlice: editor)
+    XCTAssertEqual(editor.releasedInOneChunk, true)
+    XCTAssertGreaterThan(editor.heldBytes, 150 * 84, "R2 and all of bob's frames were held back")
+    XCTAssertLessThan(editor.heldBytes, 65536)
+    _ = assertAuthenticated(alice, peer: "bob")
+    _ = assertAuthenticated(bob, peer: "alice")
+    assertOpenSucceeded(alice, received: bobLines)
+    assertOpenSucceeded(bob, received: aliceLines)
+  }
+}
+
+// MARK: - The relay
+
+/// Rewrites one direction of a session: parses two handshake messages (3-byte header with a
+/// big-endian u16 body length), then frames (68 + L bytes, L a big-endian u32 at offset 12), and
+/// applies at most one edit. Anything it cannot parse is passed on unchanged.
+final class StreamEditor {
+  enum FrameField: CustomStringConvertible {
+    case finalFlag, sequence, iv, ciphertext, tag, crc
+
+    func offset(ciphertextLength: Int) -> Int {
+      switch self {
+      case .finalFlag: return 2
+      case .sequence: return 11  // the low byte of the u64 at 4
+      case .iv: return 16 + 5
+      case .ciphertext: return 32 + 3
+      case .tag: return 32 + ciphertextLength + 7
+      case .crc: return 64 + ciphertextLength + 1
+      }
+    }
+
+    var description: String {
+      switch self {
+      case .finalFlag: return "flags"
+      case .sequence: return "sequence number"
+      case .iv: return "IV"
+      case .ciphertext: return "ciphertext"
+      case .tag: return "tag"
+      case .crc: return "CRC"
+      }
+    }
+  }
+
+  enum FrameAction {
+    /// Flips one bit of frame N (0-based, in this direction), recomputing the CRC if asked.
+    case flip(frame: Int, field: FrameField, fixCRC: Bool)
+    case drop(frame: Int)
+    case duplicate(frame: Int)
+    /// Sends frame N + 1 before frame N.
+    case swapWithNext(frame: Int)
+    /// Ends the stream before frame N.
+    case cutBefore(frame: Int)
+    /// Ends the stream after the first `keeping` bytes of frame N.
+    case cutInside(frame: Int, keeping: Int)
+    /// Drops frame N and every frame after it (the stream still ends when its source ends).
+    case dropFrom(frame: Int)
+  }
+
+  /// (message index in this direction, 0 or 1; offset in the message, negative from its end).
+  var handshakeFlip: (message: Int, offset: Int)?
+  /// Ends the stream after the first `keeping` bytes of handshake message N of this direction.
+  var handshakeCut: (message: Int, keeping: Int)?
+  var frameAction: FrameAction?
+  /// Sent right after the second handshake message of this direction, in the same chunk; then
+  /// the stream is ended.
+  var trailerAfterHandshake: [UInt8]?
+  /// Holds the second handshake message and everything after it until a final frame has been
+  /// parsed, then releases it all as one chunk.
+  var holdLastMessageUntilFinalFrame = false
+  /// Copies frames from number `fromFrame` on (they still go their way too) to `to`, which
+  /// sends them on its own direction once it has passed as many frames of its own.
+  var mirror: (to: StreamEditor, fromFrame: Int)?
+  private var injected: [UInt8] = []
+  private var injectAfterFrames = 0
+  private(set) var mirroredFrames = 0
+
+  private(set) var flipsDone = 0
+  private(set) var cutsDone = 0
+  private(set) var frameEditsDone = 0
+  private(set) var releasedInOneChunk = false
+  private(set) var heldBytes = 0
+  /// Set when the stream must be ended (the relay closes its sink once the output is written).
+  private(set) var ended = false
+
+  private var buffer: [UInt8] = []
+  private var start = 0
+  private var messages = 0
+  private var frames = 0
+  private var passThrough = false
+  private var swapped: [UInt8]?
+  private var held: [UInt8]?
+
+  /// The bytes to send for `bytes` received.
+  func feed(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+    guard !ended else { return [] }
+    buffer += bytes
+    var out: [UInt8] = []
+    while !ended {
+      let available = buffer.count - start
+      if passThrough {
+        emit(Array(buffer[start...]), isFinalFrame: false, into: &out)
+        start = buffer.count
+        break
+      }
+      if messages < 2 {
+        guard available >= 3 else { break }
+        let type = buffer[start]
+        guard (1...4).contains(type) else {
+          passThrough = true  // an abort message or something else: not ours to parse
+          continue
+        }
+        let length = 3 + (Int(buffer[start + 1]) << 8 | Int(buffer[start + 2]))
+        guard available >= length else { break }
+        var message = Array(buffer[start..<(start + length)])
+        start += length
+        if let cut = handshakeCut, cut.message == messages {
+          out += message[0..<cut.keeping]
+          cutsDone += 1
+          ended = true
+          continue
+        }
+        if let flip = handshakeFlip, flip.message == messages {
+          message[flip.offset >= 0 ? flip.offset : message.count + flip.offset] ^= 0x01
+          flipsDone += 1
+        }
+        if holdLastMessageUntilFinalFrame && messages == 1 { held = [] }
+        messages += 1
+        emit(message, isFinalFrame: false, into: &out)
+        if messages == 2, let trailer = trailerAfterHandshake {
+          out += trailer
+          ended = true
+        }
+        continue
+      }
+      guard available >= 16 else { break }
+      let length = (12..<16).reduce(0) { $0 << 8 | Int(buffer[start + $1]) }
+      guard length >= 16 && length <= 65552 && length % 16 == 0 else {
+        passThrough = true
+        continue
+      }
+      guard available >= 68 + length else { break }
+      var frame = Array(buffer[start..<(start + 68 + length)])
+      start += 68 + length
+      let index = frames
+      frames += 1
+      let isFinal = frame[2] & 1 != 0
+      if let mirror, index >= mirror.fromFrame {
+        mirror.to.injected += frame
+        mirror.to.injectAfterFrames = mirror.fromFrame
+        mirroredFrames += 1
+      }
+      switch frameAction {
+      case .flip(let target, let field, let fixCRC) where target == index:
+        frame[field.offset(ciphertextLength: length)] ^= 0x01
+        if fixCRC && field != .crc {
+          let crc = frame.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(64 + length)])) }
+          for byte in 0..<4 { frame[64 + length + byte] = UInt8(truncatingIfNeeded: crc >> (24 - 8 * byte)) }
+        }
+        frameEditsDone += 1
+        emit(frame, isFinalFrame: isFinal, into: &out)
+      case .drop(let target) where target == index:
+        frameEditsDone += 1
+      case .duplicate(let target) where target == index:
+        frameEditsDone += 1
+        emit(frame, isFinalFrame: false, into: &out)
+        emit(frame, isFinalFrame: isFinal, into: &out)
+      case .swapWithNext(let target) where target == index:
+        swapped = frame
+      case .swapWithNext(let target) where target + 1 == index && swapped != nil:
+        frameEditsDone += 1
+        emit(frame, isFinalFrame: false, into: &out)
+        emit(swapped!, isFinalFrame: isFinal, into: &out)
+        swapped = nil
+      case .cutBefore(let target) where target == index:
+        frameEditsDone += 1
+        ended = true
+      case .cutInside(let target, let keeping) where target == index:
+        frameEditsDone += 1
+        out += frame[0..<keeping]
+        ended = true
+      case .dropFrom(let target) where index >= target:
+        if index == target { frameEditsDone += 1 }
+      default:
+        emit(frame, isFinalFrame: isFinal, into: &out)
+      }
+    }
+    if start > 1 << 16 || start == buffer.count {
+      buffer.removeFirst(start)
+      start = 0
+    }
+    return out
+  }
+
+  /// Bytes from another direction (`mirror`) to send now on this one, after this direction's
+  /// own frames before them.
+  func takeInjected() -> [UInt8] {
+    guard frames >= injectAfterFrames, !injected.isEmpty else { return [] }
+    defer { injected = [] }
+    return injected
+  }
+
+  /// The bytes to send when the input ends: whatever could not be parsed, unchanged.
+  func finish() -> [UInt8] {
+    guard !ended else { return [] }
+    var out = Array(buffer[start...])
+    if let frame = swapped { out = frame + out }
+    if let held { out = held + out }
+    buffer = []
+    start = 0
+    ended = true
+    return out
+  }
+
+  private func emit(_ bytes: [UInt8], isFinalFrame: Bool, into out: inout [UInt8]) {
+    guard held != nil else {
+      out += bytes
+      return
+    }
+    held! += bytes
+    if isFinalFrame {
+      heldBytes = held!.count
+      releasedInOneChunk = out.isEmpty
+      out += held!
+      held = nil
+    }
+  }
+}
+
+/// One direction of the relay.
+final class RelayDirection {
+  var source: Int32
+  var sink: Int32
+  let editor: StreamEditor
+  var pending: [UInt8] = []
+  var written = 0
+  var closeWhenFlushed = false
+  init(source: Int32, sink: Int32, editor: StreamEditor) {
+    self.source = source
+    self.sink = sink
+    self.editor = editor
+  }
+}
+
+/// Copies bytes between descriptors with poll(2), non-blocking, through each direction's editor.
+/// Each direction ends when its source ends (or its editor ends it) and its output is written;
+/// a sink that is gone (EPIPE) is dropped while its source is still drained.
+final class StreamRelay {
+  let directions: [RelayDirection]
+
+  init(directions: [RelayDirection]) {
+    self.directions = directions
+    for direction in directions {
+      for fd in [direction.source, direction.sink] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+    }
+  }
+
+  /// Returns false if the deadline passed first. Closes every descriptor it was given.
+  func run(until deadline: Date) -> Bool {
+    defer {
+      for direction in directions {
+        if direction.source >= 0 { close(direction.source) }
+        if direction.sink >= 0 { close(direction.sink) }
+        direction.source = -1
+        direction.sink = -1
+      }
+    }
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+      for direction in directions {
+        // Frames another direction's editor copied here (reflection).
+        deliver(direction.editor.takeInjected(), to: direction)
+      }
+      for direction in directions where direction.sink >= 0 {
+        if direction.editor.ended { direction.closeWhenFlushed = true }
+        if direction.closeWhenFlushed && direction.written == direction.pending.count {
+          close(direction.sink)
+          direction.sink = -1
+        }
+      }
+      var fds: [pollfd] = []
+      var owners: [(RelayDirection, isSource: Bool)] = []
+      for direction in directions {
+        if direction.source >= 0 {
+          fds.append(pollfd(fd: direction.source, events: Int16(POLLIN), revents: 0))
+          owners.append((direction, true))
+        }
+        if direction.sink >= 0 && direction.written < direction.pending.count {
+          fds.append(pollfd(fd: direction.sink, events: Int16(POLLOUT), revents: 0))
+          owners.append((direction, false))
+        }
+      }
+      if fds.isEmpty { return true }
+      let remaining = deadline.timeIntervalSinceNow
+      if remaining <= 0 { return false }
+      let ready = poll(&fds, nfds_t(fds.count), Int32(min(remaining, 0.2) * 1000) + 1)
+      if ready < 0 && errno != EINTR { return false }
+      if ready <= 0 { continue }
+      for (entry, owner) in zip(fds, owners) where entry.revents != 0 {
+        let direction = owner.0
+        if owner.isSource {
+          let count = buffer.withUnsafeMutableBytes { read(direction.source, $0.baseAddress!, $0.count) }
+          if count > 0 {
+            deliver(direction.editor.feed(buffer[0..<count]), to: direction)
+          } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
+            close(direction.source)
+            direction.source = -1
+            deliver(direction.editor.finish(), to: direction)
+            direction.closeWhenFlushed = true
+          }
+        } else {
+          let count = direction.pending.withUnsafeBytes {
+            write(direction.sink, $0.baseAddress! + direction.written, $0.count - direction.written)
+          }
+          if count > 0 {
+            direction.written += count
+            if direction.written == direction.pending.count {
+              direction.pending.removeAll(keepingCapacity: true)
+              direction.written = 0
+            }
+          } else if count < 0 && errno != EAGAIN && errno != EINTR {
+            // The reader is gone: drop what is pending and what comes later.
+            close(direction.sink)
+            direction.sink = -1
+            direction.pending = []
+            direction.written = 0
+          }
+        }
+      }
+    }
+  }
+
+  private func deliver(_ bytes: [UInt8], to direction: RelayDirection) {
+    guard direction.sink >= 0, !bytes.isEmpty else { return }
+    direction.pending += bytes
+  }
+}
