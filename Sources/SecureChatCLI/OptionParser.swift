@@ -49,7 +49,7 @@ public struct CommandSpec: Sendable {
       left += option.short.map { "-\($0), " } ?? "    "
       left += "--\(option.long)"
       if let value = option.valueName { left += " \(value)" }
-      text += left.padding(toLength: max(left.count + 2, 28)) + option.help + "\n"
+      text += left.padding(toLength: max(left.count + 2, 34)) + option.help + "\n"
     }
     return text
   }

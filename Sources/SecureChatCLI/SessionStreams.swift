@@ -11,7 +11,7 @@ import SecureChatProtocol
 enum SessionSealing {
   static let readSize = 1 << 18
   /// Frames are written when this much is ready (or when no more input is waiting).
-  static let frameBufferSize = 1 << 20
+  static let frameBufferSize = 1 << 18
 
   static func run(
     input: FileDescriptor, output: FileDescriptor, session: SessionSecrets, binary: Bool, logger: SessionLogger?
