@@ -165,7 +165,7 @@ struct StreamToolSetup {
 }
 
 let keyOption = OptionSpec(
-  "k", "key", value: "KEYFILE", help: "seal a file with this pre-shared key file (- for standard input)")
+  "k", "key", value: "KEYFILE", help: "the pre-shared key file, for sealed files (- for stdin)")
 let sessionOption = OptionSpec("s", "session", value: "SESSIONFILE", help: "a live session written by sc-handshake")
 let outputOption = OptionSpec("o", "output", value: "OUTPUT", help: "write to OUTPUT instead of standard output")
 let logOption = OptionSpec(nil, "log", value: "LOGFILE", help: "with -s: append an entry per message to LOGFILE")

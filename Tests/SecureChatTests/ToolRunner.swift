@@ -35,7 +35,7 @@ struct ToolRunnerError: Error, CustomStringConvertible {
 /// build's bin directory; on Darwin the executable is inside `X.xctest/Contents/MacOS/`, and
 /// the directory that contains the `.xctest` is the bin directory.
 enum ToolRunner {
-  static let toolNames = ["sc-keygen", "sc-seal", "sc-open", "sc-handshake"]
+  static let toolNames = ["sc-keygen", "sc-seal", "sc-open", "sc-handshake", "sc-logcheck"]
 
   /// The directory with the built tools, or nil with the places that were tried.
   static let binDirectory: Result<String, ToolRunnerError> = locateBinDirectory()
