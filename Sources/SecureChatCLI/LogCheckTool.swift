@@ -5,7 +5,7 @@ import SecureChatProtocol
   import Glibc
 #endif
 
-/// `sc-logcheck`: verifies session logs (docs/FORMATS.md §7.4) for people and for cron.
+/// `sc-logcheck`: verifies session logs (docs/FORMATS.md §9.4) for people and for cron.
 public enum LogCheckTool {
   public static let spec = CommandSpec(
     name: "sc-logcheck",
@@ -131,7 +131,7 @@ struct LogFileLines {
   }
 }
 
-/// The state file of `--state` (FORMATS.md §7.6): per verification key fingerprint, how many
+/// The state file of `--state` (FORMATS.md §9.6): per verification key fingerprint, how many
 /// entries were verified and the last tag, so that a later check sees removal and rollback.
 enum LogCheckState {
   struct Entry {

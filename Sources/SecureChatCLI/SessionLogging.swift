@@ -5,7 +5,7 @@ import SecureChatProtocol
   import Glibc
 #endif
 
-/// Appends sealed entries to a session log (docs/FORMATS.md §7.5). Several processes may write
+/// Appends sealed entries to a session log (docs/FORMATS.md §9.5). Several processes may write
 /// one log (sc-seal and sc-open of a session): each append takes an exclusive lock on the log,
 /// reads the sealing key file, checks that the log ends where the key says, appends the new
 /// lines with one write(2), and replaces the key file atomically with the evolved key.

@@ -55,7 +55,7 @@ public enum KeygenTool {
     Diagnostics.info("fingerprint \(key.fingerprint)")
   }
 
-  /// A log key pair (FORMATS.md §1.2, §7.3): a random first key K0, written twice: as the
+  /// A log key pair (FORMATS.md §1.2, §9.3): a random first key K0, written twice: as the
   /// verification key, and as the sealing key at entry 0 (which the writer then evolves).
   private static func makeLogKeyPair(_ options: ParsedArguments, comment: String?) throws {
     guard let sealPath = options.value("output"), sealPath != "-" else {

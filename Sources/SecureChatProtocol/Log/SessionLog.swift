@@ -1,6 +1,6 @@
 import SecureChatCrypto
 
-/// The tamper-evident session log of docs/FORMATS.md §7: one text line per entry,
+/// The tamper-evident session log of docs/FORMATS.md §9: one text line per entry,
 ///
 ///     <index> <time> <kind> <session> <peer> <seq> <text> <tag>
 ///
@@ -11,15 +11,15 @@ import SecureChatCrypto
 public enum SessionLog {
   public static let keySize = 32
   public static let tagSize = 32
-  /// §7.2: a message is at most one frame of plaintext; escaped, a byte takes at most 4 characters.
+  /// §9.2: a message is at most one frame of plaintext; escaped, a byte takes at most 4 characters.
   public static let maxTextBytes = RecordLayer.maxPlaintextCount
-  /// §7.2: the longest line a verifier accepts before giving up on it.
+  /// §9.2: the longest line a verifier accepts before giving up on it.
   public static let maxLineLength = 4 * maxTextBytes + 512
 
   static let entryLabel = Array("SecureChat v1 log entry".utf8)
   static let evolutionLabel = Array("SecureChat v1 log key evolution".utf8)
 
-  /// §7.3: K(i+1) = SHA-256(label ‖ K(i)).
+  /// §9.3: K(i+1) = SHA-256(label ‖ K(i)).
   public static func evolve(_ key: SecretBytes, using hasher: SHA256 = SHA256()) -> SecretBytes {
     let next = key.slice(0..<key.count)
     evolveInPlace(next, using: hasher)
@@ -34,7 +34,7 @@ public enum SessionLog {
     key.withUnsafeMutableBytes { hasher.finalize(into: $0.baseAddress!) }
   }
 
-  /// §7.3: tag(i) = HMAC-SHA256(K(i), label ‖ tag(i−1) ‖ line without its tag), tag(−1) = 32 zero bytes.
+  /// §9.3: tag(i) = HMAC-SHA256(K(i), label ‖ tag(i−1) ‖ line without its tag), tag(−1) = 32 zero bytes.
   public static func tag(
     body: UnsafeRawBufferPointer, previousTag: [UInt8], key: SecretBytes, mac: HMACSHA256? = nil
   ) throws -> [UInt8] {
@@ -55,7 +55,7 @@ public enum SessionLog {
   public static let initialPreviousTag = [UInt8](repeating: 0, count: tagSize)
 }
 
-/// §7.2: each direction of a session opens and closes with an entry of its own, so that a
+/// §9.2: each direction of a session opens and closes with an entry of its own, so that a
 /// missing end is visible.
 public enum LogEntryKind: String, CaseIterable, Sendable {
   case sendOpen = "send-open"
@@ -105,7 +105,7 @@ public struct LogEntry: Sendable {
   }
 }
 
-/// §7.2: the text of an entry on one line: printable ASCII as is, `\\`, `\n`, `\t`, `\r`, and
+/// §9.2: the text of an entry on one line: printable ASCII as is, `\\`, `\n`, `\t`, `\r`, and
 /// `\xNN` for every other byte, so an entry is one line and a message cannot forge a line break.
 public enum LogText {
   public static func escape(_ bytes: [UInt8]) -> [UInt8] {
@@ -184,7 +184,7 @@ public struct LogDefect: Error, Equatable, CustomStringConvertible {
   public var description: String { "line \(line): \(kind.rawValue): \(detail)" }
 }
 
-/// Verifies a log line by line from the verification key (§7.4). Sans I/O: feed it complete lines.
+/// Verifies a log line by line from the verification key (§9.4). Sans I/O: feed it complete lines.
 public final class LogVerifier {
   private let key: SecretBytes
   public private(set) var nextIndex: UInt64 = 0
@@ -250,7 +250,7 @@ public final class LogVerifier {
   }
 }
 
-/// The fields of one line, parsed strictly (§7.2) without copying the text.
+/// The fields of one line, parsed strictly (§9.2) without copying the text.
 public struct LogLine {
   public let index: UInt64
   public let kind: LogEntryKind
