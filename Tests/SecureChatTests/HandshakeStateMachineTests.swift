@@ -66,6 +66,32 @@ final class HandshakeStateMachineTests: XCTestCase {
     XCTAssertThrowsError(try FrameOpener(keys: i.receive).open(frame: frame))
   }
 
+  /// The code depends on the two ephemeral keys only: bytes a man in the middle chooses freely
+  /// in his last message (the name frame's IV) must not change it, or he could grind a match.
+  func testVerificationCodeIgnoresFreelyChosenBytes() throws {
+    let secretI = SecretBytes.random(count: 32)
+    let secretR = SecretBytes.random(count: 32)
+    var codes: Set<String> = []
+    for iv in 0..<4 {
+      let randomness = { (secret: SecretBytes) in
+        Handshake.Randomness(
+          ephemeralSecret: secret, challenge: SecureRandom.bytes(count: 32),
+          nameFrameIV: [UInt8](repeating: UInt8(iv), count: 16))
+      }
+      let initiator = try Handshake(
+        role: .initiator, psk: psk, localName: Array("alice".utf8), randomness: randomness(secretI))
+      let responder = try Handshake(
+        role: .responder, psk: psk, localName: Array("bob".utf8), randomness: randomness(secretR))
+      run(initiator, responder)
+      codes.insert(try XCTUnwrap(initiator.result).verificationCode)
+      XCTAssertEqual(initiator.result?.verificationCode, responder.result?.verificationCode)
+    }
+    XCTAssertEqual(codes.count, 1)
+    let (other, otherResponder) = try pair()
+    run(other, otherResponder)
+    XCTAssertFalse(codes.contains(other.result!.verificationCode))
+  }
+
   func testEachHandshakeIsFresh() throws {
     let (i1, r1) = try pair()
     run(i1, r1)
@@ -249,7 +275,7 @@ final class HandshakeStateMachineTests: XCTestCase {
       XCTAssertThrowsError(try Array(bytes[..<cut]).withUnsafeBytes { try SessionFile.parse($0) })
     }
     var wrongCode = bytes
-    wrongCode[bytes.count - 1] ^= 1
+    wrongCode[bytes.count - 1] = UInt8(ascii: "x")
     XCTAssertThrowsError(try wrongCode.withUnsafeBytes { try SessionFile.parse($0) })
   }
 }

@@ -124,7 +124,11 @@ extension VectorGenerator {
     ] {
       fields.append((name, try hkdf(prkSession, salt: [], label).hexString))
     }
-    fields.append(("verification-code", KeySchedule.verificationCode(transcriptHash: thFinal)))
+    fields.append(
+      (
+        "verification-code",
+        KeySchedule.verificationCode(initiatorPublicKey: ei.publicKey, responderPublicKey: er.publicKey)
+      ))
     try write(directory, "good-handshake", fields, i1 + r1 + i2 + r2)
 
     // Bad: what one side receives, and the error class it must end with. No side completes.

@@ -59,6 +59,8 @@ public final class Handshake {
   private var sharedSecret: SecretBytes?
   private var handshakePRK: SecretBytes?
   private var peerName: [UInt8] = []
+  /// The peer's ephemeral public key, for the verification code.
+  private var peerPublicKey: [UInt8] = []
 
   public init(role: Role, psk: SecretBytes, localName: [UInt8], randomness: Randomness = .fresh()) throws {
     precondition(SessionName.isValid(localName), "invalid local name")
@@ -171,6 +173,7 @@ public final class Handshake {
   }
 
   private func deriveHandshakeSecret(peerPublicKey: [UInt8]) throws {
+    self.peerPublicKey = peerPublicKey
     guard let shared = ephemeral.sharedSecret(with: peerPublicKey) else { throw HandshakeError.invalidPublicKey }
     sharedSecret = shared
     handshakePRK = try KeySchedule.extract(sharedSecret: shared, psk: psk, transcriptHash: transcriptHash)
@@ -231,7 +234,9 @@ public final class Handshake {
     let sessionID = try KeySchedule.expand(prk, HandshakeLabels.sessionID, count: 16).copyForTesting()
     result = SessionSecrets(
       role: role, sessionID: sessionID, localName: localName, peerName: peerName, transcriptHash: transcriptHash,
-      verificationCode: KeySchedule.verificationCode(transcriptHash: transcriptHash),
+      verificationCode: KeySchedule.verificationCode(
+        initiatorPublicKey: role == .initiator ? ephemeral.publicKey : peerPublicKey,
+        responderPublicKey: role == .initiator ? peerPublicKey : ephemeral.publicKey),
       send: role == .initiator ? initiatorToResponder : responderToInitiator,
       receive: role == .initiator ? responderToInitiator : initiatorToResponder)
     sharedSecret = nil

@@ -52,9 +52,15 @@ enum KeySchedule {
         authentication: try expand(prk, HandshakeLabels.responderHandshakeAuthentication))
   }
 
-  /// §4.6: twelve decimal digits in groups of three from SHA-256(label ‖ final transcript hash).
-  static func verificationCode(transcriptHash: [UInt8]) -> String {
-    let digest = SHA256.hash(HandshakeLabels.verificationCode + transcriptHash)
+  /// §4.6: twelve decimal digits in groups of three from SHA-256(label ‖ eI ‖ eR).
+  ///
+  /// Only the two ephemeral public keys go in, not the whole transcript: a man in the middle who
+  /// holds the pre-shared key sends the last message of one of his two handshakes, and every
+  /// freely chosen byte in it (an IV, a challenge) would let him grind his code into the other
+  /// side's at the cost of a hash. An ephemeral key he must be able to use costs a scalar
+  /// multiplication per try, and it is fixed before he can see the code he has to match.
+  static func verificationCode(initiatorPublicKey: [UInt8], responderPublicKey: [UInt8]) -> String {
+    let digest = SHA256.hash(HandshakeLabels.verificationCode + initiatorPublicKey + responderPublicKey)
     let value = digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } % 1_000_000_000_000
     var digits = String(value)
     digits = String(repeating: "0", count: 12 - digits.count) + digits
