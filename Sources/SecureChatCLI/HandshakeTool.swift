@@ -122,8 +122,22 @@ struct SessionFileSink {
         throw ToolError("\(path) already exists", hints: ["sc-handshake never overwrites a session file"])
       }
       guard (info.st_mode & S_IFMT) != S_IFDIR else { throw ToolError("\(path) is a directory") }
+      // Standard input and output are the connection: never write the keys there.
+      for stream in [FileDescriptor.standardInput, .standardOutput] {
+        var streamInfo = stat()
+        if fstat(stream.rawValue, &streamInfo) == 0 && streamInfo.st_dev == info.st_dev
+          && streamInfo.st_ino == info.st_ino
+        {
+          throw ToolError("\(path) is the connection to the peer: the session keys would be sent to it")
+        }
+      }
       isNewFile = false
     } else {
+      // Find out now, not after the peer has been told the handshake succeeded.
+      let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+      guard access(directory.isEmpty ? "/" : directory, W_OK) == 0 else {
+        throw ToolError.system("cannot create the session file in \(directory.isEmpty ? "/" : directory)")
+      }
       isNewFile = true
     }
   }

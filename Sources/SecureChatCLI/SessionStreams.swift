@@ -155,19 +155,65 @@ enum SessionOpening {
 }
 
 enum TerminalText {
-  /// Shows control characters other than tab and newline as `^X` (DEL as `^?`), so that a peer
+  /// What a peer's message may show on a terminal: tab, newline and printable text, including
+  /// UTF-8. C0 controls and DEL are shown as `^X`/`^?`; C1 controls (U+0080–U+009F, which some
+  /// terminals obey like ESC sequences) and bytes that are not valid UTF-8 as `\xNN`; so a peer
   /// cannot move the cursor, clear the screen or retitle the terminal.
   static func escapingControls(_ bytes: [UInt8]) -> [UInt8] {
     var out = [UInt8]()
     out.reserveCapacity(bytes.count)
-    for byte in bytes {
-      if (byte < 0x20 && byte != 0x09 && byte != 0x0a) || byte == 0x7f {
-        out.append(UInt8(ascii: "^"))
-        out.append(byte == 0x7f ? UInt8(ascii: "?") : byte + 0x40)
+    let digits = Array("0123456789abcdef".utf8)
+    func hex(_ byte: UInt8) {
+      out += [UInt8(ascii: "\\"), UInt8(ascii: "x"), digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]]
+    }
+    var i = 0
+    while i < bytes.count {
+      let byte = bytes[i]
+      if byte < 0x80 {
+        if (byte < 0x20 && byte != 0x09 && byte != 0x0a) || byte == 0x7f {
+          out += [UInt8(ascii: "^"), byte == 0x7f ? UInt8(ascii: "?") : byte + 0x40]
+        } else {
+          out.append(byte)
+        }
+        i += 1
+        continue
+      }
+      let length = utf8SequenceLength(bytes, at: i)
+      // A two-byte sequence C2 80–C2 9F encodes a C1 control.
+      if length == 0 || (length == 2 && byte == 0xc2 && bytes[i + 1] < 0xa0) {
+        hex(byte)
+        i += 1
       } else {
-        out.append(byte)
+        out += bytes[i..<(i + length)]
+        i += length
       }
     }
     return out
+  }
+
+  /// The length of the valid UTF-8 sequence starting at `i`, or 0 (RFC 3629: no overlongs,
+  /// no surrogates, nothing above U+10FFFF).
+  private static func utf8SequenceLength(_ bytes: [UInt8], at i: Int) -> Int {
+    let lead = bytes[i]
+    let length: Int
+    var low: UInt8 = 0x80
+    var high: UInt8 = 0xbf
+    switch lead {
+    case 0xc2...0xdf: length = 2
+    case 0xe0: (length, low) = (3, 0xa0)
+    case 0xe1...0xec, 0xee...0xef: length = 3
+    case 0xed: (length, high) = (3, 0x9f)
+    case 0xf0: (length, low) = (4, 0x90)
+    case 0xf1...0xf3: length = 4
+    case 0xf4: (length, high) = (4, 0x8f)
+    default: return 0
+    }
+    guard i + length <= bytes.count else { return 0 }
+    for k in 1..<length {
+      let byte = bytes[i + k]
+      let (min, max) = k == 1 ? (low, high) : (UInt8(0x80), UInt8(0xbf))
+      guard byte >= min && byte <= max else { return 0 }
+    }
+    return length
   }
 }
