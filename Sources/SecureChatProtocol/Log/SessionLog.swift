@@ -186,9 +186,9 @@ public struct LogDefect: Error, Equatable, CustomStringConvertible {
 
 /// Verifies a log line by line from the verification key (§9.4). Sans I/O: feed it complete lines.
 public final class LogVerifier {
-  private let key: SecretBytes
-  public private(set) var nextIndex: UInt64 = 0
-  public private(set) var previousTag = SessionLog.initialPreviousTag
+  fileprivate let key: SecretBytes
+  public fileprivate(set) var nextIndex: UInt64 = 0
+  public fileprivate(set) var previousTag = SessionLog.initialPreviousTag
   private let hasher = SHA256()
   private let mac: HMACSHA256
   /// Sessions with an `open` entry and no `close` yet (session id ‖ kind of direction).
@@ -240,11 +240,15 @@ public final class LogVerifier {
   }
 
   private func trackSession(_ line: LogLine) {
-    switch line.kind {
-    case .sendOpen: openDirections.insert(Array(line.session) + [0])
-    case .sendClose: openDirections.remove(Array(line.session) + [0])
-    case .receiveOpen: openDirections.insert(Array(line.session) + [1])
-    case .receiveClose: openDirections.remove(Array(line.session) + [1])
+    trackSession(kind: line.kind, session: Array(line.session))
+  }
+
+  fileprivate func trackSession(kind: LogEntryKind, session: [UInt8]) {
+    switch kind {
+    case .sendOpen: openDirections.insert(session + [0])
+    case .sendClose: openDirections.remove(session + [0])
+    case .receiveOpen: openDirections.insert(session + [1])
+    case .receiveClose: openDirections.remove(session + [1])
     default: break
     }
   }
@@ -305,5 +309,90 @@ public struct LogLine {
     }
     self.kind = kind
     session = UnsafeRawBufferPointer(rebasing: body[(spaces.2 + 1)..<spaces.3])
+  }
+}
+
+extension LogVerifier {
+  /// Verifies consecutive complete `lines` (numbered from `firstLineNumber`) with the work split
+  /// in parts: once the key chain is computed (a hash per entry, in order), each entry's tag
+  /// depends only on its own key, its line and the tag written on the line before, so lines can
+  /// be parsed and their tags checked in any order. `forEachPart(count, body)` runs
+  /// `body(0..<count)`, possibly in parallel. If anything is wrong, the batch is checked again in
+  /// order by `verify`, so that the defect reported (line and kind) is exactly the sequential one.
+  public func verifyBatch(
+    _ lines: [UnsafeRawBufferPointer], firstLineNumber: Int, following: UnsafeRawBufferPointer?,
+    parts: Int, forEachPart: (Int, (Int) -> Void) -> Void
+  ) throws {
+    let count = lines.count
+    guard count > 0 else { return }
+    // Serial: the key chain K(n) … K(n+count), one hash each.
+    let keys = SecretBytes(count: SessionLog.keySize * count)
+    let chainHasher = SHA256()
+    let running = key.slice(0..<key.count)
+    keys.withUnsafeMutableBytes { out in
+      for i in 0..<count {
+        running.withUnsafeBytes {
+          (out.baseAddress! + i * SessionLog.keySize).copyMemory(from: $0.baseAddress!, byteCount: SessionLog.keySize)
+        }
+        SessionLog.evolveInPlace(running, using: chainHasher)
+      }
+    }
+    // Parallel: parse and check each part's lines; keep the opening and closing entries.
+    struct PartResult {
+      var ok = false
+      var lastTag: [UInt8] = []
+      var sessionEvents: [(kind: LogEntryKind, session: [UInt8])] = []
+    }
+    let firstIndex = nextIndex
+    let startTag = previousTag
+    let mac = try HMACSHA256(key: running)
+    var results = [PartResult](repeating: PartResult(), count: parts)
+    results.withUnsafeMutableBufferPointer { results in
+      forEachPart(parts) { part in
+        let range = (count * part / parts)..<(count * (part + 1) / parts)
+        guard !range.isEmpty else {
+          results[part].ok = true
+          return
+        }
+        guard let mac = part == 0 ? mac : try? HMACSHA256(key: running) else { return }
+        let entryKey = SecretBytes(count: SessionLog.keySize)
+        var previous = startTag
+        if range.lowerBound > 0 {
+          guard let before = try? LogLine(lines[range.lowerBound - 1], lineNumber: 0) else { return }
+          previous = before.tag
+        }
+        var result = PartResult()
+        for i in range {
+          guard let line = try? LogLine(lines[i], lineNumber: 0), line.index == firstIndex + UInt64(i) else { return }
+          keys.withUnsafeBytes { k in
+            entryKey.withUnsafeMutableBytes {
+              $0.baseAddress!.copyMemory(from: k.baseAddress! + i * SessionLog.keySize, byteCount: SessionLog.keySize)
+            }
+          }
+          guard let expected = try? SessionLog.tag(body: line.body, previousTag: previous, key: entryKey, mac: mac),
+            ConstantTime.equals(expected, line.tag)
+          else { return }
+          if line.kind != .sent && line.kind != .received {
+            result.sessionEvents.append((line.kind, Array(line.session)))
+          }
+          previous = line.tag
+        }
+        result.ok = true
+        result.lastTag = previous
+        results[part] = result
+      }
+    }
+    if results.allSatisfy({ $0.ok }) {
+      running.withUnsafeBytes { r in key.withUnsafeMutableBytes { $0.copyMemory(from: r) } }
+      nextIndex += UInt64(count)
+      previousTag = results.last(where: { !$0.lastTag.isEmpty })?.lastTag ?? previousTag
+      for event in results.flatMap({ $0.sessionEvents }) { trackSession(kind: event.kind, session: event.session) }
+      return
+    }
+    // Something is wrong: find and name it exactly, in order.
+    for (offset, line) in lines.enumerated() {
+      let next = offset + 1 < count ? lines[offset + 1] : following
+      try verify(line: line, lineNumber: firstLineNumber + offset, nextLine: next)
+    }
   }
 }
