@@ -60,7 +60,9 @@ final class LogAppender {
       }
       return nil
     }
-    let tailSize = min(size, SessionLog.maxLineLength + 2)
+    if try endsWhereKeyIs(state, size: size) { return nil }
+    // Enough of the end to hold the largest single append (one read's worth of messages).
+    let tailSize = min(size, Self.maxAppendBytes)
     var tail = [UInt8](repeating: 0, count: tailSize)
     let n = tail.withUnsafeMutableBytes { pread(log.rawValue, $0.baseAddress, tailSize, off_t(size - tailSize)) }
     guard n == tailSize else { throw ToolError.system("cannot read the log \(logPath)") }
@@ -78,22 +80,58 @@ final class LogAppender {
         return cut
       }
     }
-    tail.removeLast()  // the newline
-    let lineStart = tail.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
     try tail.withUnsafeBytes { bytes in
-      let last = try LogLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart...]), lineNumber: 0)
-      if last.index + 1 == state.nextIndex && last.tag == state.previousTag { return }
-      if last.index == state.nextIndex {
-        // Appended, but the writer died before replacing the key file: verify, then catch up.
-        let tag = try SessionLog.tag(body: last.body, previousTag: state.previousTag, key: state.key)
-        guard ConstantTime.equals(tag, last.tag) else { throw outOfStep("its last entry does not verify") }
-        state.advance(pastEntryWithTag: last.tag)
-        return
+      // The complete lines of the tail (the first one may start before the window: skip it).
+      var lines: [UnsafeRawBufferPointer] = []
+      var end = bytes.count - 1
+      while end > 0 {
+        let start = bytes[..<end].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }
+        guard let start else {
+          if tailSize == size { lines.append(UnsafeRawBufferPointer(rebasing: bytes[0..<end])) }
+          break
+        }
+        lines.append(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+        end = start - 1
       }
-      throw outOfStep("it ends with entry \(last.index), but its key is at entry \(state.nextIndex)")
+      lines.reverse()
+      guard let lastLine = lines.last else { throw outOfStep("its last entry is longer than any append") }
+      let last = try LogLine(lastLine, lineNumber: 0)
+      if last.index + 1 == state.nextIndex && last.tag == state.previousTag { return }
+      guard last.index >= state.nextIndex,
+        let first = lines.firstIndex(where: { (try? LogLine($0, lineNumber: 0))?.index == state.nextIndex })
+      else { throw outOfStep("it ends with entry \(last.index), but its key is at entry \(state.nextIndex)") }
+      // Appended, but the writer died before replacing the key file: verify, then catch up.
+      for line in lines[first...] {
+        let entry = try LogLine(line, lineNumber: 0)
+        let tag = try SessionLog.tag(body: entry.body, previousTag: state.previousTag, key: state.key)
+        guard entry.index == state.nextIndex, ConstantTime.equals(tag, entry.tag) else {
+          throw outOfStep("entry \(entry.index), written after the key's position, does not verify")
+        }
+        state.advance(pastEntryWithTag: entry.tag)
+      }
     }
     return cut
   }
+
+  /// The usual case, checked on a small read: the last line is the entry the key sealed last.
+  private func endsWhereKeyIs(_ state: LogSealState, size: Int) throws -> Bool {
+    let tailSize = min(size, 4096)
+    var tail = [UInt8](repeating: 0, count: tailSize)
+    let n = tail.withUnsafeMutableBytes { pread(log.rawValue, $0.baseAddress, tailSize, off_t(size - tailSize)) }
+    guard n == tailSize, tail.last == UInt8(ascii: "\n") else { return false }
+    tail.removeLast()
+    guard let newline = tail.lastIndex(of: UInt8(ascii: "\n")) ?? (tailSize == size ? -1 : nil) else { return false }
+    return tail.withUnsafeBytes { bytes in
+      guard let last = try? LogLine(UnsafeRawBufferPointer(rebasing: bytes[(newline + 1)...]), lineNumber: 0) else {
+        return false
+      }
+      return last.index + 1 == state.nextIndex && last.tag == state.previousTag
+    }
+  }
+
+  /// §9.5: the most one append writes (a read's worth of messages, escaped, with their fields),
+  /// and so how far back a writer looks to finish an interrupted append.
+  static let maxAppendBytes = 8 << 20
 
   private func outOfStep(_ why: String) -> ToolError {
     ToolError(

@@ -274,8 +274,9 @@ public struct LogLine {
     var tag = [UInt8](repeating: 0, count: SessionLog.tagSize)
     var hexIndex = line.count - tagHex
     for i in 0..<SessionLog.tagSize {
-      guard let high = hexValue(line[hexIndex]), let low = hexValue(line[hexIndex + 1]) else {
-        throw malformed("the tag is not hexadecimal")
+      // Lowercase only: the tag is outside what it covers, so another spelling must not pass.
+      guard let high = lowercaseHexValue(line[hexIndex]), let low = lowercaseHexValue(line[hexIndex + 1]) else {
+        throw malformed("the tag is not lowercase hexadecimal")
       }
       tag[i] = high << 4 | low
       hexIndex += 2
@@ -394,5 +395,14 @@ extension LogVerifier {
       let next = offset + 1 < count ? lines[offset + 1] : following
       try verify(line: line, lineNumber: firstLineNumber + offset, nextLine: next)
     }
+  }
+}
+
+@inline(__always)
+func lowercaseHexValue(_ c: UInt8) -> UInt8? {
+  switch c {
+  case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+  case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+  default: return nil
   }
 }
