@@ -50,8 +50,12 @@ enum SecretFileReader {
 public enum KeyLoader {
   /// `type` nil accepts any key type (for fingerprints).
   public static func load(_ path: String, expecting type: KeyFile.KeyType?) throws -> KeyFile.Key {
+    let howToMake =
+      type == .logSeal || type == .logVerify
+      ? "create a log key pair with: sc-keygen --log -o SEALKEY --verify-key VERIFYKEY"
+      : "create one with: sc-keygen -o \(path)"
     let (buffer, count) = try SecretFileReader.read(
-      path, maxSize: KeyFile.maxSize, what: "key file", missingHint: "create one with: sc-keygen -o \(path)")
+      path, maxSize: KeyFile.maxSize, what: "key file", missingHint: howToMake)
     let key: KeyFile.Key
     do {
       key = try buffer.withUnsafeBytes { try KeyFile.parse(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }

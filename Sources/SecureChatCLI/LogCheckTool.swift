@@ -29,6 +29,9 @@ public enum LogCheckTool {
       throw ToolError.usage("a verification key is needed: -k VERIFYKEY")
     }
     guard !options.operands.isEmpty else { throw ToolError.usage("name at least one LOGFILE") }
+    if keyPath == "-" && options.operands.contains("-") {
+      throw ToolError.usage("the key and a log cannot both be standard input")
+    }
     let key = try KeyLoader.load(keyPath, expecting: .logVerify)
     let statePath = options.value("state")
     let previous = try statePath.map { try LogCheckState.load($0, fingerprint: key.fingerprint) } ?? nil
@@ -162,6 +165,8 @@ enum LogCheckState {
     let lastTag: [UInt8]
   }
   static let tag = "securechat-logcheck-state-v1"
+  /// One line per verification key; far more logs than anyone audits with one state file.
+  static let maxStateSize = 1 << 20
 
   static func load(_ path: String, fingerprint: String) throws -> Entry? {
     let raw = open(path, O_RDONLY | O_CLOEXEC)
@@ -171,8 +176,9 @@ enum LogCheckState {
     }
     let fd = FileDescriptor(rawValue: raw)
     defer { fd.close() }
-    var bytes = [UInt8](repeating: 0, count: 1 << 16)
+    var bytes = [UInt8](repeating: 0, count: maxStateSize + 1)
     let count = try bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }
+    guard count <= maxStateSize else { throw ToolError("the state file \(path) is too large") }
     for line in String(decoding: bytes[0..<count], as: UTF8.self).split(separator: "\n") {
       let fields = line.split(separator: " ")
       guard fields.count == 4, fields[0] == tag else {
@@ -193,7 +199,7 @@ enum LogCheckState {
     var lines: [String] = []
     if let raw = Optional(open(path, O_RDONLY | O_CLOEXEC)), raw >= 0 {
       let fd = FileDescriptor(rawValue: raw)
-      var bytes = [UInt8](repeating: 0, count: 1 << 16)
+      var bytes = [UInt8](repeating: 0, count: maxStateSize + 1)
       let count = (try? bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }) ?? 0
       fd.close()
       lines = String(decoding: bytes[0..<count], as: UTF8.self).split(separator: "\n")

@@ -45,6 +45,8 @@ final class LogAppender {
     try lines.withUnsafeBytes { bytes in
       do { try log.writeAll(bytes) } catch { throw ToolError.system("cannot write the log \(logPath)") }
     }
+    // The entries reach the disk before the key that has moved past them (§9.5).
+    guard fsync(log.rawValue) == 0 || errno == EINVAL else { throw ToolError.system("cannot write the log \(logPath)") }
     try replaceKeyFile(with: state)
   }
 
@@ -70,6 +72,23 @@ final class LogAppender {
     if tail.last != UInt8(ascii: "\n") {
       // A torn line: its writer died before the key moved on, so it was never a sealed entry.
       let keep = tail.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+      // Cut only what looks like the start of an entry ("<number> ..."), after a log line or
+      // at the start of the file: never the last line of a file that is not a log at all.
+      let torn = tail[keep...]
+      let digits = torn.prefix(while: { $0 >= 0x30 && $0 <= 0x39 })
+      let looksLikeEntry =
+        !digits.isEmpty && (digits.count == torn.count || torn[torn.startIndex + digits.count] == 0x20)
+      let previousIsLogLine =
+        keep == 0
+        ? tailSize == size
+        : tail.withUnsafeBytes { bytes in
+          let end = keep - 1
+          let start = bytes[..<end].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+          return (try? LogLine(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), lineNumber: 0)) != nil
+        }
+      guard looksLikeEntry && previousIsLogLine else {
+        throw ToolError("\(logPath) does not end with a complete line and is not a SecureChat log")
+      }
       cut = tailSize - keep
       guard ftruncate(log.rawValue, off_t(size - cut!)) == 0 else {
         throw ToolError.system("cannot repair the torn end of the log \(logPath)")
@@ -153,6 +172,7 @@ final class LogAppender {
     let fd = FileDescriptor(rawValue: raw)
     do {
       try contents.withUnsafeBytes { try fd.writeAll($0) }
+      guard fsync(raw) == 0 || errno == EINVAL else { throw ToolError.system("cannot write \(keyPath)") }
       fd.close()
       guard template.withUnsafeBufferPointer({ rename($0.baseAddress!, keyPath) }) == 0 else {
         throw ToolError.system("cannot replace the log key \(keyPath)")
@@ -200,7 +220,7 @@ final class SessionLogger {
 
   func close(_ reason: String) throws {
     try flush()
-    let text = "\(messageCount) messages; \(reason)"
+    let text = "\(messageCount) message\(messageCount == 1 ? "" : "s"); \(reason)"
     try appender.append([entry(direction == .send ? .sendClose : .receiveClose, sequence: nil, text: Array(text.utf8))])
   }
 

@@ -128,7 +128,8 @@ enum SessionOpening {
           message.withUnsafeBytes { logger?.message(sequence: sequence, $0) }
           plaintext += message
           queue.consume(consumed)
-        case .finished(let consumed, let message):
+        case .finished(let consumed, let sequence, let message):
+          if !message.isEmpty { message.withUnsafeBytes { logger?.message(sequence: sequence, $0) } }
           plaintext += message
           queue.consume(consumed)
           // The session is over: bytes that came with the final frame can only be an attack.

@@ -6,7 +6,7 @@ public final class SessionStreamReader {
     /// A verified message, its frame's sequence number; `consumed` bytes of input were used.
     case message(consumed: Int, sequence: UInt64, plaintext: [UInt8])
     /// The final frame (its plaintext, normally empty, is included); the session is over.
-    case finished(consumed: Int, plaintext: [UInt8])
+    case finished(consumed: Int, sequence: UInt64, plaintext: [UInt8])
   }
 
   private let opener: FrameOpener
@@ -26,7 +26,7 @@ public final class SessionStreamReader {
     let (plaintext, frame) = try opener.openInPlace(UnsafeRawBufferPointer(rebasing: input[0..<length]))
     if frame.isFinal {
       isFinished = true
-      return .finished(consumed: length, plaintext: plaintext)
+      return .finished(consumed: length, sequence: frame.sequence, plaintext: plaintext)
     }
     return .message(consumed: length, sequence: frame.sequence, plaintext: plaintext)
   }
@@ -49,7 +49,7 @@ public final class SessionStreamReader {
         case .message(let consumed, _, let message):
           plaintext += message
           offset += consumed
-        case .finished(let consumed, let message):
+        case .finished(let consumed, _, let message):
           plaintext += message
           offset += consumed
           guard offset == stream.count else { throw ProtocolError.trailingData }

@@ -52,7 +52,8 @@ enum KeySchedule {
         authentication: try expand(prk, HandshakeLabels.responderHandshakeAuthentication))
   }
 
-  /// §4.6: twelve decimal digits in groups of three from SHA-256(label ‖ eI ‖ eR).
+  /// §4.6: twelve decimal digits in groups of three from SHA-256(label ‖ EI ‖ ER), the two
+  /// ephemeral public keys.
   ///
   /// Only the two ephemeral public keys go in, not the whole transcript: a man in the middle who
   /// holds the pre-shared key sends the last message of one of his two handshakes, and every
