@@ -111,7 +111,22 @@ struct LogFileLines {
   func forEachBatch(
     _ body: (_ lines: [UnsafeRawBufferPointer], _ firstNumber: Int, _ following: UnsafeRawBufferPointer?) throws -> Void
   ) throws {
-    let queue = InputQueue(capacity: 4 << 20, source: fd.read)
+    // Check the log as it was at one moment: its size is read under a shared lock, which writers
+    // hold exclusively while they append, so a half-written append is never mistaken for a torn line.
+    var remaining = Int.max
+    var info = stat()
+    if fstat(fd.rawValue, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG {
+      _ = flock(fd.rawValue, LOCK_SH)
+      if fstat(fd.rawValue, &info) == 0 { remaining = Int(info.st_size) }
+      _ = flock(fd.rawValue, LOCK_UN)
+    }
+    let input = fd
+    let queue = InputQueue(capacity: 4 << 20) { buffer in
+      guard remaining > 0 else { return 0 }
+      let n = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(buffer.count, remaining)]))
+      remaining -= n
+      return n
+    }
     var lineNumber = 0
     while true {
       let readable = queue.readable
@@ -141,6 +156,8 @@ struct LogFileLines {
         lineNumber += batch.count
       }
       queue.consume(start)
+      let heldBack = lineEnds.count - usable
+      let partial = readable.count - (lineEnds.last.map { $0 + 1 } ?? 0)
       if queue.atEnd {
         if !queue.readable.isEmpty {
           throw LogDefect(
@@ -149,8 +166,8 @@ struct LogFileLines {
         }
         return
       }
-      if queue.readable.count > SessionLog.maxLineLength {
-        throw LogDefect(line: lineNumber + 1, kind: .malformed, detail: "a line longer than any entry")
+      if partial > SessionLog.maxLineLength {
+        throw LogDefect(line: lineNumber + heldBack + 1, kind: .malformed, detail: "a line longer than any entry")
       }
       try queue.fill()
     }

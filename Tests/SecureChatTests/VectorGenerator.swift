@@ -12,13 +12,14 @@ final class VectorGenerator: XCTestCase {
     try XCTSkipUnless(ProcessInfo.processInfo.environment["SC_WRITE_VECTORS"] == "1", "set SC_WRITE_VECTORS=1")
     let root = TestVector.directory
     // known-answer/ holds vectors computed independently (docs/FORMATS.md §7); keep them.
-    for generated in ["key-file", "sealed-file", "handshake", "session"] {
+    for generated in ["key-file", "sealed-file", "handshake", "session", "log"] {
       try? FileManager.default.removeItem(atPath: root + "/" + generated)
     }
     try writeKeyFileVectors(root + "/key-file")
     try writeSealedFileVectors(root + "/sealed-file")
     try writeHandshakeVectors(root + "/handshake")
     try writeSessionStreamVectors(root + "/session")
+    try writeLogVectors(root + "/log")
     print("wrote \(written.count) vectors to \(root)")
   }
 

@@ -19,6 +19,7 @@ final class VectorTests: XCTestCase {
       case "handshake": try checkHandshake(vector)
       case "handshake-failure": try checkHandshakeFailure(vector)
       case "session-stream": try checkSessionStream(vector)
+      case "log": try checkLog(vector)
       default: XCTFail("\(vector.name): unknown kind '\(vector.kind)'")
       }
     }
@@ -27,6 +28,7 @@ final class VectorTests: XCTestCase {
     XCTAssertEqual(kinds["handshake", default: 0], 1)
     XCTAssertGreaterThan(kinds["handshake-failure", default: 0], 10)
     XCTAssertGreaterThan(kinds["session-stream", default: 0], 10)
+    XCTAssertGreaterThan(kinds["log", default: 0], 10)
   }
 
   private func outcome(_ body: () throws -> Void) -> String? {
