@@ -231,7 +231,8 @@ public final class Handshake {
     let responderToInitiator = FrameKeys(
       encryption: try KeySchedule.expand(prk, HandshakeLabels.responderToInitiatorEncryption),
       authentication: try KeySchedule.expand(prk, HandshakeLabels.responderToInitiatorAuthentication))
-    let sessionID = try KeySchedule.expand(prk, HandshakeLabels.sessionID, count: 16).copyForTesting()
+    // The session id is public (it names the session in logs), so it leaves the secret buffer.
+    let sessionID = try KeySchedule.expand(prk, HandshakeLabels.sessionID, count: 16).withUnsafeBytes { Array($0) }
     result = SessionSecrets(
       role: role, sessionID: sessionID, localName: localName, peerName: peerName, transcriptHash: transcriptHash,
       verificationCode: KeySchedule.verificationCode(
