@@ -216,14 +216,37 @@ final class HandshakeStateMachineTests: XCTestCase {
       [UInt8](hexString: "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")!,
     ]
     for point in lowOrder {
+      // A hostile initiator commits to a low-order point in I1 and reveals it in I2.
       let (initiator, responder) = try pair()
-      run(initiator, responder) { index, bytes in
-        guard index == 0 else { return bytes }
-        return Array(bytes[0..<4]) + point + Array(bytes[36...])
+      let errors = run(initiator, responder) { index, bytes in
+        switch index {
+        case 0: return Array(bytes[0..<4]) + Handshake.commitment(to: point) + Array(bytes[36...])
+        case 2: return Array(bytes[0..<3]) + point + Array(bytes[35...])
+        default: return bytes
+        }
       }
+      XCTAssertEqual(errors.responderError as? HandshakeError, .invalidPublicKey)
       XCTAssertNil(responder.result)
-      XCTAssertEqual(responder.state, .failed)
+      // And a hostile responder sends one in R1.
+      let (i2, r2) = try pair()
+      let reverse = run(i2, r2) { index, bytes in index == 1 ? Array(bytes[0..<4]) + point + Array(bytes[36...]) : bytes
+      }
+      XCTAssertEqual(reverse.initiatorError as? HandshakeError, .invalidPublicKey)
+      XCTAssertNil(i2.result)
     }
+  }
+
+  /// I1 commits to the initiator's key; I2 must reveal exactly that key.
+  func testRevealedKeyMustMatchTheCommitment() throws {
+    let (initiator, responder) = try pair()
+    let other = try X25519PrivateKey()
+    let errors = run(initiator, responder) { index, bytes in
+      index == 2 ? Array(bytes[0..<3]) + other.publicKey + Array(bytes[35...]) : bytes
+    }
+    guard case .authenticationFailed = errors.responderError as? HandshakeError else {
+      return XCTFail("expected authentication failure, got \(String(describing: errors.responderError))")
+    }
+    XCTAssertNil(responder.result)
   }
 
   func testAbortMessageIsRejectionAndUnknownFirstBytesAreNotAPeer() throws {

@@ -98,6 +98,10 @@ extension VectorGenerator {
       ("responder-challenge", V.responderRandomness.challenge.hexString),
       ("responder-name-iv", V.responderRandomness.iv.hexString),
       ("initiator-ephemeral-public", ei.publicKey.hexString), ("responder-ephemeral-public", er.publicKey.hexString),
+      (
+        "initiator-commitment",
+        SHA256.hash(Array("SecureChat v1 initiator key commitment".utf8) + ei.publicKey).hexString
+      ),
       ("dh-output", dh.hexString), ("message-i1", i1.hexString), ("message-r1", r1.hexString),
       ("th1", th1.hexString), ("th2", th2.hexString), ("handshake-prk", prkHandshake.hexString),
     ]
@@ -150,9 +154,19 @@ extension VectorGenerator {
       m[offset] ^= 0x01
       return m
     }
+    let zeroKey = [UInt8](repeating: 0, count: 32)
     try bad(
-      "i1-zero-public-key", role: .responder, "invalid-public-key",
-      [Array(i1[0..<4]) + [UInt8](repeating: 0, count: 32) + Array(i1[36...])])
+      "i2-zero-public-key", role: .responder, "invalid-public-key",
+      [
+        Array(i1[0..<4]) + Handshake.commitment(to: zeroKey) + Array(i1[36...]),
+        Array(i2[0..<3]) + zeroKey + Array(i2[35...]),
+      ])
+    try bad(
+      "i2-key-not-committed", role: .responder, "authentication",
+      [i1, Array(i2[0..<3]) + er.publicKey + Array(i2[35...])])
+    try bad(
+      "i1-commitment-changed", role: .responder, "authentication",
+      [Array(i1[0..<4]) + [UInt8](repeating: 0, count: 32) + Array(i1[36...]), i2])
     try bad("i1-version-2", role: .responder, "unsupported-version", [Array(i1[0..<3]) + [2] + Array(i1[4...])])
     try bad("i1-short-body", role: .responder, "malformed", [[0x01, 0x00, 0x40] + Array(i1[3..<67])])
     try bad("not-a-peer", role: .responder, "not-a-peer", [Array("GET / HTTP/1.1\r\n".utf8)])

@@ -3,9 +3,9 @@ import SecureChatCrypto
 /// The handshake state machine of docs/PROTOCOL.md §3, sans I/O: give it each complete message
 /// from the peer (`receive`), send what it returns. Four messages:
 ///
-///     I1  initiator → responder   hello: version, ephemeral key eI, challenge cI
-///     R1  responder → initiator   hello: version, ephemeral key eR, challenge cR
-///     I2  initiator → responder   name frame (encrypted) + response HMAC(KI, label ‖ TH3)
+///     I1  initiator → responder   hello: version, commitment SHA-256(label ‖ EI), challenge cI
+///     R1  responder → initiator   hello: version, ephemeral key ER, challenge cR
+///     I2  initiator → responder   EI, name frame (encrypted) + response HMAC(KI, label ‖ TH3)
 ///     R2  responder → initiator   name frame (encrypted) + response HMAC(KR, label ‖ TH4)
 ///
 /// The initiator proves itself first; the responder checks that proof before it answers, and the
@@ -61,6 +61,8 @@ public final class Handshake {
   private var peerName: [UInt8] = []
   /// The peer's ephemeral public key, for the verification code.
   private var peerPublicKey: [UInt8] = []
+  /// The responder's copy of the commitment in I1.
+  private var initiatorCommitment: [UInt8] = []
 
   public init(role: Role, psk: SecretBytes, localName: [UInt8], randomness: Randomness = .fresh()) throws {
     precondition(SessionName.isValid(localName), "invalid local name")
@@ -127,17 +129,26 @@ public final class Handshake {
 
   // MARK: steps (PROTOCOL.md §3.4)
 
+  /// I1 carries a commitment to the initiator's ephemeral key, R1 the responder's key itself:
+  /// each key is fixed before its owner sees the other one (§3.2, §4.6).
   private func makeHello(_ type: HandshakeMessageType) -> [UInt8] {
-    HandshakeMessage.header(type, bodyCount: HandshakeMessage.helloBodySize) + [HandshakeMessage.protocolVersion]
-      + ephemeral.publicKey + randomness.challenge
+    let key = type == .initiatorHello ? Self.commitment(to: ephemeral.publicKey) : ephemeral.publicKey
+    return HandshakeMessage.header(type, bodyCount: HandshakeMessage.helloBodySize) + [HandshakeMessage.protocolVersion]
+      + key + randomness.challenge
   }
 
-  /// R: I1 → R1. Remembers the DH output; nothing is authenticated yet.
+  /// §4.1: SHA-256(label ‖ EI).
+  static func commitment(to initiatorPublicKey: [UInt8]) -> [UInt8] {
+    SHA256.hash(HandshakeLabels.initiatorKeyCommitment + initiatorPublicKey)
+  }
+
+  /// R: I1 → R1. Remembers the initiator's commitment; nothing is authenticated yet, and no DH
+  /// can be computed until I2 reveals the initiator's key.
   private func receiveInitiatorHello(_ message: [UInt8]) throws -> [UInt8] {
     try checkHello(message)
+    initiatorCommitment = Array(message[4..<36])
     let reply = makeHello(.responderHello)
     transcriptHash = SHA256.hash(SHA256.hash(HandshakeLabels.transcript + message) + reply)
-    try deriveHandshakeSecret(peerPublicKey: Array(message[4..<36]))
     state = .awaitingInitiatorAuth
     return reply
   }
@@ -152,8 +163,14 @@ public final class Handshake {
     return reply
   }
 
-  /// R: I2 → R2, after checking the initiator's proof; the responder is then done.
+  /// R: I2 → R2, after checking the initiator's key against its commitment and its proof; the
+  /// responder is then done.
   private func receiveInitiatorAuth(_ message: [UInt8]) throws -> [UInt8] {
+    let initiatorKey = Array(message[HandshakeMessage.headerSize..<(HandshakeMessage.headerSize + 32)])
+    guard ConstantTime.equals(Self.commitment(to: initiatorKey), initiatorCommitment) else {
+      throw HandshakeError.authenticationFailed("the initiator's key does not match its commitment")
+    }
+    try deriveHandshakeSecret(peerPublicKey: initiatorKey)
     try checkAuth(message, from: .initiator)
     let reply = try makeAuth(.responderAuth)
     try complete()
@@ -185,17 +202,20 @@ public final class Handshake {
     let sealer = try FrameSealer(
       keys: try KeySchedule.handshakeFrameKeys(prk: handshakePRK!, role: role), fixedIVs: [randomness.nameFrameIV])
     let frame = sealer.seal(localName, isFinal: true)
-    let header = HandshakeMessage.header(type, bodyCount: frame.count + HandshakeMessage.responseSize)
-    transcriptHash = SHA256.hash(transcriptHash + header + frame)
+    // I2 reveals the initiator's ephemeral key first (§3.3).
+    let key = role == .initiator ? ephemeral.publicKey : []
+    let header = HandshakeMessage.header(type, bodyCount: key.count + frame.count + HandshakeMessage.responseSize)
+    transcriptHash = SHA256.hash(transcriptHash + header + key + frame)
     let response = try Self.response(psk: psk, role: role, transcriptHash: transcriptHash)
     transcriptHash = SHA256.hash(transcriptHash + response)
-    return header + frame + response
+    return header + key + frame + response
   }
 
   /// The peer's I2 or R2: the name frame must verify under the peer's handshake keys, and the
   /// response under the peer's role key, compared in constant time.
   private func checkAuth(_ message: [UInt8], from peerRole: Role) throws {
-    let frameBytes = Array(message[HandshakeMessage.headerSize..<(message.count - HandshakeMessage.responseSize)])
+    let frameStart = HandshakeMessage.headerSize + (peerRole == .initiator ? HandshakeMessage.publicKeySize : 0)
+    let frameBytes = Array(message[frameStart..<(message.count - HandshakeMessage.responseSize)])
     let response = Array(message.suffix(HandshakeMessage.responseSize))
     transcriptHash = SHA256.hash(transcriptHash + message.prefix(message.count - HandshakeMessage.responseSize))
     let expected = try Self.response(psk: psk, role: peerRole, transcriptHash: transcriptHash)

@@ -19,7 +19,8 @@ public enum HandshakeMessage {
   public static let publicKeySize = 32
   public static let challengeSize = 32
   public static let responseSize = 32
-  /// §3.2: version, ephemeral public key, challenge.
+  /// §3.2: version, then the initiator's key commitment or the responder's ephemeral public key
+  /// (32 bytes either way), then the challenge.
   public static let helloBodySize = 1 + publicKeySize + challengeSize
   /// §3.3: a name frame (one to four cipher blocks for a 1–64 byte name) and a response.
   public static let minAuthBodySize = RecordLayer.frameSize(plaintextCount: SessionName.minLength) + responseSize
@@ -53,7 +54,9 @@ public enum HandshakeMessage {
     case .initiatorHello, .responderHello:
       guard length == helloBodySize else { throw HandshakeError.malformed("hello of \(length) bytes") }
     case .initiatorAuth, .responderAuth:
-      guard length >= minAuthBodySize, length <= maxAuthBodySize else {
+      // I2 also carries the initiator's ephemeral key, revealed after its commitment in I1.
+      let key = type == .initiatorAuth ? publicKeySize : 0
+      guard length >= minAuthBodySize + key, length <= maxAuthBodySize + key else {
         throw HandshakeError.malformed("authentication message of \(length) bytes")
       }
     case .abort:

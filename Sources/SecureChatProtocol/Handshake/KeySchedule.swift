@@ -3,6 +3,7 @@ import SecureChatCrypto
 /// Every label and derivation of the handshake, in one place (docs/PROTOCOL.md §4).
 enum HandshakeLabels {
   static let transcript = Array("SecureChat v1 handshake".utf8)
+  static let initiatorKeyCommitment = Array("SecureChat v1 initiator key commitment".utf8)
   static let initiatorResponseKey = Array("SecureChat v1 initiator response key".utf8)
   static let responderResponseKey = Array("SecureChat v1 responder response key".utf8)
   static let initiatorResponse = Array("SecureChat v1 initiator response".utf8)
