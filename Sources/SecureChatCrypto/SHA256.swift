@@ -38,6 +38,16 @@ public final class SHA256 {
     return out
   }
 
+  /// SHA-256(a ‖ b) into `destination` (32 bytes) in one low-overhead call (for hash chains).
+  @inline(__always)
+  public static func hash(
+    _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, into destination: UnsafeMutableRawPointer
+  ) {
+    precondition(
+      securechat_sha256_concat(
+        a.baseAddress, a.count, b.baseAddress, b.count, destination.assumingMemoryBound(to: UInt8.self)) == 1)
+  }
+
   public static func hash(_ bytes: [UInt8]) -> [UInt8] {
     let hasher = SHA256()
     hasher.update(bytes)

@@ -65,7 +65,7 @@ enum LogVectors {
   }
 
   static func all() throws -> [Vector] {
-    var state = LogSealState(
+    let state = LogSealState(
       key: SecretBytes(copying: verifyKey), nextIndex: 0, previousTag: SessionLog.initialPreviousTag)
     var lines: [[UInt8]] = []
     for entry in entries() { lines.append(Array(try state.seal(entry).dropLast())) }

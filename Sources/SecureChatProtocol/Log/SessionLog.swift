@@ -27,11 +27,11 @@ public enum SessionLog {
   }
 
   /// Replaces K(i) by K(i+1) in the same buffer: no copy of the old key is left behind.
-  public static func evolveInPlace(_ key: SecretBytes, using hasher: SHA256) {
-    hasher.reset()
-    hasher.update(evolutionLabel)
-    key.withUnsafeBytes { hasher.update($0) }
-    key.withUnsafeMutableBytes { hasher.finalize(into: $0.baseAddress!) }
+  public static func evolveInPlace(_ key: SecretBytes, using hasher: SHA256? = nil) {
+    // SHA-256 reads all its input before it writes the digest, so the output may overwrite it.
+    evolutionLabel.withUnsafeBytes { label in
+      key.withUnsafeMutableBytes { k in SHA256.hash(label, UnsafeRawBufferPointer(k), into: k.baseAddress!) }
+    }
   }
 
   /// §9.3: tag(i) = HMAC-SHA256(K(i), label ‖ tag(i−1) ‖ line without its tag), tag(−1) = 32 zero bytes.
