@@ -19,18 +19,6 @@ public final class SHA256 {
 
   public func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
-  /// Starts over, keeping the context.
-  public func reset() {
-    precondition(EVP_DigestInit_ex2(context, nil, nil) == 1)
-  }
-
-  /// Writes the digest to `destination` (32 bytes) and leaves the context ready for `reset()`.
-  public func finalize(into destination: UnsafeMutableRawPointer) {
-    var length: UInt32 = 0
-    precondition(
-      EVP_DigestFinal_ex(context, destination.assumingMemoryBound(to: UInt8.self), &length) == 1 && length == 32)
-  }
-
   public func finalize() -> [UInt8] {
     var out = [UInt8](repeating: 0, count: Self.digestSize)
     var length: UInt32 = 0

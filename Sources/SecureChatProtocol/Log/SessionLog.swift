@@ -20,14 +20,14 @@ public enum SessionLog {
   static let evolutionLabel = Array("SecureChat v1 log key evolution".utf8)
 
   /// §9.3: K(i+1) = SHA-256(label ‖ K(i)).
-  public static func evolve(_ key: SecretBytes, using hasher: SHA256 = SHA256()) -> SecretBytes {
+  public static func evolve(_ key: SecretBytes) -> SecretBytes {
     let next = key.slice(0..<key.count)
-    evolveInPlace(next, using: hasher)
+    evolveInPlace(next)
     return next
   }
 
   /// Replaces K(i) by K(i+1) in the same buffer: no copy of the old key is left behind.
-  public static func evolveInPlace(_ key: SecretBytes, using hasher: SHA256? = nil) {
+  public static func evolveInPlace(_ key: SecretBytes) {
     // SHA-256 reads all its input before it writes the digest, so the output may overwrite it.
     evolutionLabel.withUnsafeBytes { label in
       key.withUnsafeMutableBytes { k in SHA256.hash(label, UnsafeRawBufferPointer(k), into: k.baseAddress!) }
@@ -133,7 +133,6 @@ public final class LogSealState {
   public private(set) var key: SecretBytes
   public private(set) var nextIndex: UInt64
   public private(set) var previousTag: [UInt8]
-  private let hasher = SHA256()
   private var mac: HMACSHA256?
 
   /// Takes a copy of `key`.
@@ -159,7 +158,7 @@ public final class LogSealState {
 
   /// Moves past an entry already in the log with `tag` (a writer finishing an interrupted append).
   public func advance(pastEntryWithTag tag: [UInt8]) {
-    SessionLog.evolveInPlace(key, using: hasher)
+    SessionLog.evolveInPlace(key)
     nextIndex += 1
     previousTag = tag
   }
@@ -189,7 +188,6 @@ public final class LogVerifier {
   fileprivate let key: SecretBytes
   public fileprivate(set) var nextIndex: UInt64 = 0
   public fileprivate(set) var previousTag = SessionLog.initialPreviousTag
-  private let hasher = SHA256()
   private let mac: HMACSHA256
   /// Sessions with an `open` entry and no `close` yet (session id ‖ kind of direction).
   public private(set) var openDirections: Set<[UInt8]> = []
@@ -234,7 +232,7 @@ public final class LogVerifier {
       throw LogDefect(line: lineNumber, kind: .modified, detail: "entry \(parsed.index) does not verify (changed)")
     }
     previousTag = parsed.tag
-    SessionLog.evolveInPlace(key, using: hasher)
+    SessionLog.evolveInPlace(key)
     nextIndex += 1
     trackSession(parsed)
   }
@@ -328,14 +326,13 @@ extension LogVerifier {
     guard count > 0 else { return }
     // Serial: the key chain K(n) … K(n+count), one hash each.
     let keys = SecretBytes(count: SessionLog.keySize * count)
-    let chainHasher = SHA256()
     let running = key.slice(0..<key.count)
     keys.withUnsafeMutableBytes { out in
       for i in 0..<count {
         running.withUnsafeBytes {
           (out.baseAddress! + i * SessionLog.keySize).copyMemory(from: $0.baseAddress!, byteCount: SessionLog.keySize)
         }
-        SessionLog.evolveInPlace(running, using: chainHasher)
+        SessionLog.evolveInPlace(running)
       }
     }
     // Parallel: parse and check each part's lines; keep the opening and closing entries.
