@@ -184,7 +184,7 @@ final class LogTests: XCTestCase {
 
   func testSealedEntriesVerifyAndMatchTheSpecFormulas() throws {
     let k0 = (0..<32).map { UInt8($0 &* 3 &+ 9) }
-    var state = LogSealState(
+    let state = LogSealState(
       key: SecretBytes(copying: k0), nextIndex: 0, previousTag: SessionLog.initialPreviousTag)
     let session = (0..<16).map { UInt8($0 &+ 0xc0) }
     var log: [UInt8] = []
@@ -235,7 +235,7 @@ final class LogTests: XCTestCase {
   func testFormatsExampleOfKeysAndTags() throws {
     let k0 = (0..<32).map { UInt8($0) }
     let session = (0x70...0x7f).map { UInt8($0) }
-    var state = LogSealState(key: SecretBytes(copying: k0), nextIndex: 0, previousTag: SessionLog.initialPreviousTag)
+    let state = LogSealState(key: SecretBytes(copying: k0), nextIndex: 0, previousTag: SessionLog.initialPreviousTag)
     let line0 = try state.seal(
       LogEntry(
         time: "2026-11-26T15:04:05.000001Z", kind: .sendOpen, sessionID: session, peer: Array("bob".utf8),
@@ -293,7 +293,7 @@ final class LogTests: XCTestCase {
       XCTAssertEqual(ReferenceLog.unescape(escaped), message)
       distinct.insert(escaped)
       // Sealed, the entry is still exactly one line and its text field is the escaped message.
-      var state = LogSealState(key: .random(count: 32), nextIndex: 0, previousTag: SessionLog.initialPreviousTag)
+      let state = LogSealState(key: .random(count: 32), nextIndex: 0, previousTag: SessionLog.initialPreviousTag)
       let line = try state.seal(
         LogEntry(
           time: "2026-11-26T15:04:05.000000Z", kind: .sent, sessionID: [1, 2], peer: Array("bob".utf8),
@@ -613,7 +613,7 @@ final class LogTests: XCTestCase {
 
     /// Rewrites entry `j` (new text) and re-seals it and everything after with the stolen key.
     func rewrite(from j: Int) throws -> [UInt8] {
-      var attacker = LogSealState(
+      let attacker = LogSealState(
         key: stolen.secret.slice(0..<32), nextIndex: UInt64(j),
         previousTag: j == 0 ? SessionLog.initialPreviousTag : [UInt8](hexString: parsed[j - 1].tag)!)
       var out: [UInt8] = lines[0..<j].flatMap { $0 + [0x0a] }
@@ -815,7 +815,7 @@ final class LogTests: XCTestCase {
     try exchange(from: a, to: b, Self.textMessages("before", 5), logSend: (log, seal))  // 7 entries
     // What the crashed writer was writing: the next entry, sealed with the current key.
     let key = try loadKey(seal)
-    var writer = LogSealState(
+    let writer = LogSealState(
       key: key.secret, nextIndex: key.logPosition!.nextIndex, previousTag: key.logPosition!.previousTag)
     let next = try writer.seal(
       LogEntry(
@@ -962,7 +962,7 @@ final class LogTests: XCTestCase {
     log: String, seal: String, entries: Int, keepBytes: Int?, textBytes: Int = 0
   ) throws {
     let key = try loadKey(seal)
-    var writer = LogSealState(
+    let writer = LogSealState(
       key: key.secret.slice(0..<32), nextIndex: key.logPosition!.nextIndex, previousTag: key.logPosition!.previousTag)
     var bytes: [UInt8] = []
     for i in 0..<entries {
