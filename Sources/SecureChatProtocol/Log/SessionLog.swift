@@ -189,6 +189,11 @@ public final class LogVerifier {
   public fileprivate(set) var nextIndex: UInt64 = 0
   public fileprivate(set) var previousTag = SessionLog.initialPreviousTag
   private let mac: HMACSHA256
+  /// Keys computed ahead by `verifyBatch` while the previous batch was checked: K(aheadStart)
+  /// and the `aheadCount - 1` keys after it.
+  fileprivate var ahead: SecretBytes?
+  fileprivate var aheadStart: UInt64 = 0
+  fileprivate var aheadCount = 0
   /// Sessions with an `open` entry and no `close` yet (session id ‖ kind of direction).
   public private(set) var openDirections: Set<[UInt8]> = []
 
@@ -324,17 +329,19 @@ extension LogVerifier {
   ) throws {
     let count = lines.count
     guard count > 0 else { return }
-    // Serial: the key chain K(n) … K(n+count), one hash each.
-    let keys = SecretBytes(count: SessionLog.keySize * count)
-    let running = key.slice(0..<key.count)
-    keys.withUnsafeMutableBytes { out in
-      for i in 0..<count {
-        running.withUnsafeBytes {
-          (out.baseAddress! + i * SessionLog.keySize).copyMemory(from: $0.baseAddress!, byteCount: SessionLog.keySize)
-        }
-        SessionLog.evolveInPlace(running)
-      }
+    // The key chain K(n) … K(n+count−1), one hash each: computed ahead during the previous
+    // batch when that batch was at least as long, else now. `running` ends as K(n+count).
+    let keys: SecretBytes
+    let running: SecretBytes
+    if let ahead, aheadStart == nextIndex, aheadCount >= count {
+      keys = ahead
+      running = keys.slice(((count - 1) * SessionLog.keySize)..<(count * SessionLog.keySize))
+      SessionLog.evolveInPlace(running)
+    } else {
+      running = key.slice(0..<key.count)
+      keys = Self.keyChain(from: running, count: count)
     }
+    var nextAhead: SecretBytes?
     // Parallel: parse and check each part's lines; keep the opening and closing entries.
     struct PartResult {
       var ok = false
@@ -345,8 +352,14 @@ extension LogVerifier {
     let startTag = previousTag
     let mac = try HMACSHA256(key: running)
     var results = [PartResult](repeating: PartResult(), count: parts)
+    let aheadFrom = running.slice(0..<running.count)
     results.withUnsafeMutableBufferPointer { results in
-      forEachPart(parts) { part in
+      // One more task than parts: the key chain of the next batch, assumed as long as this one.
+      forEachPart(parts + 1) { part in
+        if part == parts {
+          nextAhead = Self.keyChain(from: aheadFrom, count: count)
+          return
+        }
         let range = (count * part / parts)..<(count * (part + 1) / parts)
         guard !range.isEmpty else {
           results[part].ok = true
@@ -382,6 +395,9 @@ extension LogVerifier {
     }
     if results.allSatisfy({ $0.ok }) {
       running.withUnsafeBytes { r in key.withUnsafeMutableBytes { $0.copyMemory(from: r) } }
+      ahead = nextAhead
+      aheadStart = nextIndex + UInt64(count)
+      aheadCount = nextAhead == nil ? 0 : count
       nextIndex += UInt64(count)
       previousTag = results.last(where: { !$0.lastTag.isEmpty })?.lastTag ?? previousTag
       for event in results.flatMap({ $0.sessionEvents }) { trackSession(kind: event.kind, session: event.session) }
@@ -392,6 +408,20 @@ extension LogVerifier {
       let next = offset + 1 < count ? lines[offset + 1] : following
       try verify(line: line, lineNumber: firstLineNumber + offset, nextLine: next)
     }
+  }
+
+  /// `count` consecutive keys starting with `first`; `first` ends as the key after the last.
+  fileprivate static func keyChain(from first: SecretBytes, count: Int) -> SecretBytes {
+    let keys = SecretBytes(count: SessionLog.keySize * count)
+    keys.withUnsafeMutableBytes { out in
+      for i in 0..<count {
+        first.withUnsafeBytes {
+          (out.baseAddress! + i * SessionLog.keySize).copyMemory(from: $0.baseAddress!, byteCount: SessionLog.keySize)
+        }
+        SessionLog.evolveInPlace(first)
+      }
+    }
+    return keys
   }
 }
 
