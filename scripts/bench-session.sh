@@ -105,15 +105,15 @@ stop() {
   done
 }
 
+# shellcheck source=scripts/bench-tmpfs.sh
+. "$(dirname "$0")/bench-tmpfs.sh"
+
 work=""
 mounted=""
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
   stop "${!live[@]}"
-  if [ -n "$work" ] && [ -d "$work" ]; then rm -rf -- "$work"; fi
-  if [ -n "$mounted" ]; then umount -- "$mounted" 2>/dev/null && rmdir -- "$mounted"; fi
-  work=""
-  mounted=""
+  remove_work_dir
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -128,30 +128,7 @@ line_kib=$((lines * 380 / 1024))
 bulk_kib=$((2 * bulk_mib * 1024))
 needed_kib=$((line_kib > bulk_kib ? line_kib : bulk_kib))
 needed_kib=$((needed_kib + 256 * 1024))
-available_memory_kib=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
-[ "$available_memory_kib" -ge "$needed_kib" ] ||
-  die "need $((needed_kib / 1024)) MiB of free memory for the tmpfs files, have $((available_memory_kib / 1024)) MiB"
-
-usable_tmpfs() {
-  [ -d "$1" ] && [ -w "$1" ] && [ "$(stat -f -c %T "$1")" = tmpfs ] &&
-    [ "$(df -Pk "$1" | awk 'NR == 2 { print $4 }')" -ge "$needed_kib" ]
-}
-umask 077
-parent=${BENCH_TMPFS:-/dev/shm}
-if usable_tmpfs "$parent"; then
-  work=$(mktemp -d "$parent/sc-bench-session.XXXXXX")
-elif [ "$(id -u)" -eq 0 ]; then
-  mounted=$(mktemp -d "${TMPDIR:-/tmp}/sc-bench-session-mnt.XXXXXX")
-  mount -t tmpfs -o "size=$((needed_kib + 65536))k,mode=0700" none "$mounted" || {
-    rmdir -- "$mounted"
-    mounted=""
-    die "cannot mount a tmpfs"
-  }
-  work=$mounted/work
-  mkdir "$work"
-else
-  die "$parent is not a writable tmpfs with $((needed_kib / 1024)) MiB free; set BENCH_TMPFS or run as root"
-fi
+make_work_dir sc-bench-session "$needed_kib"
 # Paths go into socat addresses and sh command lines: keep them to characters neither treats
 # specially. The tools are reached through links in the work directory, so BIN_DIR may be anything.
 case $work in *[!A-Za-z0-9/._-]*) die "the work directory $work has characters socat would misparse" ;; esac

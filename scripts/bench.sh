@@ -58,6 +58,9 @@ done
 
 # --- Work directory in a tmpfs, removed on any exit -------------------------------------------
 
+# shellcheck source=scripts/bench-tmpfs.sh
+. "$(dirname "$0")/bench-tmpfs.sh"
+
 work=""
 mounted=""
 polled_pid="" # a tool running in the background while its RSS is polled
@@ -67,10 +70,7 @@ cleanup() {
     kill "$polled_pid" 2>/dev/null || true
     wait "$polled_pid" 2>/dev/null || true
   fi
-  if [ -n "$work" ] && [ -d "$work" ]; then rm -rf -- "$work"; fi
-  if [ -n "$mounted" ]; then umount -- "$mounted" 2>/dev/null && rmdir -- "$mounted"; fi
-  work=""
-  mounted=""
+  remove_work_dir
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -79,30 +79,7 @@ trap 'exit 129' HUP
 
 # Input, sealed file, openssl and age ciphertexts, one output at a time, plus slack.
 needed_kib=$((5 * size_mib * 1024 + 256 * 1024))
-available_memory_kib=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
-[ "$available_memory_kib" -ge "$needed_kib" ] ||
-  die "need $((needed_kib / 1024)) MiB of free memory for the tmpfs files, have $((available_memory_kib / 1024)) MiB"
-
-usable_tmpfs() {
-  [ -d "$1" ] && [ -w "$1" ] && [ "$(stat -f -c %T "$1")" = tmpfs ] &&
-    [ "$(df -Pk "$1" | awk 'NR == 2 { print $4 }')" -ge "$needed_kib" ]
-}
-umask 077
-parent=${BENCH_TMPFS:-/dev/shm}
-if usable_tmpfs "$parent"; then
-  work=$(mktemp -d "$parent/sc-bench.XXXXXX")
-elif [ "$(id -u)" -eq 0 ]; then
-  mounted=$(mktemp -d "${TMPDIR:-/tmp}/sc-bench-mnt.XXXXXX")
-  mount -t tmpfs -o "size=$((needed_kib + 65536))k,mode=0700" none "$mounted" || {
-    rmdir -- "$mounted"
-    mounted=""
-    die "cannot mount a tmpfs"
-  }
-  work=$mounted/work
-  mkdir "$work"
-else
-  die "$parent is not a writable tmpfs with $((needed_kib / 1024)) MiB free; set BENCH_TMPFS or run as root"
-fi
+make_work_dir sc-bench "$needed_kib"
 
 # --- Helpers ----------------------------------------------------------------------------------
 
