@@ -7,7 +7,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 RELEASE_FLAGS = -c release --static-swift-stdlib
 TOOLS = sc-keygen sc-seal sc-open sc-handshake sc-logcheck
 
-.PHONY: all deps build check test demo bench install uninstall format clean
+.PHONY: all deps build check check-asan test demo bench install uninstall format clean
 
 all: build
 
@@ -20,6 +20,11 @@ build: deps
 # Unit tests, test vectors, end-to-end tests of the built tools, man page and shell lint.
 check: deps
 	scripts/check.sh
+
+# The whole test suite with the tools and tests built under AddressSanitizer. Leak reports are
+# off: XCTest keeps its test-case objects alive to the end, which LeakSanitizer reports.
+check-asan: deps
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan --disable-swift-testing
 
 demo: build
 	scripts/demo.sh "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"
