@@ -31,6 +31,7 @@ final class LogAppender {
       if errno != EINTR { throw ToolError.system("cannot lock the log \(logPath)") }
     }
     defer { flock(log.rawValue, LOCK_UN) }
+    removeStaleTemporaryKeys()
     let key = try KeyLoader.load(keyPath, expecting: .logSeal)
     let state = LogSealState(
       key: key.secret, nextIndex: key.logPosition!.nextIndex, previousTag: key.logPosition!.previousTag)
@@ -158,6 +159,33 @@ final class LogAppender {
       hints: ["it may have been truncated, replaced or edited: check it with sc-logcheck"], status: .integrityFailure)
   }
 
+  private var keyDirectory: String {
+    let directory = keyPath.lastIndex(of: "/").map { String(keyPath[..<$0]) } ?? "."
+    return directory.isEmpty ? "/" : directory
+  }
+
+  /// Temporary key files are named after the key file, so that only writers of this log (who
+  /// hold its lock) ever touch them.
+  private var temporaryKeyPrefix: String {
+    ".\(keyPath.split(separator: "/").last.map(String.init) ?? keyPath).new."
+  }
+
+  /// A writer killed between creating its temporary key file and renaming it leaves that file
+  /// behind, holding a key that could still seal entries from its position on: remove such
+  /// files (under the lock, so no live writer is between those two steps). If the lost key was
+  /// ahead of the key file, `reconcile` catches up from the log.
+  private func removeStaleTemporaryKeys() {
+    guard let directory = opendir(keyDirectory) else { return }
+    defer { closedir(directory) }
+    let prefix = temporaryKeyPrefix
+    while let entry = readdir(directory) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) {
+        String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+      }
+      if name.hasPrefix(prefix) && name.count == prefix.count + 6 { unlink("\(keyDirectory)/\(name)") }
+    }
+  }
+
   /// Writes the evolved key to a temporary file beside the key file and renames it into place, so
   /// that the key file is always whole; the old key is gone from memory with its buffer.
   private func replaceKeyFile(with state: LogSealState) throws {
@@ -165,8 +193,7 @@ final class LogAppender {
       KeyFile.Key(
         type: .logSeal, secret: state.key,
         logPosition: KeyFile.LogPosition(nextIndex: state.nextIndex, previousTag: state.previousTag)))
-    let directory = keyPath.lastIndex(of: "/").map { String(keyPath[..<$0]) } ?? "."
-    var template = Array("\(directory.isEmpty ? "/" : directory)/.sc-log-key.XXXXXX".utf8CString)
+    var template = Array("\(keyDirectory)/\(temporaryKeyPrefix)XXXXXX".utf8CString)
     let raw = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
     guard raw >= 0 else { throw ToolError.system("cannot replace the log key \(keyPath)") }
     let fd = FileDescriptor(rawValue: raw)

@@ -664,10 +664,28 @@ final class LogTests: XCTestCase {
       XCTAssertEqual(stat(seal, &info), 0)
       XCTAssertEqual(info.st_mode & 0o777, 0o600, "the replaced key file is 0600")
       XCTAssertFalse(
-        try FileManager.default.contentsOfDirectory(atPath: directory).contains { $0.hasPrefix(".sc-log-key") },
+        try FileManager.default.contentsOfDirectory(atPath: directory).contains { $0.hasPrefix(".log.seal.key.new.") },
         "no temporary key file left behind")
     }
     XCTAssertEqual(try read(verify), verifyFile, "the verification key file is never touched")
+    XCTAssertEqual(try logcheck(["-q", "-k", verify, log]).status, 0)
+  }
+
+  /// A writer killed between creating its temporary key file and renaming it leaves an old key
+  /// behind, which could seal entries from its position on: the next writer removes it, and only
+  /// the temporary files of its own key.
+  func testNextWriterRemovesATemporaryKeyLeftByAKilledWriter() throws {
+    let (a, b) = try makeSessions()
+    let (seal, verify) = try makeLogKeys()
+    let log = path("session.log")
+    try exchange(from: a, to: b, Array("first\n".utf8), logSend: (log, seal))
+    let stale = path(".log.seal.key.new.Ab12Cd")
+    let unrelated = path(".other.seal.key.new.Ab12Cd")
+    try write(stale, try read(seal))
+    try write(unrelated, try read(seal))
+    try exchange(from: a, to: b, Array("second\n".utf8), logSend: (log, seal))
+    XCTAssertFalse(FileManager.default.fileExists(atPath: stale), "the stale key of this log is removed")
+    XCTAssertTrue(FileManager.default.fileExists(atPath: unrelated), "another key's files are left alone")
     XCTAssertEqual(try logcheck(["-q", "-k", verify, log]).status, 0)
   }
 
