@@ -38,7 +38,6 @@ public enum LogCheckTool {
 
     let verifier = try LogVerifier(verifyKey: key.secret)
     var tagAtPreviousCount: [UInt8]?
-    var checkedLines = 0
     for path in options.operands {
       let lines = try LogFileLines(path: path)
       do {
@@ -53,7 +52,6 @@ public enum LogCheckTool {
               DispatchQueue.concurrentPerform(iterations: parts) { work.value($0) }
             }
           }
-          checkedLines = firstLineNumber + batch.count - 1
           if let previous, previous.count > startIndex, previous.count <= verifier.nextIndex {
             let line = batch[Int(previous.count - startIndex) - 1]
             tagAtPreviousCount = [UInt8](hexString: String(decoding: line.suffix(64), as: UTF8.self))
@@ -62,7 +60,6 @@ public enum LogCheckTool {
       } catch let defect as LogDefect {
         throw ToolError("\(path): \(defect.description)", status: .integrityFailure)
       }
-      _ = checkedLines
     }
     let count = verifier.nextIndex
     if let previous {
@@ -72,7 +69,7 @@ public enum LogCheckTool {
             + "but \(previous.count) were verified at the last check",
           hints: ["entries were removed, or the log was replaced by an older copy"], status: .integrityFailure)
       }
-      if previous.count > 0 && tagAtPreviousCount != previous.lastTag {
+      if previous.count > 0 && !ConstantTime.equals(tagAtPreviousCount ?? [], previous.lastTag) {
         throw ToolError(
           "\(options.operands.last!): line \(previous.count): rolled-back: entry \(previous.count - 1) "
             + "is not the one verified at the last check", status: .integrityFailure)

@@ -116,7 +116,7 @@ final class LogAppender {
       lines.reverse()
       guard let lastLine = lines.last else { throw outOfStep("its last entry is longer than any append") }
       let last = try LogLine(lastLine, lineNumber: 0)
-      if last.index + 1 == state.nextIndex && last.tag == state.previousTag { return }
+      if last.index + 1 == state.nextIndex && ConstantTime.equals(last.tag, state.previousTag) { return }
       guard last.index >= state.nextIndex,
         let first = lines.firstIndex(where: { (try? LogLine($0, lineNumber: 0))?.index == state.nextIndex })
       else { throw outOfStep("it ends with entry \(last.index), but its key is at entry \(state.nextIndex)") }
@@ -145,7 +145,7 @@ final class LogAppender {
       guard let last = try? LogLine(UnsafeRawBufferPointer(rebasing: bytes[(newline + 1)...]), lineNumber: 0) else {
         return false
       }
-      return last.index + 1 == state.nextIndex && last.tag == state.previousTag
+      return last.index + 1 == state.nextIndex && ConstantTime.equals(last.tag, state.previousTag)
     }
   }
 
