@@ -98,10 +98,15 @@ func describe(_ error: Error) -> String {
 /// `sc-open -s`: verifies each frame and writes its message as soon as it is verified; stops at
 /// the first frame that fails (exit 1), after writing everything verified before it.
 enum SessionOpening {
-  static func run(input: FileDescriptor, output: OutputFile, session: SessionSecrets, logger: SessionLogger?) throws {
+  /// `escapeControls` is forced on by `--escape` for a program that shows the messages on a
+  /// terminal through a pipe (sc-chat); on a terminal it is always on.
+  static func run(
+    input: FileDescriptor, output: OutputFile, session: SessionSecrets, logger: SessionLogger?,
+    escapeControls forceEscaping: Bool = false
+  ) throws {
     let reader = try SessionStreamReader(session: session)
     let queue = InputQueue(capacity: (1 << 18) + RecordLayer.maxFrameSize, source: input.read)
-    let escapeControls = output.fd.isTerminal
+    let escapeControls = forceEscaping || output.fd.isTerminal
     var plaintext = [UInt8]()
     plaintext.reserveCapacity(1 << 18)
     defer { _ = plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }

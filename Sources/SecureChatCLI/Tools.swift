@@ -228,20 +228,27 @@ public enum OpenTool {
       Verify and decrypt a sealed file (binary or armored) with -k, or a session stream with -s;
       nothing unauthenticated is ever written.
       """,
-    options: [keyOption, sessionOption, outputOption, logOption, logKeyOption],
+    options: [
+      keyOption, sessionOption, outputOption,
+      OptionSpec(nil, "escape", help: "with -s: show control characters as ^X or \\xNN even through a pipe"),
+      logOption, logKeyOption,
+    ],
     maxOperands: 1)
 
   public static func run(_ arguments: [String]) throws {
     let options = try ParsedArguments.parse(arguments, spec: spec)
     let setup = try StreamToolSetup(options, outputMode: 0o600, refuseBinaryTerminal: false)
     let logger = try sessionLogger(options, setup, .receive)
+    if options.has("escape"), case .key = setup.secret { throw ToolError.usage("--escape is for sessions (-s)") }
     try setup.run {
       switch setup.secret {
       case .key(let key):
         try FileOpening.open(
           input: setup.input, output: setup.output, key: key, refuseBinaryOnTerminal: setup.outputPath == nil)
       case .session(let session):
-        try SessionOpening.run(input: setup.input, output: setup.output, session: session, logger: logger)
+        try SessionOpening.run(
+          input: setup.input, output: setup.output, session: session, logger: logger,
+          escapeControls: options.has("escape"))
       }
     }
   }
