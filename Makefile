@@ -6,6 +6,18 @@ SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
 RELEASE_FLAGS = -c release --static-swift-stdlib
 TOOLS = sc-keygen sc-seal sc-open sc-handshake sc-logcheck
+# Installed as they are, from bin/.
+SCRIPTS = sc-chat
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+BASH_COMPLETION_DIR = $(PREFIX)/share/bash-completion/completions
+ZSH_COMPLETION_DIR = $(PREFIX)/share/zsh/site-functions
+FISH_COMPLETION_DIR = $(PREFIX)/share/fish/vendor_completions.d
+MAN1 = $(notdir $(wildcard man/*.1))
+MAN7 = $(notdir $(wildcard man/*.7))
+BASH_COMPLETIONS = $(notdir $(wildcard completions/bash/*))
+ZSH_COMPLETIONS = $(notdir $(wildcard completions/zsh/_*))
+FISH_COMPLETIONS = $(notdir $(wildcard completions/fish/*.fish))
 
 .PHONY: all deps build check check-asan test demo bench install uninstall format clean
 
@@ -33,15 +45,29 @@ bench: build
 	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
 	scripts/bench.sh "$$bin" && scripts/bench-session.sh "$$bin" && scripts/bench-log.sh "$$bin"
 
+# Binaries, sc-chat, man pages and shell completions (whatever is in completions/), each where
+# its consumer looks for it; uninstall removes exactly those files and leaves the directories.
 install: build
 	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
-	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/share/man/man1"; \
-	for tool in $(TOOLS); do install -m 0755 "$$bin/$$tool" "$(DESTDIR)$(PREFIX)/bin/$$tool"; done; \
-	for page in man/*.1; do install -m 0644 "$$page" "$(DESTDIR)$(PREFIX)/share/man/man1/"; done
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man7"; \
+	for tool in $(TOOLS); do install -m 0755 "$$bin/$$tool" "$(DESTDIR)$(BINDIR)/$$tool" || exit; done
+	for script in $(SCRIPTS); do install -m 0755 "bin/$$script" "$(DESTDIR)$(BINDIR)/$$script" || exit; done
+	for page in $(MAN1); do install -m 0644 "man/$$page" "$(DESTDIR)$(MANDIR)/man1/$$page" || exit; done
+	for page in $(MAN7); do install -m 0644 "man/$$page" "$(DESTDIR)$(MANDIR)/man7/$$page" || exit; done
+	$(if $(BASH_COMPLETIONS),install -d "$(DESTDIR)$(BASH_COMPLETION_DIR)")
+	for file in $(BASH_COMPLETIONS); do install -m 0644 "completions/bash/$$file" "$(DESTDIR)$(BASH_COMPLETION_DIR)/$$file" || exit; done
+	$(if $(ZSH_COMPLETIONS),install -d "$(DESTDIR)$(ZSH_COMPLETION_DIR)")
+	for file in $(ZSH_COMPLETIONS); do install -m 0644 "completions/zsh/$$file" "$(DESTDIR)$(ZSH_COMPLETION_DIR)/$$file" || exit; done
+	$(if $(FISH_COMPLETIONS),install -d "$(DESTDIR)$(FISH_COMPLETION_DIR)")
+	for file in $(FISH_COMPLETIONS); do install -m 0644 "completions/fish/$$file" "$(DESTDIR)$(FISH_COMPLETION_DIR)/$$file" || exit; done
 
 uninstall:
-	for tool in $(TOOLS); do rm -f "$(DESTDIR)$(PREFIX)/bin/$$tool"; done
-	for page in man/*.1; do rm -f "$(DESTDIR)$(PREFIX)/share/man/man1/$${page#man/}"; done
+	for tool in $(TOOLS) $(SCRIPTS); do rm -f "$(DESTDIR)$(BINDIR)/$$tool"; done
+	for page in $(MAN1); do rm -f "$(DESTDIR)$(MANDIR)/man1/$$page"; done
+	for page in $(MAN7); do rm -f "$(DESTDIR)$(MANDIR)/man7/$$page"; done
+	for file in $(BASH_COMPLETIONS); do rm -f "$(DESTDIR)$(BASH_COMPLETION_DIR)/$$file"; done
+	for file in $(ZSH_COMPLETIONS); do rm -f "$(DESTDIR)$(ZSH_COMPLETION_DIR)/$$file"; done
+	for file in $(FISH_COMPLETIONS); do rm -f "$(DESTDIR)$(FISH_COMPLETION_DIR)/$$file"; done
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -10,9 +10,20 @@ trap 'rm -f "$log"' EXIT
 status=0
 swift test --disable-swift-testing 2>&1 | tee "$log" || status=$?
 
+# Checks outside XCTest, each one pass or fail in the summary.
+lint_checks=0
 lint_failures=0
-if ! mandoc -Tlint -Wwarning man/*.1 >&2; then lint_failures=$((lint_failures + 1)); fi
-if ! shellcheck scripts/*.sh .ci/run >&2; then lint_failures=$((lint_failures + 1)); fi
+lint() {
+  lint_checks=$((lint_checks + 1))
+  if ! "$@" >&2; then lint_failures=$((lint_failures + 1)); fi
+}
+lint mandoc -Tlint -Wwarning man/*.1 man/*.7
+shell_scripts=(scripts/*.sh .ci/run)
+if [ -f bin/sc-chat ]; then shell_scripts+=(bin/sc-chat); fi
+lint shellcheck "${shell_scripts[@]}"
+# make install into a temporary DESTDIR (builds the release binaries), the installed tools run
+# without the toolchain, make uninstall leaves nothing behind.
+lint scripts/test-install.sh
 
 # XCTest's own closing line: "Executed N tests, with S tests skipped and F failures ..."
 summary=$(grep -E '^[[:space:]]*Executed [0-9]+ tests?, with' "$log" | tail -n 1 || true)
@@ -22,5 +33,5 @@ skipped=$(grep -oE '[0-9]+ tests? skipped' <<<"$summary" | grep -oE '^[0-9]+' ||
 executed=${executed:-0}
 failed=${failed:-0}
 failed=$((failed + lint_failures))
-echo "check: $((executed - skipped - failed + lint_failures)) passed, $failed failed, $skipped skipped"
+echo "check: $((executed - skipped - failed + lint_checks)) passed, $failed failed, $skipped skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$executed" -eq 0 ]; then exit 1; fi
