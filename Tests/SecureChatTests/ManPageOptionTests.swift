@@ -58,6 +58,70 @@ final class ManPageOptionTests: XCTestCase {
     }
   }
 
+  /// sc-chat is a shell script: its options are the `-x | --xxx)` arms between the
+  /// `# options:begin` and `# options:end` markers; an arm that takes a value says "needs a value".
+  static func scriptOptions(_ script: String) -> [DocumentedOption] {
+    guard let begin = script.range(of: "# options:begin\n"), let end = script.range(of: "# options:end")
+    else { return [] }
+    var options: [DocumentedOption] = []
+    for line in script[begin.upperBound..<end.lowerBound].split(separator: "\n") {
+      let trimmed = line.trimmingCharacters(in: .whitespaces)
+      guard trimmed.hasPrefix("-"), let close = trimmed.firstIndex(of: ")") else { continue }
+      let names = trimmed[..<close].split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+      // `--)` ends the options and `-?*)` rejects the rest: neither is an option.
+      guard let long = names.first(where: { $0.hasPrefix("--") && $0.count > 2 }) else { continue }
+      let short = names.first { $0.count == 2 && $0.hasPrefix("-") && $0 != "--" }?.last
+      options.append(
+        DocumentedOption(short: short, long: String(long.dropFirst(2)), takesValue: line.contains("needs a value")))
+    }
+    return options
+  }
+
+  func testChatManPageDocumentsExactlyTheOptionsTheScriptAccepts() throws {
+    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    let script = try String(contentsOf: repository.appendingPathComponent("bin/sc-chat"), encoding: .utf8)
+    let page = try String(contentsOf: repository.appendingPathComponent("man/sc-chat.1"), encoding: .utf8)
+    let accepted = Self.scriptOptions(script)
+    let documented = Self.documentedOptions(inManPage: page)
+    XCTAssertGreaterThanOrEqual(accepted.count, 8, "the option arms of bin/sc-chat were found")
+    XCTAssertEqual(documented.count, Set(documented).count, "sc-chat.1 lists an option twice")
+    XCTAssertEqual(Set(documented).subtracting(accepted), [], "sc-chat.1 documents options sc-chat does not accept")
+    XCTAssertEqual(Set(accepted).subtracting(documented), [], "sc-chat accepts options its man page does not document")
+
+    // And the script itself agrees: every documented option is accepted (then --help stops it
+    // with status 0), and a made-up one is refused with status 2.
+    for option in documented where option.long != "help" && option.long != "version" {
+      for spelling in ["--" + option.long] + (option.short.map { ["-" + String($0)] } ?? []) {
+        let arguments = [spelling] + (option.takesValue ? ["value"] : []) + ["--help"]
+        let result = try ToolRunner.runExecutable(
+          repository.appendingPathComponent("bin/sc-chat").path, arguments, stdin: .none)
+        XCTAssertEqual(result.status, 0, "sc-chat \(arguments): \(result.stderr)")
+      }
+    }
+    let unknown = try ToolRunner.runExecutable(
+      repository.appendingPathComponent("bin/sc-chat").path, ["--no-such-option", "--help"], stdin: .none)
+    XCTAssertEqual(unknown.status, 2, unknown.stderr)
+  }
+
+  func testTheScriptOptionParserFindsOptions() {
+    let sample = """
+      # options:begin
+        -n | --name) [ $# -ge 2 ] || usage_error "$1 needs a value"; name=$2; shift 2 ;;
+        --version) printf x; exit 0 ;;
+        --) shift; break ;;
+        -?*) usage_error "unknown option $1" ;;
+      # options:end
+        -z | --zzz) ;;
+      """
+    XCTAssertEqual(
+      Self.scriptOptions(sample),
+      [
+        DocumentedOption(short: "n", long: "name", takesValue: true),
+        DocumentedOption(short: nil, long: "version", takesValue: false),
+      ])
+  }
+
   /// The parser of this test must see options, or the comparison above proves nothing.
   func testTheManPageParserFindsOptions() {
     let sample =

@@ -1,0 +1,515 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `sc-chat` (bin/sc-chat) as users run it: two instances in two tmux windows on one private
+/// tmux server, one listening and one connecting on 127.0.0.1, driven with `send-keys` and read
+/// with `capture-pane`; and without a terminal, as a script would run it.
+///
+/// Each chat runs with its own XDG_RUNTIME_DIR, so that the test can see that the private
+/// directory it makes there is gone afterwards, and every process started under each window is
+/// recorded while the chat runs, so that the test can see that none outlives it.
+final class ChatTests: XCTestCase {
+  private var directory = ""
+  private var tmuxSocket = ""
+  private var binDirectory = ""
+
+  static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+  static let chatScript = repository + "/bin/sc-chat"
+
+  override func setUpWithError() throws {
+    try super.setUpWithError()
+    binDirectory = (try ToolRunner.path(of: "sc-open") as NSString).deletingLastPathComponent
+    let base = NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/"
+    var template = Array((base + "sc-chat-test-XXXXXX").utf8CString)
+    guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+      throw ToolRunnerError(description: "mkdtemp failed")
+    }
+    directory = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    for side in ["alice", "bob"] {
+      try FileManager.default.createDirectory(
+        atPath: runtimeDirectory(side), withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+    }
+    for key in ["k.key", "other.key"] {
+      let made = try ToolRunner.run("sc-keygen", ["-o", path(key)])
+      guard made.status == 0 else { throw ToolRunnerError(description: "sc-keygen: \(made.stderr)") }
+    }
+    tmuxSocket = "sc-chat-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+  }
+
+  override func tearDownWithError() throws {
+    if !tmuxSocket.isEmpty { _ = try? runCommand(["tmux", "-L", tmuxSocket, "kill-server"]) }
+    for pid in startedProcesses { kill(pid, SIGKILL) }
+    startedProcesses = []
+    if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
+    try super.tearDownWithError()
+  }
+
+  private func path(_ name: String) -> String { directory + "/" + name }
+  private func runtimeDirectory(_ side: String) -> String { path("run-" + side) }
+
+  // MARK: - Processes
+
+  /// Every process seen under a chat window (recorded while it runs), killed in tearDown in
+  /// case a test failed with them alive.
+  private var startedProcesses: Set<pid_t> = []
+
+  /// Runs a short command to completion and returns its standard output.
+  @discardableResult
+  private func runCommand(_ argv: [String], timeout: TimeInterval = 20) throws -> String {
+    let result = try ToolRunner.runExecutable("/usr/bin/env", argv, stdin: .none, timeout: timeout)
+    guard result.status == 0 else {
+      throw ToolRunnerError(description: "\(argv.joined(separator: " ")) exited \(result.status): \(result.stderr)")
+    }
+    return String(decoding: result.stdout, as: UTF8.self)
+  }
+
+  private func tmux(_ arguments: String...) throws -> String {
+    try runCommand(["tmux", "-L", tmuxSocket] + arguments)
+  }
+
+  /// The parent of every process, from /proc.
+  private func parents() -> [pid_t: pid_t] {
+    var result: [pid_t: pid_t] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+      guard let pid = pid_t(entry),
+        let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+      else { continue }
+      // "pid (comm) state ppid ...": comm may contain spaces, so count from the last ')'.
+      let fields = stat[stat.index(after: close)...].split(separator: " ")
+      if fields.count > 1, let parent = pid_t(fields[1]) { result[pid] = parent }
+    }
+    return result
+  }
+
+  /// All live descendants of `root`.
+  private func descendants(of root: pid_t) -> Set<pid_t> {
+    let parentOf = parents()
+    var found: Set<pid_t> = []
+    var frontier: [pid_t] = [root]
+    while let next = frontier.popLast() {
+      for (pid, parent) in parentOf where parent == next && !found.contains(pid) {
+        found.insert(pid)
+        frontier.append(pid)
+      }
+    }
+    return found
+  }
+
+  private func isAlive(_ pid: pid_t) -> Bool {
+    // A zombie still answers kill(0); it has let go of everything, so count it as gone.
+    guard kill(pid, 0) == 0 else { return false }
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    guard let close = stat.lastIndex(of: ")") else { return false }
+    return !stat[stat.index(after: close)...].hasPrefix(" Z")
+  }
+
+  // MARK: - The two windows
+
+  struct Window {
+    let side: String
+    let target: String
+    let shellPID: pid_t
+  }
+
+  private var windows: [String: Window] = [:]
+
+  /// A tmux window (80×24) running a plain bash for `side`, with the tools on PATH and its own
+  /// runtime directory.
+  private func openWindow(_ side: String) throws -> Window {
+    let environment =
+      "env PATH=\(binDirectory):/usr/bin:/bin XDG_RUNTIME_DIR=\(runtimeDirectory(side)) HOME=\(directory) "
+      + "PS1='$ ' bash --norc --noprofile"
+    if windows.isEmpty {
+      try tmux("-f", "/dev/null", "new-session", "-d", "-s", "chat", "-n", side, "-x", "80", "-y", "24", environment)
+    } else {
+      try tmux("new-window", "-t", "chat", "-n", side, environment)
+    }
+    let target = "chat:" + side
+    let pidText = try tmux("display-message", "-p", "-t", target, "#{pane_pid}")
+    guard let pid = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+      throw ToolRunnerError(description: "no pane pid for \(side): \(pidText)")
+    }
+    let window = Window(side: side, target: target, shellPID: pid)
+    windows[side] = window
+    return window
+  }
+
+  /// Types `text` into the window; `enter` adds the Enter key.
+  private func type(_ window: Window, _ text: String, enter: Bool = true) throws {
+    if !text.isEmpty { _ = try tmux("send-keys", "-t", window.target, "-l", text) }
+    if enter { _ = try tmux("send-keys", "-t", window.target, "Enter") }
+  }
+
+  private func press(_ window: Window, _ key: String) throws {
+    _ = try tmux("send-keys", "-t", window.target, key)
+  }
+
+  private func screen(_ window: Window) -> String {
+    (try? tmux("capture-pane", "-p", "-J", "-t", window.target)) ?? ""
+  }
+
+  /// Waits until the window shows `text` (and records the processes under it meanwhile).
+  @discardableResult
+  private func waitFor(
+    _ window: Window, _ text: String, timeout: TimeInterval = 15, file: StaticString = #filePath, line: UInt = #line
+  ) -> String {
+    let deadline = Date().addingTimeInterval(timeout)
+    var shown = ""
+    while Date() < deadline {
+      startedProcesses.formUnion(descendants(of: window.shellPID))
+      shown = screen(window)
+      if shown.contains(text) { return shown }
+      usleep(50_000)
+    }
+    XCTFail("\(window.side)'s window never showed \"\(text)\"; it shows:\n\(shown)", file: file, line: line)
+    return shown
+  }
+
+  /// Starts sc-chat in the window; its exit status is written to `<side>.status` when it ends.
+  private func startChat(_ window: Window, _ arguments: String) throws {
+    try type(window, "cd \(directory); \(Self.chatScript) \(arguments); echo $? >\(window.side).status")
+  }
+
+  private func exitStatus(_ window: Window, timeout: TimeInterval = 15) -> Int32? {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+      if let text = try? String(contentsOfFile: path(window.side + ".status"), encoding: .utf8),
+        let status = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+      {
+        return status
+      }
+      usleep(50_000)
+    }
+    return nil
+  }
+
+  private func freePort() throws -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw ToolRunnerError(description: "socket failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+        bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+      }
+    }
+    guard bound else { throw ToolRunnerError(description: "cannot bind 127.0.0.1:0") }
+    return UInt16(bigEndian: address.sin_port)
+  }
+
+  /// Bob listens, Alice connects; returns once both show the verification code, which must be
+  /// the same on both screens.
+  private func connectPair(bobKey: String = "k.key", aliceKey: String = "k.key", expectSuccess: Bool = true)
+    throws -> (alice: Window, bob: Window)
+  {
+    try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "tmux is not installed")
+    let port = try freePort()
+    let bob = try openWindow("bob")
+    let alice = try openWindow("alice")
+    try startChat(bob, "-n bob -k \(bobKey) listen \(port)")
+    waitFor(bob, "waiting for a peer on port \(port)")
+    try startChat(alice, "-n alice -k \(aliceKey) connect 127.0.0.1 \(port)")
+    guard expectSuccess else { return (alice, bob) }
+    let aliceScreen = waitFor(alice, "verification code: ")
+    let bobScreen = waitFor(bob, "verification code: ")
+    let codes = [aliceScreen, bobScreen].map { screen in
+      screen.split(separator: "\n").first { $0.contains("verification code: ") }.map(String.init) ?? ""
+    }
+    XCTAssertTrue(codes[0].contains(where: \.isNumber), codes[0])
+    XCTAssertEqual(codes[0], codes[1], "both sides show the same verification code")
+    XCTAssertTrue(aliceScreen.contains("connected to bob"), aliceScreen)
+    XCTAssertTrue(bobScreen.contains("connected to alice"), bobScreen)
+    return (alice, bob)
+  }
+
+  private func assertNothingLeft(file: StaticString = #filePath, line: UInt = #line) {
+    for side in ["alice", "bob"] {
+      let left = (try? FileManager.default.contentsOfDirectory(atPath: runtimeDirectory(side))) ?? ["?"]
+      XCTAssertEqual(left, [], "\(side)'s private directory is removed", file: file, line: line)
+    }
+    XCTAssertFalse(startedProcesses.isEmpty, "the test saw the chats' processes", file: file, line: line)
+    let deadline = Date().addingTimeInterval(5)
+    var alive = startedProcesses.filter(isAlive)
+    while !alive.isEmpty && Date() < deadline {
+      usleep(50_000)
+      alive = startedProcesses.filter(isAlive)
+    }
+    let names = alive.map { pid in
+      (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.replacingOccurrences(of: "\0", with: " ")
+        ?? "\(pid)"
+    }
+    XCTAssertEqual(names, [], "no process of the chats is left", file: file, line: line)
+  }
+
+  // MARK: - In tmux
+
+  func testLinesTypedOnEachSideAppearOnTheOtherAndCtrlDEndsBoth() throws {
+    let (alice, bob) = try connectPair()
+    XCTAssertEqual(
+      (try? FileManager.default.contentsOfDirectory(atPath: runtimeDirectory("alice")))?.count, 1,
+      "alice's chat keeps its secrets in one private directory under XDG_RUNTIME_DIR")
+
+    try type(alice, "hello from alice")
+    waitFor(bob, "alice: hello from alice")
+    try type(bob, "hi alice, bob here")
+    waitFor(alice, "bob: hi alice, bob here")
+
+    // A half-typed line stays where it is while a message arrives.
+    try type(bob, "half a li", enter: false)
+    waitFor(bob, "bob> half a li")
+    try type(alice, "are you typing?")
+    let bobScreen = waitFor(bob, "alice: are you typing?")
+    XCTAssertEqual(
+      bobScreen.split(separator: "\n").last.map(String.init), "bob> half a li",
+      "the input line still shows what bob was typing")
+    try type(bob, "ne, finished")
+    waitFor(alice, "bob: half a line, finished")
+
+    // A peer's control characters are shown, not obeyed.
+    try type(alice, "clear \u{1b}[2J screen")  // ESC is sent as typed
+    waitFor(bob, "alice: clear ^[[2J screen")
+
+    try press(alice, "C-d")
+    waitFor(alice, "you ended the chat")
+    waitFor(bob, "alice ended the chat")
+    XCTAssertEqual(exitStatus(alice), 0)
+    XCTAssertEqual(exitStatus(bob), 0)
+    assertNothingLeft()
+  }
+
+  func testQuitCommandEndsBothCleanly() throws {
+    let (alice, bob) = try connectPair()
+    try type(bob, "/quit")
+    waitFor(bob, "you ended the chat")
+    waitFor(alice, "bob ended the chat")
+    XCTAssertEqual(exitStatus(bob), 0)
+    XCTAssertEqual(exitStatus(alice), 0)
+    XCTAssertFalse(screen(alice).contains("bob: /quit"), "/quit is a command, not a message")
+    assertNothingLeft()
+  }
+
+  func testWrongKeyShowsAuthenticationFailedOnBothSides() throws {
+    let (alice, bob) = try connectPair(aliceKey: "other.key", expectSuccess: false)
+    waitFor(alice, "authentication failed")
+    waitFor(bob, "authentication failed")
+    XCTAssertEqual(exitStatus(alice), 1)
+    XCTAssertEqual(exitStatus(bob), 1)
+    XCTAssertFalse(screen(alice).contains("verification code"), screen(alice))
+    XCTAssertFalse(screen(bob).contains("verification code"), screen(bob))
+    assertNothingLeft()
+  }
+
+  func testCtrlCLeavesNoDirectoryAndNoProcessAndThePeerSeesTheBreak() throws {
+    let (alice, bob) = try connectPair()
+    try type(alice, "one message before")
+    waitFor(bob, "alice: one message before")
+    waitFor(alice, "alice: one message before")  // records alice's processes once more
+    try press(alice, "C-c")
+    XCTAssertEqual(exitStatus(alice), 130)
+    waitFor(bob, "the chat with alice broke off")
+    XCTAssertEqual(exitStatus(bob), 1, "a chat cut without the final frame is a failed integrity check")
+    assertNothingLeft()
+  }
+
+  func testCtrlCWhileListeningLeavesNothing() throws {
+    try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "tmux is not installed")
+    let port = try freePort()
+    let bob = try openWindow("bob")
+    try startChat(bob, "-n bob -k k.key listen \(port)")
+    waitFor(bob, "waiting for a peer")
+    try press(bob, "C-c")
+    XCTAssertEqual(exitStatus(bob), 130)
+    assertNothingLeft()
+  }
+
+  // MARK: - Without a terminal
+
+  private func chat(
+    _ arguments: [String], stdin: ToolInput = .none, timeout: TimeInterval = 30, side: String = "alice"
+  ) throws -> ToolResult {
+    try Self.runChat(arguments, stdin: stdin, environment: environment(side), directory: directory, timeout: timeout)
+  }
+
+  private func environment(_ side: String) -> [String: String] {
+    ["PATH": binDirectory + ":/usr/bin:/bin", "XDG_RUNTIME_DIR": runtimeDirectory(side), "HOME": directory]
+  }
+
+  private static func runChat(
+    _ arguments: [String], stdin: ToolInput, environment: [String: String], directory: String,
+    timeout: TimeInterval = 30
+  ) throws -> ToolResult {
+    try ToolRunner.runExecutable(
+      chatScript, arguments, stdin: stdin, environment: environment, directory: directory, timeout: timeout)
+  }
+
+  /// Runs sc-chat with `input` on standard input, then holds standard input open until the
+  /// output shows `holdUntil` (at most 20 s): the way a script that waits for an answer before it
+  /// hangs up would run it. When either side ends, the chat ends for both, so a side that
+  /// stopped at the end of its input could cut the other's lines short.
+  private static func runChatHolding(
+    _ arguments: [String], input: Data, holdUntil: String?, side: String, environment: [String: String],
+    directory: String
+  ) throws -> ToolResult {
+    let inputPath = directory + "/" + side + ".input"
+    let outputPath = directory + "/" + side + ".output"
+    try input.write(to: URL(fileURLWithPath: inputPath))
+    let script = """
+      input=$1 marker=$2 output=$3; shift 3
+      {
+        cat "$input"
+        if [ -n "$marker" ]; then
+          for _ in $(seq 400); do grep -qF -- "$marker" "$output" 2>/dev/null && break; sleep 0.05; done
+        fi
+      } | "$@" >"$output"
+      """
+    let result = try ToolRunner.runExecutable(
+      "/bin/bash", ["-c", script, "bash", inputPath, holdUntil ?? "", outputPath, chatScript] + arguments,
+      stdin: .none, environment: environment, directory: directory, timeout: 40)
+    let output = FileManager.default.contents(atPath: outputPath) ?? Data()
+    return ToolResult(status: result.status, stdout: output, stderr: result.stderr)
+  }
+
+  /// One side in the background (a Thread running `chat`), the other in front.
+  private func scriptedPair(
+    bob bobArguments: [String], bobInput: Data, alice aliceArguments: [String], aliceInput: Data,
+    bobHoldsUntil bobMarker: String? = nil, aliceHoldsUntil aliceMarker: String? = nil
+  ) throws -> (alice: ToolResult, bob: ToolResult) {
+    nonisolated(unsafe) var bobResult: Result<ToolResult, Error>?
+    let done = DispatchSemaphore(value: 0)
+    let (bobEnvironment, directory) = (environment("bob"), directory)
+    let thread = Thread {
+      bobResult = Result {
+        try Self.runChatHolding(
+          bobArguments, input: bobInput, holdUntil: bobMarker, side: "bob", environment: bobEnvironment,
+          directory: directory)
+      }
+      done.signal()
+    }
+    thread.start()
+    // Wait for bob's listener before alice connects.
+    let deadline = Date().addingTimeInterval(10)
+    while Date() < deadline && !isListeningInBob() { usleep(20_000) }
+    let alice = try Self.runChatHolding(
+      aliceArguments, input: aliceInput, holdUntil: aliceMarker, side: "alice", environment: environment("alice"),
+      directory: directory)
+    guard done.wait(timeout: .now() + 40) == .success, let bobResult else {
+      throw ToolRunnerError(description: "bob's sc-chat did not finish")
+    }
+    return (alice, try bobResult.get())
+  }
+
+  private var listeningPort: UInt16 = 0
+  private func isListeningInBob() -> Bool {
+    let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+    let local = String(format: ":%04X", listeningPort)
+    return table.split(separator: "\n").contains { row in
+      let fields = row.split(separator: " ")
+      return fields.count > 3 && fields[1].hasSuffix(local) && fields[3] == "0A"
+    }
+  }
+
+  func testScriptedChatCarriesLinesBothWaysAndEscapesControls() throws {
+    listeningPort = try freePort()
+    let bobLines = (0..<200).map { "bob line \($0)" }
+    let aliceLines = (0..<200).map { "alice line \($0)" } + ["bell \u{07} and \u{1b}]0;title\u{07} end"]
+    let (alice, bob) = try scriptedPair(
+      bob: ["-n", "bob", "-k", "k.key", "listen", String(listeningPort)],
+      bobInput: Data((bobLines.joined(separator: "\n") + "\n").utf8),
+      alice: ["-n", "alice", "-k", "k.key", "connect", "127.0.0.1", String(listeningPort)],
+      aliceInput: Data((aliceLines.joined(separator: "\n") + "\n").utf8),
+      bobHoldsUntil: "alice: bell", aliceHoldsUntil: "bob: bob line 199")
+    XCTAssertEqual(alice.status, 0, alice.stderr)
+    XCTAssertEqual(bob.status, 0, bob.stderr)
+    func messages(_ output: Data, from sender: String) -> [String] {
+      String(decoding: output, as: UTF8.self).split(separator: "\n").map { line in
+        // "[HH:MM:SS] sender: text"
+        XCTAssertTrue(line.hasPrefix("["), String(line))
+        let afterTime = line.drop { $0 != "]" }.dropFirst(2)
+        XCTAssertTrue(afterTime.hasPrefix(sender + ": "), String(line))
+        return String(afterTime.dropFirst(sender.count + 2))
+      }
+    }
+    XCTAssertEqual(messages(alice.stdout, from: "bob"), bobLines, "alice got every line of bob's, in order")
+    XCTAssertEqual(
+      messages(bob.stdout, from: "alice"),
+      Array(aliceLines.dropLast()) + ["bell ^G and ^[]0;title^G end"], "bob got alice's lines, controls escaped")
+    XCTAssertFalse(bob.stdout.contains(0x1b), "no escape byte reaches bob's output")
+    XCTAssertTrue(alice.stderr.contains("sc-chat: verification code: "), alice.stderr)
+    XCTAssertEqual(
+      (try? FileManager.default.contentsOfDirectory(atPath: runtimeDirectory("alice"))) ?? ["?"], [],
+      "alice's private directory is removed")
+    XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: runtimeDirectory("bob"))) ?? ["?"], [])
+  }
+
+  func testPipeModeChatsOverAnyCommand() throws {
+    // Bob listens on TCP; Alice reaches him through a command (as she would through ssh).
+    listeningPort = try freePort()
+    let (alice, bob) = try scriptedPair(
+      bob: ["-n", "bob", "-k", "k.key", "listen", String(listeningPort)],
+      bobInput: Data("over the pipe\n".utf8),
+      alice: ["-n", "alice", "-k", "k.key", "pipe", "initiator", "socat", "-", "TCP:127.0.0.1:\(listeningPort)"],
+      aliceInput: Data("hello through socat as a command\n".utf8),
+      bobHoldsUntil: "alice: hello", aliceHoldsUntil: "bob: over the pipe")
+    XCTAssertEqual(alice.status, 0, alice.stderr)
+    XCTAssertEqual(bob.status, 0, bob.stderr)
+    XCTAssertTrue(String(decoding: alice.stdout, as: UTF8.self).hasSuffix("bob: over the pipe\n"))
+    XCTAssertTrue(String(decoding: bob.stdout, as: UTF8.self).hasSuffix("alice: hello through socat as a command\n"))
+  }
+
+  func testScriptedWrongKeyFailsBothWithStatusOne() throws {
+    listeningPort = try freePort()
+    let (alice, bob) = try scriptedPair(
+      bob: ["-n", "bob", "-k", "k.key", "listen", String(listeningPort)], bobInput: Data("secret\n".utf8),
+      alice: ["-n", "alice", "-k", "other.key", "connect", "127.0.0.1", String(listeningPort)],
+      aliceInput: Data("secret too\n".utf8))
+    XCTAssertEqual(alice.status, 1, alice.stderr)
+    XCTAssertEqual(bob.status, 1, bob.stderr)
+    XCTAssertTrue(alice.stderr.contains("authentication failed"), alice.stderr)
+    XCTAssertTrue(bob.stderr.contains("authentication failed"), bob.stderr)
+    XCTAssertEqual(alice.stdout.count + bob.stdout.count, 0, "nothing is shown from a peer that did not authenticate")
+  }
+
+  func testMissingValuesWithoutATerminalAreUsageErrors() throws {
+    let cases: [([String], String)] = [
+      (["-k", "k.key", "listen", "7000"], "no name (-n NAME) given"),  // no -n
+      (["-n", "alice", "-k", "k.key", "listen"], "no port"),
+      (["-n", "alice", "-k", "k.key", "connect", "127.0.0.1"], "no port"),
+      (["-n", "alice", "-k", "k.key", "connect"], "no host"),
+      (["-n", "alice", "-k", "k.key"], "say listen, connect or pipe"),
+      (["-n", "alice", "-k", "k.key", "dance"], "unknown command"),
+      (["-n", "alice", "-k", "k.key", "--frobnicate", "listen", "7000"], "unknown option --frobnicate"),
+      (["-n", "al ice", "-k", "k.key", "listen", "7000"], "a name is"),
+      (["-n", "alice", "-k", "k.key", "listen", "70000"], "port is a number"),
+      (["-n", "alice", "-k", "k.key", "connect", "host,fork", "7000"], "a host is"),
+      (["-n", "alice", "-k", "k.key", "pipe", "sideways", "cat"], "the role is"),
+      (["-n", "alice", "-k", "k.key", "--log", "x.log", "listen", "7000"], "--log and --log-key go together"),
+      (["-n", "alice", "listen", "7000"], "no key file given"),
+    ]
+    for (arguments, expected) in cases {
+      let result = try chat(arguments)
+      XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
+      XCTAssertTrue(result.stderr.hasPrefix("sc-chat: error: "), "\(arguments): \(result.stderr)")
+      XCTAssertTrue(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+      XCTAssertEqual(result.stdout.count, 0)
+    }
+    XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: runtimeDirectory("alice"))) ?? ["?"], [])
+  }
+
+  func testConnectionRefusedIsAnIOError() throws {
+    let port = try freePort()  // nothing listens there
+    let result = try chat(["-n", "alice", "-k", "k.key", "connect", "127.0.0.1", String(port)])
+    XCTAssertEqual(result.status, 2, result.stderr)
+    XCTAssertTrue(result.stderr.contains("cannot connect to 127.0.0.1 port \(port)"), result.stderr)
+    XCTAssertTrue(result.stderr.contains("Connection refused"), result.stderr)
+    XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: runtimeDirectory("alice"))) ?? ["?"], [])
+  }
+}
