@@ -1,0 +1,57 @@
+# fish completion for sc-chat(1). Install as
+# /usr/share/fish/vendor_completions.d/sc-chat.fish (or ~/.config/fish/completions/).
+#
+#   sc-chat [options] listen [PORT]
+#   sc-chat [options] connect HOST PORT
+#   sc-chat [options] pipe initiator|responder COMMAND [ARG ...]
+
+# The words before the cursor that follow the options: the subcommand and its arguments.
+function __sc_chat_words
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    argparse -s n/name= k/key= b/bind= t/timeout= log= log-key= h/help version -- $tokens 2>/dev/null
+    or return 1
+    set -q argv[1]; and printf '%s\n' $argv
+    return 0
+end
+
+function __sc_chat_needs_subcommand
+    set -l words (__sc_chat_words)
+    test (count $words) -eq 0
+end
+
+# __sc_chat_argument SUBCOMMAND N: the cursor is on the Nth argument of SUBCOMMAND
+function __sc_chat_argument
+    set -l words (__sc_chat_words)
+    test "$words[1]" = $argv[1]; and test (count $words) -eq $argv[2]
+end
+
+function __sc_chat_in_pipe_command
+    set -l words (__sc_chat_words)
+    test "$words[1]" = pipe; and test (count $words) -ge 2
+end
+
+# pipe ROLE COMMAND [ARG ...]: the command line after the role, completed on its own
+function __sc_chat_complete_pipe_command
+    set -l words (__sc_chat_words)
+    __fish_complete_subcommand --commandline $words[3..-1] (commandline -ct)
+end
+
+complete -c sc-chat -f
+complete -c sc-chat -n __sc_chat_needs_subcommand -s n -l name -x -d 'The name to authenticate as (asked on a terminal if missing)'
+complete -c sc-chat -n __sc_chat_needs_subcommand -s k -l key -r -F -d 'The pre-shared key file'
+complete -c sc-chat -n __sc_chat_needs_subcommand -s b -l bind -x -d 'With listen: the local address to listen on'
+complete -c sc-chat -n __sc_chat_needs_subcommand -s t -l timeout -x -d 'Give up when the handshake takes longer (default 30)'
+complete -c sc-chat -n __sc_chat_needs_subcommand -l log -r -F -d 'Append every message sent and received to a tamper-evident log'
+complete -c sc-chat -n __sc_chat_needs_subcommand -l log-key -r -F -d "The log's sealing key (made by sc-keygen --log)"
+complete -c sc-chat -n __sc_chat_needs_subcommand -s h -l help -d 'Show help and exit'
+complete -c sc-chat -n __sc_chat_needs_subcommand -l version -d 'Show the version and exit'
+
+complete -c sc-chat -n __sc_chat_needs_subcommand -a listen -d 'Wait for one peer on a TCP port and answer the handshake'
+complete -c sc-chat -n __sc_chat_needs_subcommand -a connect -d 'Connect to a peer over TCP and start the handshake'
+complete -c sc-chat -n __sc_chat_needs_subcommand -a pipe -d 'Chat over the standard input and output of a command (e.g. ssh)'
+
+complete -c sc-chat -n '__sc_chat_argument connect 1' -a '(__fish_print_hostnames)' -d Host
+complete -c sc-chat -n '__sc_chat_argument pipe 1' -a initiator -d 'Speak first (the side that connects)'
+complete -c sc-chat -n '__sc_chat_argument pipe 1' -a responder -d 'Answer (the side that listens)'
+complete -c sc-chat -n __sc_chat_in_pipe_command -a '(__sc_chat_complete_pipe_command)'

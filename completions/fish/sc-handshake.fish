@@ -1,0 +1,13 @@
+# fish completion for sc-handshake(1). Install as
+# /usr/share/fish/vendor_completions.d/sc-handshake.fish (or ~/.config/fish/completions/).
+
+# sc-handshake takes no operands
+complete -c sc-handshake -f
+complete -c sc-handshake -l initiator -d 'Speak first (the side that connects)'
+complete -c sc-handshake -l responder -d 'Answer (the side that listens)'
+complete -c sc-handshake -s k -l key -r -F -d 'The pre-shared key file'
+complete -c sc-handshake -s n -l name -x -d 'The name to authenticate as (letters, digits, . _ - @ +)'
+complete -c sc-handshake -s o -l output -r -F -d 'Write the session here (created 0600, never overwritten)'
+complete -c sc-handshake -l timeout -x -d 'Give up when the handshake takes longer (default 30)'
+complete -c sc-handshake -s h -l help -d 'Show help and exit'
+complete -c sc-handshake -l version -d 'Show the version and exit'
