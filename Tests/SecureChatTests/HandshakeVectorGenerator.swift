@@ -194,6 +194,191 @@ extension VectorGenerator {
     reflectedI2[0] = HandshakeMessageType.responderAuth.rawValue
     try bad("r2-reflected-i2", role: .initiator, "authentication", [r1, reflectedI2])
     try bad("r2-abort", role: .initiator, "rejected", [r1, HandshakeMessage.abortMessage])
+
+    try writeMoreHandshakeFailures(
+      bad, i1: i1, r1: r1, i2: i2, r2: r2, initiatorPublicKey: ei.publicKey, th2: th2,
+      th3WithResponse: th3WithResponse, responseKeys: (responseKeyI, responseKeyR),
+      handshakeKeys: (
+        initiator: FrameKeys(
+          encryption: SecretBytes(
+            copying: try hkdf(prkHandshake, salt: [], "SecureChat v1 handshake initiator encryption")),
+          authentication: SecretBytes(
+            copying: try hkdf(prkHandshake, salt: [], "SecureChat v1 handshake initiator authentication"))),
+        responder: FrameKeys(
+          encryption: SecretBytes(
+            copying: try hkdf(prkHandshake, salt: [], "SecureChat v1 handshake responder encryption")),
+          authentication: SecretBytes(
+            copying: try hkdf(prkHandshake, salt: [], "SecureChat v1 handshake responder authentication")))
+      ))
+  }
+
+  /// Every header field out of range, each message truncated, low-order keys, messages out of
+  /// turn or from another session, and name frames that only a holder of the key could make: each
+  /// with a response that verifies over it, so that the checks after the response (§3.5 A2-A4) run.
+  private func writeMoreHandshakeFailures(
+    _ bad: (String, Handshake.Role, String, [[UInt8]]) throws -> Void,
+    i1: [UInt8], r1: [UInt8], i2: [UInt8], r2: [UInt8], initiatorPublicKey: [UInt8], th2: [UInt8],
+    th3WithResponse: [UInt8], responseKeys: ([UInt8], [UInt8]),
+    handshakeKeys: (initiator: FrameKeys, responder: FrameKeys)
+  ) throws {
+    typealias V = HandshakeVectors
+    func header(_ type: UInt8, _ length: Int) -> [UInt8] { [type, UInt8(length >> 8), UInt8(length & 0xff)] }
+    func zeros(_ count: Int) -> [UInt8] { [UInt8](repeating: 0, count: count) }
+
+    // Header fields: the type, unknown on the first message and on a later one.
+    try bad("first-message-type-unknown", .responder, "not-a-peer", [[0x05] + Array(i1.dropFirst())])
+    try bad("r1-type-unknown", .initiator, "not-a-peer", [[0x05] + Array(r1.dropFirst())])
+    try bad("i2-type-unknown", .responder, "malformed", [i1, [0x05] + Array(i2.dropFirst())])
+    try bad("r2-type-unknown", .initiator, "malformed", [r1, [0x00] + Array(r2.dropFirst())])
+    try bad("abort-with-body", .responder, "malformed", [header(0x7f, 1) + [0]])
+    // The length: below, above and far above the range of each message type.
+    try bad("i1-length-long", .responder, "malformed", [header(0x01, 66) + Array(i1.dropFirst(3)) + [0]])
+    try bad("i1-length-huge", .responder, "malformed", [header(0x01, 0xffff) + Array(i1.dropFirst(3))])
+    try bad("r1-length-short", .initiator, "malformed", [header(0x02, 64) + Array(r1[3..<67])])
+    try bad("r1-length-huge", .initiator, "malformed", [header(0x02, 0xffff) + Array(r1.dropFirst(3))])
+    try bad("i2-length-below-minimum", .responder, "malformed", [i1, header(0x03, 147) + Array(i2[3..<150])])
+    try bad(
+      "i2-length-above-maximum", .responder, "malformed", [i1, header(0x03, 213) + Array(i2.dropFirst(3)) + zeros(65)])
+    try bad("r2-length-below-minimum", .initiator, "malformed", [r1, header(0x04, 115) + Array(r2[3..<118])])
+    try bad(
+      "r2-length-above-maximum", .initiator, "malformed", [r1, header(0x04, 181) + Array(r2.dropFirst(3)) + zeros(65)])
+    try bad("r2-length-huge", .initiator, "malformed", [r1, header(0x04, 0xffff) + Array(r2.dropFirst(3))])
+    // The version of each hello.
+    try bad("i1-version-0", .responder, "unsupported-version", [Array(i1[0..<3]) + [0] + Array(i1[4...])])
+    try bad("r1-version-2", .initiator, "unsupported-version", [Array(r1[0..<3]) + [2] + Array(r1[4...])])
+
+    // Each message cut: inside its header, right after it, inside its body.
+    try bad("i1-truncated-in-header", .responder, "truncated", [Array(i1.prefix(2))])
+    try bad("i1-header-only", .responder, "truncated", [Array(i1.prefix(3))])
+    try bad("i1-truncated", .responder, "truncated", [Array(i1.prefix(40))])
+    try bad("r1-truncated-in-header", .initiator, "truncated", [Array(r1.prefix(1))])
+    try bad("r1-header-only", .initiator, "truncated", [Array(r1.prefix(3))])
+    try bad("r1-truncated", .initiator, "truncated", [Array(r1.dropLast())])
+    try bad("i2-truncated-in-header", .responder, "truncated", [i1, Array(i2.prefix(2))])
+    try bad("i2-header-only", .responder, "truncated", [i1, Array(i2.prefix(3))])
+    try bad("r2-truncated-in-header", .initiator, "truncated", [r1, Array(r2.prefix(2))])
+    try bad("r2-header-only", .initiator, "truncated", [r1, Array(r2.prefix(3))])
+    try bad("r2-truncated", .initiator, "truncated", [r1, Array(r2.dropLast())])
+
+    // Messages repeated or out of turn (the handshake's sequence).
+    try bad("i1-repeated", .responder, "unexpected-message", [i1, i1])
+    try bad("r1-repeated", .initiator, "unexpected-message", [r1, r1])
+    try bad("r2-before-r1", .initiator, "unexpected-message", [r2])
+    try bad("r2-reflected-i2-as-is", .initiator, "unexpected-message", [r1, i2])
+
+    // Low-order X25519 public keys (RFC 7748 §7; the non-zero ones of libsodium's list): every
+    // one gives an all-zero DH output with a clamped secret.
+    let lowOrder: [(String, String)] = [
+      ("one", "0100000000000000000000000000000000000000000000000000000000000000"),
+      ("order-8-a", "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+      ("order-8-b", "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+      ("p-minus-1", "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+      ("p", "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+      ("p-plus-1", "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    ]
+    let initiatorSecret = try X25519PrivateKey(rawRepresentation: SecretBytes(copying: V.initiatorRandomness.secret))
+    let responderSecret = try X25519PrivateKey(rawRepresentation: SecretBytes(copying: V.responderRandomness.secret))
+    for (name, hex) in lowOrder {
+      let key = [UInt8](hexString: hex)!
+      XCTAssertNil(initiatorSecret.sharedSecret(with: key), name)
+      XCTAssertNil(responderSecret.sharedSecret(with: key), name)
+      try bad(
+        "r1-low-order-public-key-\(name)", .initiator, "invalid-public-key", [Array(r1[0..<4]) + key + Array(r1[36...])]
+      )
+    }
+    let order8 = [UInt8](hexString: lowOrder[1].1)!
+    try bad(
+      "i2-low-order-public-key-order-8-a", .responder, "invalid-public-key",
+      [
+        Array(i1[0..<4]) + Handshake.commitment(to: order8) + Array(i1[36...]),
+        Array(i2[0..<3]) + order8 + Array(i2[35...]),
+      ])
+
+    // Messages of another session: the same I1 answered by another responder (other random
+    // values, the same key); its I2 matches our commitment but not our transcript.
+    let otherResponder = try Handshake(
+      role: .responder, psk: SecretBytes(copying: V.psk), localName: Array("bob".utf8),
+      randomness: .init(
+        ephemeralSecret: SecretBytes(copying: V.randomness(4).secret), challenge: V.randomness(4).challenge,
+        nameFrameIV: V.randomness(4).iv))
+    let otherInitiator = try V.machine(.initiator)
+    _ = otherResponder.start()
+    let otherR1 = try otherResponder.receive(otherInitiator.start()!)!
+    let otherI2 = try otherInitiator.receive(otherR1)!
+    let otherR2 = try otherResponder.receive(otherI2)!
+    try bad("i2-from-another-session", .responder, "authentication", [i1, otherI2])
+    try bad("r2-from-another-session", .initiator, "authentication", [r1, otherR2])
+
+    // Name frames made with the handshake keys, under a response that verifies (§3.5 A2-A4).
+    func makeI2(nameFrame: [UInt8]) throws -> [UInt8] {
+      let prefix = header(0x03, 32 + nameFrame.count + 32) + initiatorPublicKey + nameFrame
+      return prefix
+        + (try HMACSHA256(key: SecretBytes(copying: responseKeys.0)).authenticate(
+          Array("SecureChat v1 initiator response".utf8), SHA256.hash(th2 + prefix)))
+    }
+    func makeR2(nameFrame: [UInt8]) throws -> [UInt8] {
+      let prefix = header(0x04, nameFrame.count + 32) + nameFrame
+      return prefix
+        + (try HMACSHA256(key: SecretBytes(copying: responseKeys.1)).authenticate(
+          Array("SecureChat v1 responder response".utf8), SHA256.hash(th3WithResponse + prefix)))
+    }
+    func nameFrame(
+      _ keys: FrameKeys, version: UInt8 = 1, type: UInt8 = 1, flags: UInt8 = 1, reserved: UInt8 = 0,
+      sequence: UInt64 = 0, padded: [UInt8]
+    ) throws -> [UInt8] {
+      try ForgedFrame.make(
+        keys: keys, version: version, type: type, flags: flags, reserved: reserved, sequence: sequence,
+        paddedPlaintext: padded, iv: V.initiatorRandomness.iv)
+    }
+    let alice = ForgedFrame.pkcs7(Array("alice".utf8))
+    let bob = ForgedFrame.pkcs7(Array("bob".utf8))
+    let goodFrameI = Array(i2[35..<(i2.count - 32)])
+    let goodFrameR = Array(r2[3..<(r2.count - 32)])
+    // The helpers rebuild the good messages exactly.
+    XCTAssertEqual(try makeI2(nameFrame: goodFrameI), i2)
+    XCTAssertEqual(try makeR2(nameFrame: goodFrameR), r2)
+    XCTAssertEqual(try nameFrame(handshakeKeys.initiator, padded: alice), goodFrameI)
+    let keysI = handshakeKeys.initiator
+    func i2Case(_ name: String, _ errorClass: String, _ frame: [UInt8]) throws {
+      try bad("i2-\(name)-valid-response", .responder, errorClass, [i1, try makeI2(nameFrame: frame)])
+    }
+    var frame = goodFrameI
+    frame[frame.count - 40] ^= 0x01  // a tag byte
+    ForgedFrame.fixCRC(&frame)
+    try i2Case("name-frame-tag-flipped-crc-fixed", "authentication", frame)
+    frame = goodFrameI
+    frame[frame.count - 1] ^= 0x01
+    try i2Case("name-frame-crc-flipped", "authentication", frame)
+    try i2Case(
+      "name-frame-bad-padding", "authentication",
+      try nameFrame(keysI, padded: Array("alice".utf8) + [UInt8](repeating: 0x0b, count: 10) + [0x0c]))
+    try i2Case("name-frame-version-2", "authentication", try nameFrame(keysI, version: 2, padded: alice))
+    try i2Case("name-frame-type-unknown", "authentication", try nameFrame(keysI, type: 0x7f, padded: alice))
+    try i2Case("name-frame-flags-reserved-bit", "authentication", try nameFrame(keysI, flags: 0x03, padded: alice))
+    try i2Case("name-frame-reserved-byte", "authentication", try nameFrame(keysI, reserved: 1, padded: alice))
+    try i2Case("name-frame-sequence-1", "authentication", try nameFrame(keysI, sequence: 1, padded: alice))
+    try i2Case("name-frame-not-final", "malformed", try nameFrame(keysI, flags: 0, padded: alice))
+    try i2Case("name-not-valid", "malformed", try nameFrame(keysI, padded: ForgedFrame.pkcs7(Array("al ice".utf8))))
+    try i2Case("name-empty", "malformed", try nameFrame(keysI, padded: ForgedFrame.pkcs7([])))
+    frame = goodFrameI
+    ForgedFrame.setLength(&frame, 32)
+    try i2Case("name-frame-length-lie", "authentication", frame)
+    try i2Case("name-frame-trailing-bytes", "authentication", goodFrameI + zeros(16))
+    try i2Case("name-frame-of-responder", "authentication", try nameFrame(handshakeKeys.responder, padded: alice))
+    try i2Case("name-frame-from-another-session", "authentication", Array(otherI2[35..<(otherI2.count - 32)]))
+    // Two name frames do not fit: the body length is out of range before anything else.
+    try bad("i2-two-name-frames", .responder, "malformed", [i1, try makeI2(nameFrame: goodFrameI + goodFrameI)])
+
+    func r2Case(_ name: String, _ errorClass: String, _ frame: [UInt8]) throws {
+      try bad("r2-\(name)-valid-response", .initiator, errorClass, [r1, try makeR2(nameFrame: frame)])
+    }
+    let keysR = handshakeKeys.responder
+    try r2Case(
+      "name-frame-bad-padding", "authentication",
+      try nameFrame(keysR, padded: Array("bob".utf8) + [UInt8](repeating: 0x0d, count: 12) + [0x00]))
+    try r2Case("name-frame-not-final", "malformed", try nameFrame(keysR, flags: 0, padded: bob))
+    try r2Case("name-not-valid", "malformed", try nameFrame(keysR, padded: ForgedFrame.pkcs7(Array("bob\n".utf8))))
+    try r2Case("name-frame-of-initiator", "authentication", try nameFrame(keysI, padded: bob))
   }
 
   func writeSessionStreamVectors(_ directory: String) throws {
@@ -258,5 +443,92 @@ extension VectorGenerator {
     try vector("length-not-block-multiple", "error bad-length", released: first, good[0] + lying + good[2] + good[3])
     lying[12] = 0x7f
     try vector("length-huge", "error bad-length", released: first, good[0] + lying)
+    try writeMoreSessionStreamVectors(vector, good: good, keys: inbound, ivs: ivs)
+  }
+
+  /// Header fields out of range (under a valid tag, and changed by an attacker who fixes the
+  /// CRC), bad padding under a valid tag, length fields that lie, and more good streams.
+  private func writeMoreSessionStreamVectors(
+    _ vector: (String, String, String, [UInt8]) throws -> Void, good: [[UInt8]], keys: FrameKeys, ivs: [[UInt8]]
+  ) throws {
+    let first = "hello bob\n"
+    let all = "hello bob\nhow are you?\nbye\n"
+    let second = Array("how are you?\n".utf8)
+    // Frame 1 remade by a holder of the keys, with one field changed.
+    func forged(
+      version: UInt8 = 1, type: UInt8 = 1, flags: UInt8 = 0, reserved: UInt8 = 0, sequence: UInt64 = 1,
+      padded: [UInt8]? = nil
+    ) throws -> [UInt8] {
+      try ForgedFrame.make(
+        keys: keys, version: version, type: type, flags: flags, reserved: reserved, sequence: sequence,
+        paddedPlaintext: padded ?? ForgedFrame.pkcs7(second), iv: ivs[1])
+    }
+    XCTAssertEqual(try forged(), good[1])
+    func instead(_ frame: [UInt8]) -> [UInt8] { good[0] + frame + good[2] + good[3] }
+
+    try vector("frame-version-2-under-valid-tag", "error unsupported", first, instead(try forged(version: 2)))
+    try vector("frame-type-unknown-under-valid-tag", "error unsupported", first, instead(try forged(type: 0x02)))
+    try vector(
+      "frame-flags-reserved-bit-under-valid-tag", "error unsupported", first, instead(try forged(flags: 0x80)))
+    try vector("frame-reserved-byte-under-valid-tag", "error unsupported", first, instead(try forged(reserved: 0x01)))
+    try vector(
+      "first-frame-sequence-1-under-valid-tag", "error out-of-order", "",
+      (try forged()) + good[2] + good[3])
+    try vector(
+      "sequence-repeated-under-valid-tag", "error out-of-order", first, instead(try forged(sequence: 0)))
+    for (name, padding) in [
+      ("zero", [UInt8](repeating: 0, count: 3)), ("over-block", [UInt8](repeating: 0x11, count: 3)),
+      ("inconsistent", [0x03, 0x02, 0x03]),
+    ] {
+      try vector(
+        "bad-padding-\(name)-under-valid-tag", "error malformed", first, instead(try forged(padded: second + padding)))
+    }
+    try vector(
+      "plaintext-over-limit-under-valid-tag", "error malformed", first,
+      instead(try forged(padded: [UInt8](repeating: 0x61, count: 65551) + [1])))
+
+    // What an attacker without the keys can do: change a field and fix the CRC.
+    func attacked(_ change: (inout [UInt8]) -> Void) -> [UInt8] {
+      var frame = good[1]
+      change(&frame)
+      ForgedFrame.fixCRC(&frame)
+      return instead(frame)
+    }
+    try vector("version-changed-crc-fixed", "error authentication", first, attacked { $0[0] = 2 })
+    try vector("final-flag-set-crc-fixed", "error authentication", first, attacked { $0[2] = 1 })
+    try vector("sequence-changed-crc-fixed", "error authentication", first, attacked { $0[11] = 5 })
+    try vector("tag-flipped-crc-fixed", "error authentication", first, attacked { $0[$0.count - 5] ^= 0x10 })
+    var crcFlipped = good[1]
+    crcFlipped[crcFlipped.count - 1] ^= 0x01
+    try vector("crc-flipped", "error corrupted", first, instead(crcFlipped))
+
+    // Length fields: out of range, and in range but lying (shorter: the CRC is then read from
+    // inside the frame; longer than what is left of the stream).
+    for (name, length) in [("zero", 0), ("too-long", 65568)] {
+      var frame = good[1]
+      ForgedFrame.setLength(&frame, length)
+      try vector("length-\(name)", "error bad-length", first, instead(frame))
+    }
+    let long = "a message of forty-nine bytes, in four blocks...\n"
+    let sealer = try FrameSealer(keys: keys, fixedIVs: ivs)
+    var longFrame = sealer.seal(Array(long.utf8), isFinal: false)
+    ForgedFrame.setLength(&longFrame, 32)
+    try vector("length-short", "error corrupted", "", longFrame + sealer.seal([], isFinal: true))
+    var finalFrame = good[3]
+    ForgedFrame.setLength(&finalFrame, 32)
+    try vector("length-long", "error truncated", all, good[0] + good[1] + good[2] + finalFrame)
+    try vector("cut-in-frame-header", "error truncated", first, good[0] + Array(good[1].prefix(10)))
+
+    // Good streams at the edges: an empty message, a message of 65536 bytes (the most a frame
+    // carries), and a final frame that carries data (PROTOCOL.md §6.1 allows it).
+    let edge = try FrameSealer(keys: keys, fixedIVs: ivs)
+    let big = String(repeating: "0123456789abcdef", count: 4096)
+    try vector(
+      "good-empty-and-largest-messages", "success", big,
+      edge.seal([], isFinal: false) + edge.seal(Array(big.utf8), isFinal: false) + edge.seal([], isFinal: true))
+    let withData = try FrameSealer(keys: keys, fixedIVs: ivs)
+    try vector(
+      "good-final-frame-with-data", "success", "hello\nbye\n",
+      withData.seal(Array("hello\n".utf8), isFinal: false) + withData.seal(Array("bye\n".utf8), isFinal: true))
   }
 }

@@ -145,6 +145,43 @@ enum LogVectors {
       changed(3) { $0 = replacing($0, " receive-open ", " receive-opened ") })
     bad("malformed-entry-number", .malformed, line: 3, changed(3) { $0[0] = UInt8(ascii: "x") })
     bad("malformed-blank-line", .malformed, line: 3, join(Array(lines[0..<2]) + [[]] + Array(lines[2...])))
+
+    // The kind field changed to another known kind: authenticated like every other field.
+    bad("modified-kind", .modified, line: 2, changed(2) { $0 = replacing($0, " sent ", " received ") })
+    // The tag one digit too long, in uppercase; the entry number too long; a line far too short.
+    bad("malformed-long-tag", .malformed, line: 3, changed(3) { $0.append(UInt8(ascii: "0")) })
+    bad(
+      "malformed-uppercase-tag", .malformed, line: 3,
+      changed(3) { line in
+        let letter = line.lastIndex { (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }!
+        precondition(letter >= line.count - 64, "a tag with a letter")
+        line[letter] -= 0x20
+      })
+    bad(
+      "malformed-entry-number-20-digits", .malformed, line: 3,
+      changed(3) { $0 = Array(String(repeating: "0", count: 19).utf8) + $0 })
+    bad(
+      "malformed-line-too-short", .malformed, line: 3,
+      join(Array(lines[0..<2]) + [Array("x".utf8)] + Array(lines[2...])))
+
+    // Another log: the same entries sealed under another verification key. One of its lines in
+    // place of ours is a change; put before ours, an insertion; the whole log under our key, line 1.
+    let otherKey = verifyKey.map { $0 ^ 0x5a }
+    let otherState = LogSealState(
+      key: SecretBytes(copying: otherKey), nextIndex: 0, previousTag: SessionLog.initialPreviousTag)
+    var otherLines: [[UInt8]] = []
+    for entry in entries() { otherLines.append(Array(try otherState.seal(entry).dropLast())) }
+    var spliced = lines
+    spliced[2] = otherLines[2]
+    bad("spliced-line-from-other-log", .modified, line: 3, join(spliced))
+    var foreign = lines
+    foreign.insert(otherLines[2], at: 2)
+    bad("inserted-line-from-other-log", .inserted, line: 3, join(foreign))
+    vectors.append(
+      Vector(
+        name: "wrong-verify-key",
+        fields: [("kind", "log"), ("verify-key", otherKey.hexString), ("expect", "error modified line 1")],
+        data: join(lines)))
     return vectors
   }
 

@@ -48,6 +48,13 @@ final class VectorGenerator: XCTestCase {
     func bad(_ name: String, _ errorClass: String, _ text: [UInt8]) throws {
       try write(directory, name, [("kind", "key-file"), ("expect", "error \(errorClass)")], text)
     }
+    /// A valid key file of one type, given to a tool that needs another (§1.2).
+    func wrongType(_ name: String, _ key: KeyFile.Key, neededType: KeyFile.KeyType) throws {
+      try write(
+        directory, name,
+        [("kind", "key-file"), ("expect", "error wrong-key-type"), ("needed-type", neededType.rawValue)],
+        KeyFile.serialize(key).copyForTesting())
+    }
     try good("good-as-written", asWritten)
     try good("good-no-comment", Array((line + "\n").utf8))
     try good("good-uppercase-hex", Array("securechat-key-v1 psk \(keyBytes.hexString.uppercased())\n".utf8))
@@ -67,6 +74,62 @@ final class VectorGenerator: XCTestCase {
     try bad("leading-space", "invalid-key", Array(" \(line)\n".utf8))
     try bad("other-format", "invalid-key", Array("-----BEGIN OPENSSH PRIVATE KEY-----\n".utf8))
     try bad("too-large", "invalid-key", Array((String(repeating: "#\n", count: 2100) + line).utf8))
+
+    // The size limit exactly: 4096 bytes pass, 4097 do not (the key line last, without a newline).
+    let filler = KeyFile.maxSize - line.utf8.count
+    try good("good-4096-bytes", Array((String(repeating: "#", count: filler - 1) + "\n" + line).utf8))
+    try bad("one-byte-too-large", "invalid-key", Array((String(repeating: "#", count: filler) + "\n" + line).utf8))
+    // Versions and types.
+    try bad("version-0", "unsupported", Array("securechat-key-v0 psk \(keyBytes.hexString)\n".utf8))
+    try bad("type-uppercase", "invalid-key", Array("securechat-key-v1 PSK \(keyBytes.hexString)\n".utf8))
+    try bad("psk-extra-field", "invalid-key", Array("\(line) 0\n".utf8))
+    try bad("tab-separator", "invalid-key", Array("securechat-key-v1 psk\t\(keyBytes.hexString)\n".utf8))
+    try bad("cr-inside-line", "invalid-key", Array("securechat-key-v1 psk\r \(keyBytes.hexString)\n".utf8))
+    try bad(
+      "nul-in-key", "invalid-key", Array("securechat-key-v1 psk \(keyBytes.hexString.dropLast(1))".utf8) + [0, 0x0a])
+
+    // Log key types (§1.2): log-verify has nothing after the key, log-seal the log position.
+    let tagBytes = (0..<32).map { UInt8(truncatingIfNeeded: 0xc0 &+ $0) }
+    let verifyKey = KeyFile.Key(type: .logVerify, secret: SecretBytes(copying: keyBytes))
+    let sealKey = KeyFile.Key(
+      type: .logSeal, secret: SecretBytes(copying: keyBytes),
+      logPosition: KeyFile.LogPosition(nextIndex: 7, previousTag: tagBytes))
+    try write(
+      directory, "good-log-verify",
+      [
+        ("kind", "key-file"), ("expect", "success"), ("type", "log-verify"), ("key", keyBytes.hexString),
+        ("fingerprint", verifyKey.fingerprint),
+      ], KeyFile.serialize(verifyKey, comment: "vector").copyForTesting())
+    try write(
+      directory, "good-log-seal",
+      [
+        ("kind", "key-file"), ("expect", "success"), ("type", "log-seal"), ("key", keyBytes.hexString),
+        ("fingerprint", sealKey.fingerprint), ("next-index", "7"), ("previous-tag", tagBytes.hexString),
+      ], KeyFile.serialize(sealKey).copyForTesting())
+    let sealLine = "securechat-key-v1 log-seal \(keyBytes.hexString)"
+    try bad(
+      "log-verify-extra-field", "invalid-key", Array("securechat-key-v1 log-verify \(keyBytes.hexString) 0\n".utf8))
+    try bad("log-seal-missing-position", "invalid-key", Array("\(sealLine)\n".utf8))
+    try bad("log-seal-missing-previous-tag", "invalid-key", Array("\(sealLine) 7\n".utf8))
+    try bad("log-seal-index-empty", "invalid-key", Array("\(sealLine)  \(tagBytes.hexString)\n".utf8))
+    try bad("log-seal-index-not-digits", "invalid-key", Array("\(sealLine) 7a \(tagBytes.hexString)\n".utf8))
+    try bad(
+      "log-seal-index-20-digits", "invalid-key",
+      Array("\(sealLine) \(String(repeating: "1", count: 20)) \(tagBytes.hexString)\n".utf8))
+    try bad("log-seal-index-negative", "invalid-key", Array("\(sealLine) -1 \(tagBytes.hexString)\n".utf8))
+    try bad(
+      "log-seal-previous-tag-short", "invalid-key", Array("\(sealLine) 7 \(tagBytes.hexString.dropLast())\n".utf8))
+    try bad(
+      "log-seal-previous-tag-not-hex", "invalid-key", Array("\(sealLine) 7 \(tagBytes.hexString.dropLast())g\n".utf8))
+
+    // Valid key files of the wrong type for the tool (§1.2): psk for sc-seal, sc-open and
+    // sc-handshake -k; log-verify for sc-logcheck -k; log-seal for --log-key.
+    try wrongType("log-verify-where-psk-needed", verifyKey, neededType: .psk)
+    try wrongType("log-seal-where-psk-needed", sealKey, neededType: .psk)
+    try wrongType("psk-where-log-verify-needed", key, neededType: .logVerify)
+    try wrongType("log-seal-where-log-verify-needed", sealKey, neededType: .logVerify)
+    try wrongType("psk-where-log-seal-needed", key, neededType: .logSeal)
+    try wrongType("log-verify-where-log-seal-needed", verifyKey, neededType: .logSeal)
   }
 
   // MARK: sealed files (FORMATS.md §3 and §4)
@@ -310,14 +373,6 @@ final class VectorGenerator: XCTestCase {
         return f
       }())
     try bad(
-      "bad-padding-under-valid-tag", "malformed",
-      {
-        var f = small
-        f[SealedFile.headerSize + 32 + 100] ^= 0xff  // last ciphertext block → garbage padding
-        try reauthenticate(&f, frameAt: SealedFile.headerSize, keys: keys)
-        return f
-      }())
-    try bad(
       "frame-plaintext-over-limit", "malformed",
       {
         // 65551 bytes + a one-byte pad fill L = 65552 exactly: the padding is valid, the size is not.
@@ -337,6 +392,8 @@ final class VectorGenerator: XCTestCase {
         return try SealedFile.header(salt: fixedSalt, keys: keys) + sealer.seal(plaintext(65536), isFinal: false)
       }())
 
+    try writeKeyHolderSealedFileVectors(directory, keys: keys, bad: bad)
+
     // Armor defects.
     let text = String(decoding: armored, as: UTF8.self)
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -352,5 +409,120 @@ final class VectorGenerator: XCTestCase {
     try bad("armor-garbage-after-end", "trailing-data", armored + Array("x\n".utf8))
     lines[1] = String(lines[1].dropFirst(4))
     try bad("armor-short-first-line", "malformed", Array(lines.joined(separator: "\n").utf8))
+  }
+
+  /// Header fields out of range under a valid tag, bad padding under a valid tag, length fields
+  /// that lie, early final flags and a header from another file. Built with fixed IVs and salts,
+  /// so regenerating them gives the same bytes.
+  private func writeKeyHolderSealedFileVectors(
+    _ directory: String, keys: SealedFile.Keys, bad: (String, String, [UInt8], [UInt8]?) throws -> Void
+  ) throws {
+    let header = try SealedFile.header(salt: fixedSalt, keys: keys)
+    let body = plaintext(100)
+    func frame(
+      version: UInt8 = 1, type: UInt8 = 1, flags: UInt8 = 1, reserved: UInt8 = 0, sequence: UInt64 = 0,
+      padded: [UInt8]? = nil
+    ) throws -> [UInt8] {
+      try ForgedFrame.make(
+        keys: keys.frames, version: version, type: type, flags: flags, reserved: reserved, sequence: sequence,
+        paddedPlaintext: padded ?? ForgedFrame.pkcs7(body), iv: ForgedFrame.iv(sequence))
+    }
+    let good = header + (try frame())
+    XCTAssertEqual(try SealedFile.open(good, fileKey: SecretBytes(copying: keyBytes)), body)
+
+    var reservedHeader = SealedFile.magic + [SealedFile.version, 1] + fixedSalt
+    reservedHeader += try HMACSHA256(key: keys.header).authenticate(reservedHeader)
+    try bad("header-reserved-set-under-valid-tag", "unsupported", reservedHeader + (try frame()), nil)
+    try bad("frame-flags-reserved-bit-under-valid-tag", "unsupported", header + (try frame(flags: 0x03)), nil)
+    try bad("frame-reserved-byte-under-valid-tag", "unsupported", header + (try frame(reserved: 0x01)), nil)
+    try bad("first-frame-sequence-1-under-valid-tag", "out-of-order", header + (try frame(sequence: 1)), nil)
+    var attacked = good
+    attacked[SealedFile.headerSize + 2] |= 0x02
+    ForgedFrame.fixCRC(&attacked, frameAt: SealedFile.headerSize)
+    try bad("frame-flags-reserved-bit-set-crc-fixed", "authentication", attacked, nil)
+    attacked = good
+    attacked[SealedFile.headerSize + 3] = 0x01
+    ForgedFrame.fixCRC(&attacked, frameAt: SealedFile.headerSize)
+    try bad("frame-reserved-byte-set-crc-fixed", "authentication", attacked, nil)
+
+    // PKCS#7 (§2.3 step 9) broken three ways under a valid tag: a last byte of 0, a last byte
+    // over 16, and a last byte of 11 before ten bytes of 12.
+    for (name, padding) in [
+      ("zero", [UInt8](repeating: 0, count: 12)), ("over-block", [UInt8](repeating: 0x11, count: 12)),
+      ("inconsistent", [UInt8](repeating: 0x0c, count: 11) + [0x0b]),
+    ] {
+      try bad("bad-padding-\(name)-under-valid-tag", "malformed", header + (try frame(padded: body + padding)), nil)
+    }
+
+    // Length fields that lie but are in range: shorter than the frame (the CRC is then read from
+    // inside the ciphertext), longer than the input.
+    let full = try frame(flags: 0, padded: ForgedFrame.pkcs7(plaintext(65536)))
+    let last = try frame(sequence: 1)
+    var short = header + full + last
+    ForgedFrame.setLength(&short, frameAt: SealedFile.headerSize, 65536)
+    try bad("frame-length-short", "corrupted", short, nil)
+    var long = good
+    ForgedFrame.setLength(&long, frameAt: SealedFile.headerSize, 65552)
+    try bad("frame-length-long", "truncated", long, nil)
+
+    // A full first chunk that claims to be final: everything after it is trailing data.
+    try bad(
+      "final-flag-on-first-of-two-frames", "trailing-data",
+      header + (try frame(flags: 1, padded: ForgedFrame.pkcs7(plaintext(65536)))) + last, nil)
+
+    // The header of another file sealed with the same key: the frames do not verify under its keys.
+    let otherSalt = fixedSalt.map { $0 ^ 0xff }
+    let otherHeader = try SealedFile.header(
+      salt: otherSalt, keys: try SealedFile.deriveKeys(fileKey: SecretBytes(copying: keyBytes), salt: otherSalt))
+    try bad("header-from-other-file", "authentication", otherHeader + (try frame()), nil)
+  }
+}
+
+/// Frames as only a holder of the frame keys can make them: any header bytes and any padded
+/// plaintext (whole blocks; the padding is not checked), encrypted, then given a valid tag and CRC.
+/// They pass §2.3 steps 1-5 and test the checks after the tag.
+enum ForgedFrame {
+  static func make(
+    keys: FrameKeys, version: UInt8 = 1, type: UInt8 = 1, flags: UInt8, reserved: UInt8 = 0, sequence: UInt64,
+    paddedPlaintext: [UInt8], iv: [UInt8]
+  ) throws -> [UInt8] {
+    precondition(!paddedPlaintext.isEmpty && paddedPlaintext.count % 16 == 0 && iv.count == 16)
+    // CBC: the first n ciphertext blocks depend only on the first n plaintext blocks, so dropping
+    // the block of padding that encrypt() appends leaves the encryption of paddedPlaintext itself.
+    let cipher = try AES256CBC(key: keys.encryption, direction: .encrypt)
+    let ciphertext = Array(cipher.encrypt(iv: iv, plaintext: paddedPlaintext).prefix(paddedPlaintext.count))
+    var frame = [version, type, flags, reserved] + (0..<8).map { UInt8(truncatingIfNeeded: sequence >> (56 - 8 * $0)) }
+    frame += (0..<4).map { UInt8(truncatingIfNeeded: ciphertext.count >> (24 - 8 * $0)) } + iv + ciphertext
+    frame += [UInt8](repeating: 0, count: RecordLayer.tagSize + RecordLayer.crcSize)
+    let authenticator = try FrameAuthenticator(key: keys.authentication)
+    frame.withUnsafeMutableBytes {
+      _ = authenticator.authenticate(frame: $0.baseAddress!, ciphertextCount: ciphertext.count)
+    }
+    return frame
+  }
+
+  static func pkcs7(_ plaintext: [UInt8]) -> [UInt8] {
+    let n = 16 - plaintext.count % 16
+    return plaintext + [UInt8](repeating: UInt8(n), count: n)
+  }
+
+  static func iv(_ seed: UInt64) -> [UInt8] {
+    (0..<16).map { UInt8(truncatingIfNeeded: 0x90 &+ Int(seed) &* 16 &+ $0) }
+  }
+
+  /// The size of the frame at `offset`, from its length field.
+  static func size(_ bytes: [UInt8], frameAt offset: Int) -> Int {
+    RecordLayer.frameOverhead + bytes[offset + 12..<offset + 16].reduce(0) { $0 << 8 | Int($1) }
+  }
+
+  /// Recomputes only the CRC (what anyone can do, with no key).
+  static func fixCRC(_ bytes: inout [UInt8], frameAt offset: Int = 0) {
+    let end = offset + size(bytes, frameAt: offset)
+    let crc = CRC32.checksum(Array(bytes[offset..<end - 4]))
+    for i in 0..<4 { bytes[end - 4 + i] = UInt8(truncatingIfNeeded: crc >> (24 - 8 * i)) }
+  }
+
+  static func setLength(_ bytes: inout [UInt8], frameAt offset: Int = 0, _ length: Int) {
+    for i in 0..<4 { bytes[offset + 12 + i] = UInt8(truncatingIfNeeded: length >> (24 - 8 * i)) }
   }
 }

@@ -1,16 +1,52 @@
 import Foundation
+import SecureChatCLI
 import SecureChatCrypto
 import XCTest
 
 @testable import SecureChatProtocol
 
-/// Runs every vector under docs/vectors through the library, and the sealed-file vectors through
-/// the sc-open binary too. Regenerate with SC_WRITE_VECTORS=1 (VectorGenerator.swift).
+/// Runs every vector under docs/vectors through the library, and through the tools too: sealed
+/// files through sc-open -k, session streams through sc-open -s, key files through sc-keygen -y
+/// (and the tool that needs the type), logs through sc-logcheck, and the handshake failures that
+/// happen on the first message through sc-handshake. Regenerate with SC_WRITE_VECTORS=1
+/// (VectorGenerator.swift).
 final class VectorTests: XCTestCase {
+  /// How many handshake-failure vectors also ran through sc-handshake.
+  private var handshakeToolRuns = 0
+
+  /// The directories of docs/vectors, the kinds each may hold, the error classes of each kind, and
+  /// the document that lists its vectors.
+  static let categories: [String: (kinds: Set<String>, classes: Set<String>, document: String)] = [
+    "key-file": (["key-file"], ["invalid-key", "unsupported", "wrong-key-type"], "FORMATS.md"),
+    "sealed-file": (
+      ["sealed-file"],
+      [
+        "not-sealed", "unsupported", "truncated", "bad-length", "corrupted", "authentication", "out-of-order",
+        "trailing-data", "malformed",
+      ], "FORMATS.md"
+    ),
+    "session": (
+      ["session-stream"],
+      [
+        "unsupported", "truncated", "bad-length", "corrupted", "authentication", "out-of-order", "trailing-data",
+        "malformed",
+      ], "PROTOCOL.md"
+    ),
+    "handshake": (
+      ["handshake", "handshake-failure"],
+      [
+        "not-a-peer", "unsupported-version", "rejected", "unexpected-message", "malformed", "truncated",
+        "invalid-public-key", "authentication",
+      ], "PROTOCOL.md"
+    ),
+    "log": (["log"], ["modified", "inserted", "deleted", "reordered", "torn", "malformed"], "FORMATS.md"),
+  ]
+
   func testEveryVector() throws {
     let vectors = try TestVector.all()
     XCTAssertGreaterThan(vectors.count, 30, "docs/vectors is missing or nearly empty")
     var kinds: [String: Int] = [:]
+    var checked: [String] = []
     for vector in vectors {
       kinds[vector.kind, default: 0] += 1
       switch vector.kind {
@@ -20,15 +56,75 @@ final class VectorTests: XCTestCase {
       case "handshake-failure": try checkHandshakeFailure(vector)
       case "session-stream": try checkSessionStream(vector)
       case "log": try checkLog(vector)
-      default: XCTFail("\(vector.name): unknown kind '\(vector.kind)'")
+      default:
+        XCTFail("\(vector.name): unknown kind '\(vector.kind)'")
+        continue
       }
+      checked.append(vector.path)
     }
+    // Every file of every category directory was checked, none twice.
+    XCTAssertEqual(checked.sorted(), try Self.vectorFiles().sorted(), "vector files that were not run")
     XCTAssertGreaterThan(kinds["sealed-file", default: 0], 20)
     XCTAssertGreaterThan(kinds["key-file", default: 0], 8)
     XCTAssertEqual(kinds["handshake", default: 0], 1)
     XCTAssertGreaterThan(kinds["handshake-failure", default: 0], 10)
+    XCTAssertGreaterThan(handshakeToolRuns, 25, "handshake failures on the first message run through sc-handshake")
     XCTAssertGreaterThan(kinds["session-stream", default: 0], 10)
     XCTAssertGreaterThan(kinds["log", default: 0], 10)
+  }
+
+  /// Every file under docs/vectors, by path: the runner must have checked exactly these.
+  static func vectorFiles() throws -> [String] {
+    let root = TestVector.directory
+    var files: [String] = []
+    for category in try FileManager.default.contentsOfDirectory(atPath: root) {
+      for name in try FileManager.default.contentsOfDirectory(atPath: root + "/" + category) {
+        files.append(root + "/" + category + "/" + name)
+      }
+    }
+    return files
+  }
+
+  /// No stray file or directory, every vector in the directory of its kind, with an outcome that
+  /// is `success` or `error` and a class of that kind, named `good-…` exactly when it must succeed,
+  /// and listed by name in the document that describes its category.
+  func testEveryVectorFileHasAKnownCategoryAndExpectedOutcome() throws {
+    let root = TestVector.directory
+    let categories = try FileManager.default.contentsOfDirectory(atPath: root).sorted()
+    XCTAssertEqual(Set(categories), Set(Self.categories.keys), "docs/vectors holds exactly the five categories")
+    var documents: [String: String] = [:]
+    for document in ["FORMATS.md", "PROTOCOL.md"] {
+      documents[document] = try String(contentsOfFile: root + "/../" + document, encoding: .utf8)
+    }
+    for category in categories {
+      guard let rules = Self.categories[category] else { continue }
+      let names = try FileManager.default.contentsOfDirectory(atPath: root + "/" + category)
+      XCTAssertFalse(names.isEmpty, category)
+      for name in names {
+        var isDirectory: ObjCBool = false
+        FileManager.default.fileExists(atPath: root + "/" + category + "/" + name, isDirectory: &isDirectory)
+        XCTAssertFalse(isDirectory.boolValue, "\(category)/\(name): a directory inside a category")
+        guard name.hasSuffix(".vector") else {
+          XCTFail("\(category)/\(name): not a .vector file, so it would not be run")
+          continue
+        }
+        let vector = try TestVector(path: root + "/" + category + "/" + name)
+        let base = String(name.dropLast(".vector".count))
+        XCTAssertTrue(rules.kinds.contains(vector.kind), "\(category)/\(name): kind '\(vector.kind)'")
+        let expect = vector.fields["expect"] ?? ""
+        if expect == "success" {
+          XCTAssertTrue(base.hasPrefix("good-"), "\(category)/\(name) succeeds, so its name starts with good-")
+        } else {
+          let words = expect.split(separator: " ")
+          XCTAssertTrue(
+            words.count >= 2 && words[0] == "error" && rules.classes.contains(String(words[1])),
+            "\(category)/\(name): expect '\(expect)' is not success or an error class of \(category)")
+          XCTAssertFalse(base.hasPrefix("good-"), "\(category)/\(name) fails, so its name must not start with good-")
+        }
+        XCTAssertTrue(
+          documents[rules.document]!.contains("`\(base)`"), "\(category)/\(name) is not listed in \(rules.document)")
+      }
+    }
   }
 
   private func outcome(_ body: () throws -> Void) -> String? {
@@ -62,6 +158,9 @@ final class VectorTests: XCTestCase {
       attributes: [.posixPermissions: 0o600])
     let result = try ToolRunner.run("sc-open", ["-k", keyPath], stdin: .bytes(Data(vector.data)))
     XCTAssertEqual(result.status, expectedStatus, "\(vector.name): sc-open said \(result.stderr)")
+    if let expected = vector.expectedError {
+      VectorTests.assertDiagnostic(result.stderr, ofClass: expected, vector.name)
+    }
     if expectedStatus == 0 {
       XCTAssertEqual(SHA256.hash(Array(result.stdout)).hexString, vector.fields["plaintext-sha256"])
     }
@@ -71,15 +170,96 @@ final class VectorTests: XCTestCase {
     ["not-sealed", "unsupported", "invalid-key"].contains(errorClass) ? 2 : 1
   }
 
+  /// Words of the one-line diagnostic that each class gives (ProtocolError and HandshakeError).
+  static let diagnostics: [String: String] = [
+    "not-sealed": "not a sealed file", "unsupported": "unsupported", "truncated": "truncated",
+    "bad-length": "out of range", "corrupted": "corrupted in transit", "authentication": "authentication failed",
+    "out-of-order": "out of order", "trailing-data": "data after the final frame", "malformed": "malformed",
+    "not-a-peer": "not speaking the SecureChat handshake", "unsupported-version": "protocol version",
+    "rejected": "the peer rejected the handshake", "unexpected-message": "was expected",
+    "invalid-public-key": "low-order public key",
+  ]
+
+  /// The tool's diagnostic names the class: its words are there, and no other class's (but the
+  /// handshake's failures all begin "authentication failed:").
+  static func assertDiagnostic(_ stderr: String, ofClass errorClass: String, _ name: String) {
+    XCTAssertTrue(stderr.contains(diagnostics[errorClass]!), "\(name): \(errorClass): \(stderr)")
+    for (other, words) in diagnostics where other != errorClass && other != "authentication" {
+      XCTAssertFalse(
+        stderr.contains(words) && !diagnostics[errorClass]!.contains(words), "\(name): \(errorClass): \(stderr)")
+    }
+  }
+
   private func checkKeyFile(_ vector: TestVector) throws {
     var key: KeyFile.Key?
-    let error = outcome { key = try vector.data.withUnsafeBytes { try KeyFile.parse($0) } }
+    var error = outcome { key = try vector.data.withUnsafeBytes { try KeyFile.parse($0) } }
+    let neededType = vector.fields["needed-type"].map { KeyFile.KeyType(rawValue: $0) }
+    if let neededType {
+      let needed = try XCTUnwrap(neededType, "\(vector.name): needed-type")
+      if error == nil, key?.type != needed { error = "wrong-key-type" }
+    }
     XCTAssertEqual(error, vector.expectedError, vector.name)
-    if let key {
+    if vector.expectedError == nil, let key {
       XCTAssertEqual(key.type.rawValue, vector.fields["type"], vector.name)
       XCTAssertEqual(key.fingerprint, vector.fields["fingerprint"], vector.name)
       XCTAssertEqual(key.secret.copyForTesting().hexString, vector.fields["key"], vector.name)
+      XCTAssertEqual(key.logPosition.map { "\($0.nextIndex)" }, vector.fields["next-index"], vector.name)
+      XCTAssertEqual(key.logPosition?.previousTag.hexString, vector.fields["previous-tag"], vector.name)
     }
+
+    // The tools: sc-keygen -y reads any type; the tool that needs the type refuses another one.
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sc-keyvector-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let keyPath = directory.appendingPathComponent("vector.key").path
+    _ = FileManager.default.createFile(
+      atPath: keyPath, contents: Data(vector.data), attributes: [.posixPermissions: 0o600])
+    if let needed = neededType ?? nil {
+      // The library function every tool loads its keys with.
+      XCTAssertThrowsError(try KeyLoader.load(keyPath, expecting: needed), vector.name) {
+        XCTAssertTrue(
+          ($0 as? ToolError)?.message.contains("but a \(needed.rawValue) key is needed here") == true,
+          "\(vector.name): \($0)")
+      }
+      let result: ToolResult
+      switch needed {
+      case .psk:
+        result = try ToolRunner.run("sc-open", ["-k", keyPath])
+      case .logVerify:
+        result = try ToolRunner.run("sc-logcheck", ["-k", keyPath, "/dev/null"])
+      case .logSeal:
+        let sessionPath = directory.appendingPathComponent("session").path
+        try writeSessionFile(
+          sessionPath, receive: FrameKeys(encryption: .random(count: 32), authentication: .random(count: 32)))
+        result = try ToolRunner.run(
+          "sc-open", ["-s", sessionPath, "--log", directory.appendingPathComponent("log").path, "--log-key", keyPath])
+      }
+      XCTAssertEqual(result.status, 2, "\(vector.name): \(result.stderr)")
+      XCTAssertTrue(
+        result.stderr.contains("but a \(needed.rawValue) key is needed here"), "\(vector.name): \(result.stderr)")
+    } else {
+      let result = try ToolRunner.run("sc-keygen", ["-y", keyPath])
+      if vector.expectedError == nil {
+        XCTAssertEqual(result.status, 0, "\(vector.name): \(result.stderr)")
+        XCTAssertEqual(String(decoding: result.stdout, as: UTF8.self), vector.fields["fingerprint"].map { $0 + "\n" })
+      } else {
+        XCTAssertEqual(result.status, 2, "\(vector.name): sc-keygen -y said \(result.stderr)")
+        XCTAssertTrue(result.stdout.isEmpty, vector.name)
+      }
+    }
+  }
+
+  /// A session file (PROTOCOL.md §5) of a responder whose receive keys are `receive`.
+  private func writeSessionFile(_ path: String, receive: FrameKeys) throws {
+    let session = SessionSecrets(
+      role: .responder, sessionID: [UInt8](repeating: 0x11, count: 16), localName: Array("bob".utf8),
+      peerName: Array("alice".utf8), transcriptHash: [UInt8](repeating: 0x22, count: 32),
+      verificationCode: "000 000 000 000",
+      send: FrameKeys(encryption: .random(count: 32), authentication: .random(count: 32)), receive: receive)
+    XCTAssertTrue(
+      FileManager.default.createFile(
+        atPath: path, contents: Data(SessionFile.serialize(session).copyForTesting()),
+        attributes: [.posixPermissions: 0o600]))
   }
 
   private func hex(_ vector: TestVector, _ field: String) throws -> [UInt8] {
@@ -142,7 +322,7 @@ final class VectorTests: XCTestCase {
       do {
         if message.count >= HandshakeMessage.headerSize, let expected = machine.expectedMessage {
           _ = try HandshakeMessage.bodyLength(
-            header: Array(message.prefix(3)), expecting: expected, isFirst: index == 1 && role == .responder)
+            header: Array(message.prefix(3)), expecting: expected, isFirst: index == 1)
         }
         _ = try machine.receive(message)
       } catch {
@@ -152,6 +332,51 @@ final class VectorTests: XCTestCase {
     }
     XCTAssertEqual(failure, vector.expectedError, vector.name)
     XCTAssertNil(machine.result, vector.name)
+    // A failure on the first message does not depend on this side's random values, so the tool,
+    // which draws its own, must fail the same way on that message alone.
+    if failure != nil, index == 2, let expected = vector.expectedError {
+      try checkHandshakeFailureWithTool(vector, role: role, message: try hex(vector, "receive-1"), errorClass: expected)
+    }
+  }
+
+  /// sc-handshake with the vector's key and name reads `message` and nothing more: it must exit
+  /// with the status of the class, write no session file, and send its I1 (initiator) and then the
+  /// abort message, unless the peer aborted or the stream was cut (PROTOCOL.md §3.6).
+  private func checkHandshakeFailureWithTool(
+    _ vector: TestVector, role: Handshake.Role, message: [UInt8], errorClass: String
+  ) throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sc-hsvector-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let keyPath = directory.appendingPathComponent("psk.key").path
+    let inputPath = directory.appendingPathComponent("input").path
+    let sessionPath = directory.appendingPathComponent("session").path
+    _ = FileManager.default.createFile(
+      atPath: keyPath,
+      contents: Data(
+        KeyFile.serialize(KeyFile.Key(type: .psk, secret: SecretBytes(copying: try hex(vector, "psk"))))
+          .copyForTesting()),
+      attributes: [.posixPermissions: 0o600])
+    _ = FileManager.default.createFile(atPath: inputPath, contents: Data(message))
+    let result = try ToolRunner.run(
+      "sc-handshake",
+      [
+        role == .initiator ? "--initiator" : "--responder", "-k", keyPath, "-n", vector.fields["local-name"]!, "-o",
+        sessionPath, "--timeout", "20",
+      ],
+      stdin: .file(inputPath))
+    handshakeToolRuns += 1
+    let status: Int32 = ["not-a-peer", "unsupported-version"].contains(errorClass) ? 2 : 1
+    XCTAssertEqual(result.status, status, "\(vector.name): sc-handshake said \(result.stderr)")
+    VectorTests.assertDiagnostic(result.stderr, ofClass: errorClass, vector.name)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: sessionPath), "\(vector.name): a session file was written")
+    var sent = Array(result.stdout)
+    if role == .initiator {
+      XCTAssertEqual(Array(sent.prefix(4)), [0x01, 0x00, 0x41, 0x01], "\(vector.name): the initiator's I1")
+      sent = Array(sent.dropFirst(68))
+    }
+    let abort = ["rejected", "truncated"].contains(errorClass) ? [] : HandshakeMessage.abortMessage
+    XCTAssertEqual(sent, abort, "\(vector.name): what sc-handshake sent after its failure")
   }
 
   private func checkSessionStream(_ vector: TestVector) throws {
@@ -166,5 +391,22 @@ final class VectorTests: XCTestCase {
     XCTAssertEqual(error?.vectorClass, vector.expectedError, vector.name)
     XCTAssertEqual(released.count, Int(vector.fields["released-size"] ?? ""), vector.name)
     XCTAssertEqual(SHA256.hash(released).hexString, vector.fields["released-sha256"], vector.name)
+
+    // sc-open -s with a session file of these receive keys, reading the stream from a file.
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sc-ssvector-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let sessionPath = directory.appendingPathComponent("session").path
+    let streamPath = directory.appendingPathComponent("stream").path
+    try writeSessionFile(sessionPath, receive: receive)
+    _ = FileManager.default.createFile(atPath: streamPath, contents: Data(vector.data))
+    let result = try ToolRunner.run("sc-open", ["-s", sessionPath], stdin: .file(streamPath))
+    let status = vector.expectedError.map { VectorTests.exitStatus(ofClass: $0) } ?? 0
+    XCTAssertEqual(result.status, status, "\(vector.name): sc-open -s said \(result.stderr)")
+    if let expected = vector.expectedError {
+      VectorTests.assertDiagnostic(result.stderr, ofClass: expected, vector.name)
+    }
+    XCTAssertEqual(result.stdout.count, Int(vector.fields["released-size"] ?? ""), "\(vector.name): sc-open -s output")
+    XCTAssertEqual(SHA256.hash(Array(result.stdout)).hexString, vector.fields["released-sha256"], vector.name)
   }
 }
