@@ -1,0 +1,759 @@
+import Foundation
+import SecureChatCrypto
+import XCTest
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A hostile network between two real peers. Each run is one live session over 127.0.0.1 TCP
+/// (sc-handshake, then sc-open and sc-seal on each side; `LiveSession`) through an in-process
+/// relay whose editors (`HostileEditor`) apply mutations drawn from the run's seed to the
+/// handshake messages and frames of either direction: bit flips (with or without a fixed
+/// CRC), drops, duplicates, reordering, delays, fragmentation, truncation, random bytes,
+/// forged frames, units from another session, reflected units and replayed ones.
+///
+/// Whatever the relay does, every run must keep these invariants (`HostileRun.check`):
+/// - no tool is killed by a signal, exits with a status other than 0, 1, 2, or outlives the
+///   run's deadline;
+/// - a side whose handshake succeeds received the peer's two handshake messages unaltered, names
+///   the right peer, and shows the same verification code as the peer if both succeed; a side
+///   whose handshake fails writes no session file and says why in one error line, with status 2
+///   only for what the protocol calls not ours (not a peer, another version, a connection closed
+///   before the first byte, a timeout) and 1 otherwise;
+/// - sc-open writes exactly the messages of the frames that arrived unaltered and in order
+///   before the first change to the stream (the messages carry their index, so a forged,
+///   altered, reordered or replayed one would show); it exits 0 only if the whole stream arrived
+///   up to the final frame, else 1 (never 2: nothing an attacker sends is "not ours" after an
+///   authenticated handshake) with one error line; a stream that was only cut says truncated;
+/// - sc-seal exits 0 (the relay always reads what it is sent).
+///
+/// `make check` runs `testHostileRelayRuns` with 1,500 runs; `make soak` (scripts/soak.sh) runs
+/// it with SOAK_RUNS (100,000 by default). SOAK_SEED sets the base seed (printed); a violation
+/// prints the run's seed, and SOAK_REPLAY=seed[,seed…] runs just those runs again with the same
+/// mutations (the bytes differ: keys and IVs are fresh every time).
+final class HostileRelayTests: XCTestCase {
+  private var directory = ""
+
+  override func setUpWithError() throws {
+    try super.setUpWithError()
+    for tool in ToolRunner.toolNames { _ = try ToolRunner.path(of: tool) }
+    // Session files on a tmpfs when there is one: thousands are written and removed.
+    let base = FileManager.default.isWritableFile(atPath: "/dev/shm") ? "/dev/shm/" : NSTemporaryDirectory()
+    var template = Array(((base.hasSuffix("/") ? base : base + "/") + "sc-hostile-XXXXXX").utf8CString)
+    guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+      throw ToolRunnerError(description: "mkdtemp failed")
+    }
+    directory = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let result = try ToolRunner.run("sc-keygen", ["-o", directory + "/k.key"])
+    guard result.status == 0 else { throw ToolRunnerError(description: "sc-keygen failed: \(result.stderr)") }
+  }
+
+  override func tearDownWithError() throws {
+    if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
+    try super.tearDownWithError()
+  }
+
+  private static func environment(_ name: String) -> String? {
+    ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+  }
+
+  private static func parseSeed(_ text: String) -> UInt64? {
+    text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
+  }
+
+  func testHostileRelayRuns() throws {
+    // Under AddressSanitizer (make check-asan sets ASAN_OPTIONS) every tool is slower.
+    let defaultRuns = ProcessInfo.processInfo.environment["ASAN_OPTIONS"] == nil ? 1500 : 300
+    let runs = Self.environment("SOAK_RUNS").flatMap { Int($0) } ?? defaultRuns
+    let jobs = Self.environment("SOAK_JOBS").flatMap { Int($0) } ?? 12
+    let base = Self.environment("SOAK_SEED").flatMap(Self.parseSeed) ?? 0x5EC0_2026_1126
+    let replay = Self.environment("SOAK_REPLAY").map {
+      $0.split(separator: ",").compactMap { Self.parseSeed(String($0)) }
+    }
+    let seeds: [UInt64] = replay ?? (0..<runs).map { SplitMix64.mix(base &+ UInt64($0)) }
+    let report = try HostileSoak(directory: directory, keyPath: directory + "/k.key", jobs: jobs).run(seeds: seeds)
+    print(
+      replay == nil ? "hostile relay: base seed \(String(base, radix: 16, uppercase: false))" : "hostile relay: replay")
+    print(report.summary)
+    for violation in report.violations.prefix(50) { XCTFail(violation) }
+    if report.violations.count > 50 { XCTFail("\(report.violations.count - 50) more violations") }
+    // The relay must really have been hostile, and the harness must work when it is not.
+    XCTAssertEqual(report.runs, seeds.count + 1)
+    if replay == nil && seeds.count >= 500 {
+      for kind in MutationKind.allCases {
+        XCTAssertGreaterThan(report.applied[kind, default: 0], seeds.count / 60, "mutation \(kind) was rarely applied")
+      }
+      XCTAssertGreaterThan(report.cleanRuns, seeds.count / 50, "too few runs without a mutation succeeded")
+      XCTAssertGreaterThan(report.outcomes["sc-open 1 out-of-order", default: 0], 0)
+      XCTAssertGreaterThan(report.outcomes["sc-open 1 authentication", default: 0], 0)
+      XCTAssertGreaterThan(report.outcomes["sc-handshake 1 authentication", default: 0], 0)
+    }
+  }
+
+  /// The invariant checker must be able to fail: an output with a message more or less than
+  /// arrived intact, an altered message, or a wrong status is flagged.
+  func testCheckerFlagsAForgedOutput() throws {
+    let lines = ["alice 0 x\n", "alice 1 y\n"]
+    var run = HostileRun.Expectation(lines: lines, intactFrames: 1, finalIntact: false)
+    XCTAssertNil(run.checkOutput(Array("alice 0 x\n".utf8), status: 1))
+    XCTAssertNotNil(run.checkOutput(Array("alice 0 x\nalice 1 y\n".utf8), status: 1), "more than verified")
+    XCTAssertNotNil(run.checkOutput(Array("alice 0 x\nalice 1 z\n".utf8), status: 0), "altered")
+    XCTAssertNotNil(run.checkOutput([], status: 1), "a verified message lost")
+    run = HostileRun.Expectation(lines: lines, intactFrames: 2, finalIntact: true)
+    XCTAssertNil(run.checkOutput(Array(lines.joined().utf8), status: 0))
+    XCTAssertNotNil(run.checkOutput(Array(lines.joined().utf8), status: 1), "status 1 for a whole stream")
+    XCTAssertNotNil(run.checkOutput(Array(lines.joined().utf8), status: 2), "status 2")
+    run.trailingBytes = true
+    XCTAssertNil(run.checkOutput(Array(lines.joined().utf8), status: 1), "data after the final frame")
+  }
+}
+
+// MARK: - Seeds and mutations
+
+struct SplitMix64 {
+  var state: UInt64
+  init(_ seed: UInt64) { state = seed }
+
+  static func mix(_ value: UInt64) -> UInt64 {
+    var z = value &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  mutating func next() -> UInt64 {
+    state = state &+ 0x9E37_79B9_7F4A_7C15
+    return SplitMix64.mix(state &- 0x9E37_79B9_7F4A_7C15)
+  }
+
+  mutating func below(_ bound: Int) -> Int { bound <= 1 ? 0 : Int(next() % UInt64(bound)) }
+  mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
+}
+
+enum MutationKind: String, CaseIterable, Comparable {
+  case flip, drop, duplicate, reorder, delay, fragment, truncate
+  case injectRandom = "inject-random"
+  case injectForged = "inject-forged"
+  case injectForeign = "inject-foreign"
+  case reflect, replay
+
+  static func < (a: MutationKind, b: MutationKind) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// One mutation of a unit of one direction: unit 0 and 1 are the sender's handshake messages,
+/// unit 2 + i its frame i (the last one is the final frame).
+struct Mutation: CustomStringConvertible {
+  let kind: MutationKind
+  let toBob: Bool
+  let unit: Int
+  /// Random values drawn with the plan, used when the unit passes (so the run's seed decides
+  /// everything, whatever the timing).
+  let random: [UInt64]
+  var replaces: Bool { random[3] & 1 == 0 }
+
+  var description: String {
+    let target = unit < 2 ? (toBob ? ["I1", "I2"] : ["R1", "R2"])[unit] : "frame \(unit - 2)"
+    return "\(kind) \(toBob ? "alice->bob" : "bob->alice") \(target)"
+  }
+}
+
+/// What a run does, from its seed.
+struct RunPlan {
+  let seed: UInt64
+  let aliceLines: [String]
+  let bobLines: [String]
+  let mutations: [Mutation]
+
+  init(seed: UInt64, mutating: Bool = true) {
+    self.seed = seed
+    var rng = SplitMix64(seed)
+    func lines(_ sender: String) -> [String] {
+      (0..<rng.below(7)).map { index in
+        let length = rng.chance(8) ? 1000 + rng.below(3000) : rng.below(100)
+        let payload = (0..<length).map { _ in Character(UnicodeScalar(UInt8(33 + rng.below(94)))) }
+        return "\(sender) \(index) \(String(payload))\n"
+      }
+    }
+    aliceLines = lines("alice")
+    bobLines = lines("bob")
+    let roll = rng.below(100)
+    let count = !mutating || roll < 4 ? 0 : roll < 74 ? 1 : roll < 92 ? 2 : 3
+    var mutations: [Mutation] = []
+    for _ in 0..<count {
+      let kind = MutationKind.allCases[rng.below(MutationKind.allCases.count)]
+      let toBob = rng.chance(50)
+      let frames = (toBob ? aliceLines : bobLines).count + 1
+      let unit = rng.chance(35) ? rng.below(2) : 2 + rng.below(frames)
+      mutations.append(Mutation(kind: kind, toBob: toBob, unit: unit, random: (0..<4).map { _ in rng.next() }))
+    }
+    self.mutations = mutations
+  }
+}
+
+// MARK: - The hostile editor
+
+/// Units seen in a session, for reflection and replay, and units of another session.
+final class HostileContext {
+  /// Per direction (0: to bob, 1: to alice), the units in order, by unit number.
+  var seen: [[Int: [UInt8]]] = [[:], [:]]
+  let foreign: [[Int: [UInt8]]]
+  init(foreign: [[Int: [UInt8]]]) { self.foreign = foreign }
+}
+
+/// Applies a run's mutations to one direction, and records what came in and what went out.
+final class HostileEditor: RelayEditor {
+  let direction: Int
+  private let mutations: [Mutation]
+  private let context: HostileContext
+  /// The sender's bytes as they came, and where each unit ends in them.
+  private(set) var original: [UInt8] = []
+  private(set) var handshakeEnds: [Int] = []
+  /// End offsets of the data frames, and of the final frame.
+  private(set) var frameEnds: [Int] = []
+  private(set) var finalEnd: Int?
+  /// What the editor released, in order.
+  private(set) var released: [UInt8] = []
+  private(set) var applied: [MutationKind: Int] = [:]
+  private(set) var ended = false
+  var holding: Bool { !queue.isEmpty }
+
+  private var splitter = SessionUnitSplitter()
+  private var queue: [(at: Double, bytes: [UInt8], cut: Bool)] = []
+  private var stashed: [UInt8]?
+  private var cutPending = false
+
+  init(direction: Int, mutations: [Mutation], context: HostileContext) {
+    self.direction = direction
+    self.mutations = mutations
+    self.context = context
+  }
+
+  func feed(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+    let start = original.count
+    original += bytes
+    splitter.append(bytes)
+    var out: [UInt8] = []
+    var offset = start - pendingParse
+    while let unit = splitter.next() {
+      switch unit {
+      case .handshake(let index, let message):
+        offset += message.count
+        handshakeEnds.append(offset)
+        context.seen[direction][index] = message
+        process(unit: index, message, isFrame: false, into: &out)
+      case .frame(let index, let frame, let isFinal):
+        offset += frame.count
+        if isFinal { finalEnd = offset } else { frameEnds.append(offset) }
+        context.seen[direction][2 + index] = frame
+        process(unit: 2 + index, frame, isFrame: true, into: &out)
+      case .other(let rest):
+        offset += rest.count
+        send(rest, into: &out)
+      }
+    }
+    pendingParse = original.count - offset
+    return out
+  }
+
+  /// Bytes received but not yet returned by the splitter as a unit.
+  private var pendingParse = 0
+
+  func finish() -> [UInt8] {
+    var out: [UInt8] = []
+    if let stashed {
+      self.stashed = nil
+      send(stashed, into: &out)
+    }
+    send(splitter.remainder(), into: &out)
+    pendingParse = 0
+    return out
+  }
+
+  func takeInjected() -> [UInt8] {
+    guard !queue.isEmpty else { return [] }
+    let now = StreamRelay.now()
+    var out: [UInt8] = []
+    while let first = queue.first, first.at <= now {
+      queue.removeFirst()
+      if first.cut {
+        queue = []
+        ended = true
+        break
+      }
+      out += first.bytes
+      released += first.bytes
+    }
+    return out
+  }
+
+  /// Sends `bytes` now, or after what is queued.
+  private func send(_ bytes: [UInt8], delay: Double = 0, into out: inout [UInt8]) {
+    guard !ended && !cutPending, !bytes.isEmpty || delay > 0 else { return }
+    if queue.isEmpty && delay == 0 {
+      out += bytes
+      released += bytes
+    } else {
+      let at = max(queue.last?.at ?? 0, StreamRelay.now() + delay)
+      queue.append((at, bytes, false))
+    }
+  }
+
+  private func cut(into out: inout [UInt8]) {
+    guard !ended && !cutPending else { return }
+    if queue.isEmpty {
+      ended = true
+    } else {
+      cutPending = true
+      queue.append((queue.last!.at, [], true))
+    }
+  }
+
+  private func count(_ kind: MutationKind) { applied[kind, default: 0] += 1 }
+
+  private func process(unit: Int, _ bytes: [UInt8], isFrame: Bool, into out: inout [UInt8]) {
+    var body: [UInt8]? = bytes
+    var before: [[UInt8]] = []
+    var after: [[UInt8]] = []
+    var delay = 0.0
+    var split: Int?
+    var cutAt: Int?
+    var reorder = false
+    for mutation in mutations where mutation.unit == unit {
+      let r = mutation.random
+      switch mutation.kind {
+      case .flip:
+        guard var changed = body else { continue }
+        for k in 0..<(1 + Int(r[0] % 3)) {
+          let bit = Int((r[1] &+ UInt64(k) &* r[2]) % UInt64(changed.count * 8))
+          changed[bit / 8] ^= UInt8(1 << (bit % 8))
+        }
+        // An attacker fixes the CRC, so that the tag has to catch the change.
+        if isFrame && r[3] % 2 == 0 { SessionUnits.fixCRC(&changed) }
+        body = changed
+      case .drop:
+        body = nil
+      case .duplicate:
+        after.append(bytes)
+      case .reorder:
+        reorder = true
+      case .delay:
+        delay = max(delay, Double(20 + r[0] % 400) / 1000)
+      case .fragment:
+        guard bytes.count > 1 else { continue }
+        split = 1 + Int(r[0] % UInt64(bytes.count - 1))
+      case .truncate:
+        cutAt = Int(r[0] % UInt64(bytes.count))
+      case .injectRandom:
+        var rng = SplitMix64(r[1])
+        before.append((0..<(1 + Int(r[0] % 80))).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+      case .injectForged:
+        let forged = forge(unit: unit, random: r)
+        if mutation.replaces { body = nil }
+        before.append(forged)
+      case .injectForeign:
+        let pool = context.foreign[direction]
+        guard let other = pool[unit] ?? pool.values.sorted(by: { $0.count < $1.count }).first else { continue }
+        if mutation.replaces { body = nil }
+        before.append(other)
+      case .reflect:
+        let pool = context.seen[1 - direction]
+        guard let other = pool[unit] ?? pool.keys.max().flatMap({ pool[$0] }) else { continue }
+        if mutation.replaces { body = nil }
+        before.append(other)
+      case .replay:
+        let earlier = context.seen[direction].keys.filter { $0 < unit }.sorted()
+        guard !earlier.isEmpty else { continue }
+        before.append(context.seen[direction][earlier[Int(r[0] % UInt64(earlier.count))]]!)
+      }
+      count(mutation.kind)
+    }
+    var emission = before.flatMap { $0 }
+    let bodyStart = emission.count
+    if let body { emission += body }
+    emission += after.flatMap { $0 }
+    if let cutAt {
+      let kept = Array(emission[0..<min(emission.count, bodyStart + cutAt)])
+      if reorder, let held = stashed {
+        stashed = nil
+        send(held, into: &out)
+      }
+      send(kept, delay: delay, into: &out)
+      cut(into: &out)
+      return
+    }
+    if reorder && stashed == nil {
+      // Held back, sent after the next unit.
+      stashed = emission
+      return
+    }
+    if let split, body != nil, bodyStart + split < emission.count {
+      send(Array(emission[..<(bodyStart + split)]), delay: delay, into: &out)
+      send(Array(emission[(bodyStart + split)...]), delay: 0.015, into: &out)
+    } else {
+      send(emission, delay: delay, into: &out)
+    }
+    if let held = stashed {
+      stashed = nil
+      send(held, into: &out)
+    }
+  }
+
+  /// A unit of the right shape for its place, with random contents: a handshake message with
+  /// the expected type and length, or a frame with the expected sequence number and a correct
+  /// CRC (so that only the tag can reject it).
+  private func forge(unit: Int, random r: [UInt64]) -> [UInt8] {
+    var rng = SplitMix64(r[1])
+    func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
+    if unit < 2 {
+      let toBob = direction == 0
+      let type: UInt8 = unit == 0 ? (toBob ? 1 : 2) : (toBob ? 3 : 4)
+      let length = unit == 0 ? 65 : (toBob ? 148 : 116)
+      var message: [UInt8] = [type, UInt8(length >> 8), UInt8(length & 0xff)] + bytes(length)
+      if unit == 0 { message[3] = 1 }
+      return message
+    }
+    let sequence = UInt64(unit - 2)
+    let length = 16 * (1 + Int(r[0] % 4))
+    var frame: [UInt8] = [1, 1, r[2] & 1 == 0 ? 0 : 1, 0]
+    frame += (0..<8).map { UInt8(truncatingIfNeeded: sequence >> (56 - 8 * UInt64($0))) }
+    frame += (0..<4).map { UInt8(truncatingIfNeeded: length >> (24 - 8 * $0)) }
+    frame += bytes(16 + length + 32) + [0, 0, 0, 0]
+    SessionUnits.fixCRC(&frame)
+    return frame
+  }
+}
+
+// MARK: - One run and its invariants
+
+final class HostileRun {
+  let plan: RunPlan
+  let editors: [HostileEditor]
+  var outputs: [[UInt8]] = [[], []]  // alice's sc-open output, bob's
+  var idleEnded = false
+  var deadline = 0.0
+  var sessionFiles: [String: Bool] = [:]
+
+  let context: HostileContext
+
+  /// `foreign`: units of another session (for inject-foreign), per direction and unit number.
+  init(plan: RunPlan, foreign: [[Int: [UInt8]]]) {
+    self.plan = plan
+    let context = HostileContext(foreign: foreign)
+    self.context = context
+    editors = [0, 1].map { direction in
+      HostileEditor(
+        direction: direction, mutations: plan.mutations.filter { $0.toBob == (direction == 0) }, context: context)
+    }
+  }
+
+  /// What the receiver of one direction must have written.
+  struct Expectation {
+    let lines: [String]
+    /// Data frames that reached the receiver unaltered, in order, before the first change.
+    let intactFrames: Int
+    let finalIntact: Bool
+    /// Whether bytes followed the final frame (sc-open may then report trailing data).
+    var trailingBytes = false
+
+    /// nil if `output` and `status` are what sc-open must give; otherwise what is wrong.
+    func checkOutput(_ output: [UInt8], status: Int32) -> String? {
+      let expected = finalIntact ? lines : Array(lines.prefix(intactFrames))
+      if output != Array(expected.joined().utf8) {
+        let got = String(decoding: output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        return
+          "wrote \(output.count) bytes (\(got.count - 1) lines, first \(got.first.map { String($0.prefix(40)) } ?? "")), "
+          + "not the \(expected.count) messages that arrived intact"
+      }
+      if finalIntact ? status != 0 && !(status == 1 && trailingBytes) : status != 1 {
+        return "exit status \(status) with \(finalIntact ? "the whole stream" : "a damaged stream")"
+      }
+      return nil
+    }
+  }
+
+  /// The invariants of a finished run; returns the violations and counts outcomes into `report`.
+  func check(_ session: LiveSession, killed: Bool, report: inout SoakReport) -> [String] {
+    var problems: [String] = []
+    let sides = [session.alice, session.bob]
+    if killed { problems.append("did not finish before its deadline (hang)") }
+    var codes: [String] = []
+    for (index, side) in sides.enumerated() {
+      let peer = sides[1 - index]
+      // The direction that side receives: to bob is 0, to alice is 1.
+      let incoming = index == 0 ? 1 : 0
+      let editor = editors[incoming]
+      let delivered = Array(editor.released.prefix(session.relay!.directions[incoming].delivered))
+      let original = editor.original
+      let common = zip(delivered, original).prefix(while: { $0 == $1 }).count
+      let peerLines = index == 0 ? plan.bobLines : plan.aliceLines
+      let who = side.name
+
+      for (tool, status, stderr) in [
+        ("sc-handshake", side.handshakeStatus, side.handshakeError), ("sc-open", side.openStatus, side.openError),
+        ("sc-seal", side.sealStatus, side.sealError),
+      ] {
+        guard let status else { continue }
+        if status > 2 { problems.append("\(who): \(tool) exited with status \(status): \(side.text(stderr))") }
+      }
+
+      // The handshake.
+      guard let handshake = side.handshakeStatus else {
+        if !killed { problems.append("\(who): sc-handshake has no status") }
+        continue
+      }
+      let hsText = side.text(side.handshakeError)
+      if handshake == 0 {
+        report.count("sc-handshake 0")
+        if handshakeEnds(editor).map({ common < $0 }) ?? true {
+          problems.append("\(who): sc-handshake accepted handshake messages that were changed")
+        }
+        if !hsText.contains("sc-handshake: authenticated peer '\(peer.name)'\n") {
+          problems.append("\(who): sc-handshake succeeded without naming \(peer.name): \(hsText)")
+        }
+        if let range = hsText.range(of: #"verification code [0-9 ]+"#, options: .regularExpression) {
+          codes.append(String(hsText[range]))
+        }
+      } else {
+        let label = Self.classify(hsText, tool: "sc-handshake")
+        report.count("sc-handshake \(handshake) \(label)")
+        if sessionFiles[side.sessionPath] == true { problems.append("\(who): failed handshake left a session file") }
+        if let problem = Self.checkErrorLines(hsText, tool: "sc-handshake") { problems.append("\(who): \(problem)") }
+        let allowed: [String]
+        switch handshake {
+        case 1: allowed = ["authentication", "truncated", "rejected", "unexpected-message", "malformed", "low-order"]
+        case 2:
+          allowed = ["not-a-peer", "unsupported-version", "closed-before", "timeout"]
+          if label == "not-a-peer" && delivered.first.map({ [1, 2, 3, 4, 0x7f].contains($0) }) ?? true {
+            problems.append("\(who): 'not a peer' though the first byte it got was a message type")
+          }
+          if label == "unsupported-version" && (delivered.count < 4 || delivered[3] == 1) {
+            problems.append("\(who): 'another version' though the hello it got says version 1")
+          }
+          if label == "closed-before" && !delivered.isEmpty {
+            problems.append("\(who): 'closed before the handshake' though \(delivered.count) bytes were sent to it")
+          }
+        default: allowed = []
+        }
+        if !allowed.contains(label) && handshake <= 2 {
+          problems.append("\(who): sc-handshake exit \(handshake) for \(label): \(hsText)")
+        }
+      }
+
+      // The stream it received.
+      if side.streamed {
+        let dataEnds = editor.frameEnds
+        let expectation = HostileRun.Expectation(
+          lines: peerLines, intactFrames: dataEnds.prefix(while: { $0 <= common }).count,
+          finalIntact: editor.finalEnd.map { $0 <= common } ?? false,
+          trailingBytes: editor.finalEnd.map { delivered.count > $0 } ?? false)
+        let openText = side.text(side.openError)
+        if let status = side.openStatus {
+          let label = status == 0 ? "" : " " + Self.classify(openText, tool: "sc-open")
+          report.count("sc-open \(status)\(label)")
+          if let problem = expectation.checkOutput(outputs[index], status: status) {
+            problems.append("\(who): sc-open \(problem): \(openText)")
+          }
+          if status == 0 && !openText.isEmpty { problems.append("\(who): sc-open succeeded but said \(openText)") }
+          if status == 1 {
+            if let problem = Self.checkErrorLines(openText, tool: "sc-open") { problems.append("\(who): \(problem)") }
+            if expectation.finalIntact && label != " trailing-data" {
+              problems.append("\(who): sc-open failed after the whole stream arrived: \(openText)")
+            }
+            let onlyCut = common == delivered.count && delivered.count < original.count
+            if onlyCut && label != " truncated" && label != " rejected" {
+              problems.append("\(who): sc-open gave \(label) for a stream that was only cut")
+            }
+          }
+        }
+        if let status = side.sealStatus {
+          report.count(
+            "sc-seal \(status)\(status == 0 ? "" : " " + Self.classify(side.text(side.sealError), tool: "sc-seal"))")
+          if status != 0 && !killed {
+            problems.append("\(who): sc-seal exited \(status): \(side.text(side.sealError))")
+          }
+        }
+      } else if handshake == 0 && !killed {
+        problems.append("\(who): sc-open and sc-seal did not run after a successful handshake")
+      }
+    }
+    if codes.count == 2 && codes[0] != codes[1] { problems.append("the two sides show different verification codes") }
+    return problems
+  }
+
+  private func handshakeEnds(_ editor: HostileEditor) -> Int? {
+    editor.handshakeEnds.count == 2 ? editor.handshakeEnds[1] : nil
+  }
+
+  /// Every line is the tool's; exactly one is an error, and it comes first.
+  static func checkErrorLines(_ text: String, tool: String) -> String? {
+    let lines = text.split(separator: "\n")
+    guard let first = lines.first, first.hasPrefix("\(tool): error: ") else {
+      return "\(tool) failed without an error line: \(text)"
+    }
+    if lines.dropFirst().contains(where: { !$0.hasPrefix("\(tool): hint: ") }) || !text.hasSuffix("\n") {
+      return "\(tool) wrote more than one error line and hints: \(text)"
+    }
+    return nil
+  }
+
+  /// A short name for the failure a tool reported.
+  static func classify(_ text: String, tool: String) -> String {
+    let table: [(String, String)] = [
+      ("not speaking the SecureChat handshake", "not-a-peer"), ("protocol version", "unsupported-version"),
+      ("closed the connection before the handshake", "closed-before"), ("timed out", "timeout"),
+      ("rejected the handshake", "rejected"), ("low-order", "low-order"), ("where", "unexpected-message"),
+      ("malformed", "malformed"), ("truncated", "truncated"), ("out of order", "out-of-order"),
+      ("crc32", "corrupted"), ("out of range", "bad-length"), ("after the final frame", "trailing-data"),
+      ("authentication failed", "authentication"), ("connection is closed", "connection-closed"),
+    ]
+    for (words, label) in table where text.contains(words) { return label }
+    let line = text.split(separator: "\n").first.map(String.init) ?? "(nothing)"
+    return "other: " + line.replacingOccurrences(of: "\(tool): error: ", with: "").prefix(60)
+  }
+}
+
+// MARK: - Many runs
+
+struct SoakReport {
+  var runs = 0
+  var cleanRuns = 0
+  var idleEnded = 0
+  var seconds = 0.0
+  var applied: [MutationKind: Int] = [:]
+  var planned: [MutationKind: Int] = [:]
+  var outcomes: [String: Int] = [:]
+  var violations: [String] = []
+
+  mutating func count(_ outcome: String) { outcomes[outcome, default: 0] += 1 }
+
+  var summary: String {
+    var text = String(
+      format: "hostile relay: %d runs in %.1f s (%.1f runs/s), %d violations; %d runs without a mutation or failure;"
+        + " %d ended by the relay after 1.5 s without traffic\n", runs, seconds, Double(runs) / max(seconds, 0.001),
+      violations.count, cleanRuns, idleEnded)
+    text += "mutations (applied / planned):\n"
+    for kind in MutationKind.allCases.sorted() {
+      text +=
+        "  \(kind.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) "
+        + "\(applied[kind, default: 0]) / \(planned[kind, default: 0])\n"
+    }
+    text += "outcomes (per tool run):\n"
+    for (outcome, count) in outcomes.sorted(by: { $0.key < $1.key }) {
+      text += "  \(outcome.padding(toLength: 40, withPad: " ", startingAt: 0)) \(count)\n"
+    }
+    return text
+  }
+}
+
+/// Runs many `HostileRun`s, `jobs` at a time, from one poll loop.
+final class HostileSoak {
+  let directory: String
+  let keyPath: String
+  let jobs: Int
+  /// The relay gives up on a connection where nothing moved for this long (like a middlebox),
+  /// so that mutations that leave both sides waiting (a dropped hello) end quickly.
+  let idleLimit = 1.5
+  let runDeadline = 40.0
+
+  init(directory: String, keyPath: String, jobs: Int) {
+    self.directory = directory
+    self.keyPath = keyPath
+    self.jobs = jobs
+  }
+
+  func run(seeds: [UInt64]) throws -> SoakReport {
+    var report = SoakReport()
+    let started = StreamRelay.now()
+    let loop = PeerLoop()
+    // A first, unmutated session: a control, and the source of units "from another session".
+    let control = HostileRun(plan: RunPlan(seed: 0, mutating: false), foreign: [[:], [:]])
+    try runAll([control], loop: loop, report: &report, controlRun: true)
+    let foreign = control.context.seen
+    try runAll(
+      seeds.map { HostileRun(plan: RunPlan(seed: $0), foreign: foreign) }, loop: loop, report: &report,
+      controlRun: false)
+    report.seconds = StreamRelay.now() - started
+    return report
+  }
+
+  private func runAll(_ runs: [HostileRun], loop: PeerLoop, report: inout SoakReport, controlRun: Bool) throws {
+    var next = 0
+    var active: [(LiveSession, HostileRun)] = []
+    var finished: [(LiveSession, HostileRun)] = []
+    while next < runs.count || !active.isEmpty {
+      while active.count < jobs && next < runs.count {
+        let run = runs[next]
+        let session = try LiveSession(
+          loop: loop, directory: directory, prefix: "r\(next)-", keyPath: keyPath,
+          editors: (toBob: run.editors[0], toAlice: run.editors[1]),
+          output: { side, chunk in
+            if let chunk { run.outputs[side.name == "alice" ? 0 : 1] += chunk }
+          },
+          input: { side in
+            var bytes: [UInt8]? = Array((side.name == "alice" ? run.plan.aliceLines : run.plan.bobLines).joined().utf8)
+            return {
+              defer { bytes = nil }
+              return bytes
+            }
+          },
+          onDone: { session in finished.append((session, run)) })
+        run.deadline = StreamRelay.now() + runDeadline
+        active.append((session, run))
+        next += 1
+      }
+      loop.runOnce(timeout: 5)
+      let now = StreamRelay.now()
+      for (session, run) in active {
+        session.enforce(deadline: run.deadline)
+        if let relay = session.relay, !relay.isFinished, !run.idleEnded, !relay.isHolding,
+          now - relay.lastActivity > idleLimit
+        {
+          run.idleEnded = true
+          relay.endGracefully()
+        }
+        session.checkDone()
+      }
+      if !finished.isEmpty {
+        for (session, run) in finished {
+          for side in [session.alice, session.bob] {
+            run.sessionFiles[side.sessionPath] = access(side.sessionPath, F_OK) == 0
+            unlink(side.sessionPath)
+          }
+          record(session, run, report: &report, controlRun: controlRun)
+        }
+        let done = Set(finished.map { ObjectIdentifier($0.0) })
+        active.removeAll { done.contains(ObjectIdentifier($0.0)) }
+        finished = []
+      }
+    }
+  }
+
+  private func record(_ session: LiveSession, _ run: HostileRun, report: inout SoakReport, controlRun: Bool) {
+    report.runs += 1
+    if run.idleEnded { report.idleEnded += 1 }
+    for mutation in run.plan.mutations { report.planned[mutation.kind, default: 0] += 1 }
+    var applied = 0
+    for editor in run.editors {
+      for (kind, count) in editor.applied {
+        report.applied[kind, default: 0] += count
+        applied += count
+      }
+    }
+    var problems = run.check(session, killed: session.killed, report: &report)
+    let clean = [session.alice, session.bob].allSatisfy { (side: LiveSession.Side) -> Bool in
+      side.handshakeStatus == 0 && side.openStatus == 0 && side.sealStatus == 0
+    }
+    if applied == 0 && !run.idleEnded && !clean {
+      problems.append("no mutation was applied, yet the session failed")
+    }
+    if applied == 0 && clean { report.cleanRuns += 1 }
+    if controlRun && !clean { problems.append("the unmutated control session failed") }
+    guard !problems.isEmpty else { return }
+    let seed = "0x" + String(run.plan.seed, radix: 16)
+    let mutations = run.plan.mutations.map(\.description).joined(separator: ", ")
+    report.violations.append(
+      "run seed \(seed) [\(mutations.isEmpty ? "no mutation" : mutations)]"
+        + "\(run.idleEnded ? " (relay idle end)" : ""): " + problems.joined(separator: "; "))
+  }
+}
