@@ -21,6 +21,7 @@ lint mandoc -Tlint -Wwarning man/*.1 man/*.7
 shell_scripts=(scripts/*.sh .ci/run)
 if [ -f bin/sc-chat ]; then shell_scripts+=(bin/sc-chat); fi
 lint shellcheck "${shell_scripts[@]}"
+lint shellcheck -s bash completions/bash/*
 # make install into a temporary DESTDIR (builds the release binaries), the installed tools run
 # without the toolchain, make uninstall leaves nothing behind.
 lint scripts/test-install.sh
