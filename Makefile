@@ -19,7 +19,7 @@ BASH_COMPLETIONS = $(notdir $(wildcard completions/bash/*))
 ZSH_COMPLETIONS = $(notdir $(wildcard completions/zsh/_*))
 FISH_COMPLETIONS = $(notdir $(wildcard completions/fish/*.fish))
 
-.PHONY: all deps build check check-asan test demo bench install uninstall format clean
+.PHONY: all deps build check check-asan fuzz test demo bench install uninstall format clean
 
 all: build
 
@@ -37,6 +37,11 @@ check: deps
 # off: XCTest keeps its test-case objects alive to the end, which LeakSanitizer reports.
 check-asan: deps
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan --disable-swift-testing
+
+# libFuzzer targets for every parser (docs/TESTING.md), FUZZ_SECONDS each (default 60); fails
+# if any crashed, the inputs kept in .build-fuzz/runs/crashes/.
+fuzz: deps
+	scripts/fuzz.sh
 
 demo: build
 	scripts/demo.sh "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"

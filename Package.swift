@@ -47,6 +47,9 @@ let package = Package(
     .executableTarget(name: "sc-open", dependencies: ["SecureChatCLI"]),
     .executableTarget(name: "sc-handshake", dependencies: ["SecureChatCLI"]),
     .executableTarget(name: "sc-logcheck", dependencies: ["SecureChatCLI"]),
+    // libFuzzer targets for every parser (`make fuzz`, docs/TESTING.md); built without
+    // -sanitize=fuzzer it is a replay tool that runs a target over files. Not installed.
+    .executableTarget(name: "sc-fuzz", dependencies: ["SecureChatCrypto", "SecureChatProtocol"]),
 
     .testTarget(
       name: "SecureChatTests",

@@ -22,6 +22,8 @@ shell_scripts=(scripts/*.sh .ci/run)
 if [ -f bin/sc-chat ]; then shell_scripts+=(bin/sc-chat); fi
 lint shellcheck "${shell_scripts[@]}"
 lint shellcheck -s bash completions/bash/*
+# Every fuzz target (scripts/fuzz.sh) for a few seconds, with its own build.
+lint env FUZZ_SECONDS=3 scripts/fuzz.sh
 # make install into a temporary DESTDIR (builds the release binaries), the installed tools run
 # without the toolchain, make uninstall leaves nothing behind.
 lint scripts/test-install.sh
