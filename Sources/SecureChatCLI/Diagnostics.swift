@@ -66,6 +66,7 @@ public enum Diagnostics {
 /// Runs a tool's body and turns every error into its diagnostic and exit status.
 public func runTool(_ name: String, _ body: () throws -> Void) -> Never {
   Diagnostics.setToolName(name)
+  StandardDescriptors.reserve()
   do {
     try body()
     finish(.success)

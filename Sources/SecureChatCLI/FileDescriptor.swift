@@ -24,6 +24,18 @@ public struct FileDescriptor: Sendable, Equatable {
     }
   }
 
+  /// One read(2) from the connection to the peer: a connection reset by the peer (ECONNRESET)
+  /// ends the stream like a close does (0), after everything that arrived before it was read;
+  /// the reader then reports the stream as cut (docs/PROTOCOL.md §3.5, §6.3), not as an I/O error.
+  public func readFromPeer(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    while true {
+      let n = Glibc.read(rawValue, buffer.baseAddress, buffer.count)
+      if n >= 0 { return n }
+      if errno == ECONNRESET { return 0 }
+      if errno != EINTR { throw ToolError.system("read failed") }
+    }
+  }
+
   /// Reads until `buffer` is full or the input ends; returns the count read.
   public func readFully(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
     var total = 0
@@ -52,4 +64,27 @@ public struct FileDescriptor: Sendable, Equatable {
   }
 
   public func close() { _ = Glibc.close(rawValue) }
+}
+
+/// Standard input, output and error as the tool found them. A tool started with one of them
+/// closed (`<&-`, `>&-`) would give that number to the next file it opens: a log file would be
+/// read as the plaintext to send, or receive the messages meant for standard output. So every
+/// tool first puts /dev/null on each closed one, and refuses to use a closed one for data.
+public enum StandardDescriptors {
+  nonisolated(unsafe) private static var closedAtStart: Set<Int32> = []
+
+  /// Called once, first thing, by `runTool`.
+  public static func reserve() {
+    for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
+      // The lowest free number: this one, since the lower ones are open by now.
+      let opened = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
+      if opened == fd { closedAtStart.insert(fd) } else if opened >= 0 { Glibc.close(opened) }
+    }
+  }
+
+  /// Throws "standard input is closed" (or output) if the tool was started with it closed.
+  public static func requireOpen(_ fd: FileDescriptor) throws {
+    guard closedAtStart.contains(fd.rawValue) else { return }
+    throw ToolError(fd == .standardInput ? "standard input is closed" : "standard output is closed")
+  }
 }

@@ -51,6 +51,9 @@ public enum HandshakeTool {
       }
       timeout = value
     }
+    // Standard input and output are the connection to the peer.
+    try StandardDescriptors.requireOpen(.standardInput)
+    try StandardDescriptors.requireOpen(.standardOutput)
     let sink = try SessionFileSink(path: sessionPath)
     let key = try KeyLoader.load(keyPath, expecting: .psk)
     ignoreBrokenPipeSignal()

@@ -8,16 +8,30 @@ import SecureChatProtocol
 /// Reads secret files (key files, session files) the way DESIGN.md asks: from a path, `-`
 /// (standard input) or /dev/fd/N, into a zeroed-on-release buffer; a regular file that group or
 /// others may access is refused, as OpenSSH does.
+///
+/// A path is followed through symbolic links (as OpenSSH follows them to an identity file), and
+/// what it leads to is checked: it must be a regular file. A fifo, device or socket found by
+/// path is refused at once (it is opened with O_NONBLOCK, so a fifo without a writer cannot make
+/// open(2) wait forever, and a writer that never writes cannot make read(2) wait). A pipe or fifo
+/// is still read when it is named as a descriptor: `-`, /dev/stdin, /dev/fd/N or
+/// /proc/self/fd/N, which the shell opened (a redirection such as `3<FIFO` or a process
+/// substitution).
 enum SecretFileReader {
+  /// Whether `path` names a descriptor this process already has open.
+  static func namesDescriptor(_ path: String) -> Bool {
+    path == "/dev/stdin" || path.hasPrefix("/dev/fd/") || path.hasPrefix("/proc/self/fd/")
+  }
+
   /// The file's bytes (at most `maxSize`) and their count. `what` names the file in messages.
   static func read(_ path: String, maxSize: Int, what: String, missingHint: String? = nil) throws -> (
     SecretBytes, Int
   ) {
     let fd: FileDescriptor
     if path == "-" {
+      try StandardDescriptors.requireOpen(.standardInput)
       fd = .standardInput
     } else {
-      let raw = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+      let raw = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
       guard raw >= 0 else {
         let code = errno
         throw ToolError(
@@ -32,6 +46,16 @@ enum SecretFileReader {
     guard fstat(fd.rawValue, &info) == 0 else { throw ToolError.system("cannot stat \(what) \(path)") }
     let kind = info.st_mode & S_IFMT
     if kind == S_IFDIR { throw ToolError("\(what) \(path) is a directory") }
+    if kind != S_IFREG && path != "-" && !namesDescriptor(path) {
+      throw ToolError(
+        "\(what) \(path) is not a regular file",
+        hints: ["to read it from a pipe or fifo, let the shell open it: /dev/fd/3 with 3<\(path)"])
+    }
+    if path != "-" {
+      // Reads block again: a descriptor the user named is waited on like standard input.
+      let flags = fcntl(fd.rawValue, F_GETFL)
+      if flags >= 0 { _ = fcntl(fd.rawValue, F_SETFL, flags & ~O_NONBLOCK) }
+    }
     if kind == S_IFREG {
       if info.st_mode & 0o077 != 0 {
         throw ToolError(

@@ -98,6 +98,7 @@ struct LogFileLines {
 
   init(path: String) throws {
     self.path = path
+    if path == "-" { try StandardDescriptors.requireOpen(.standardInput) }
     let raw = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
     guard raw >= 0 else { throw ToolError.system("cannot read the log \(path)") }
     fd = FileDescriptor(rawValue: raw)

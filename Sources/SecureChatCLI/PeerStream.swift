@@ -22,7 +22,7 @@ struct PeerReader {
     while received < count {
       try waitUntilReadable()
       let n = try bytes.withUnsafeMutableBytes {
-        try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[received..<count]))
+        try fd.readFromPeer(into: UnsafeMutableRawBufferPointer(rebasing: $0[received..<count]))
       }
       if n == 0 { return .ended(received: received) }
       received += n

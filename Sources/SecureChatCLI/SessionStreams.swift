@@ -105,15 +105,20 @@ enum SessionOpening {
     escapeControls forceEscaping: Bool = false
   ) throws {
     let reader = try SessionStreamReader(session: session)
-    let queue = InputQueue(capacity: (1 << 18) + RecordLayer.maxFrameSize, source: input.read)
+    let queue = InputQueue(capacity: (1 << 18) + RecordLayer.maxFrameSize, source: input.readFromPeer)
     let escapeControls = forceEscaping || output.fd.isTerminal
     var plaintext = [UInt8]()
     plaintext.reserveCapacity(1 << 18)
     defer { _ = plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
 
+    // Set when an entry could not be logged: what was not logged is then not shown either.
+    var logFailed = false
     func flush() throws {
       // Logged before it is shown: nothing reaches the reader that the log does not have.
-      try logger?.flush()
+      do { try logger?.flush() } catch {
+        logFailed = true
+        throw error
+      }
       guard !plaintext.isEmpty else { return }
       if escapeControls { plaintext = TerminalText.escapingControls(plaintext) }
       try output.write(plaintext)
@@ -145,7 +150,8 @@ enum SessionOpening {
         }
       }
     } catch {
-      try? flush()
+      // The messages verified before the failure are shown, unless the log could not take them.
+      if !logFailed { try? flush() }
       var failure = error
       // The peer's sc-handshake rejected ours after we finished (docs/PROTOCOL.md §3.5): its
       // abort message is all that follows, where the first frame should be.

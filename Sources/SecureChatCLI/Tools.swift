@@ -30,6 +30,7 @@ public enum KeygenTool {
       guard !options.has("output"), !options.has("comment") else {
         throw ToolError.usage("-y cannot be combined with -o or -C")
       }
+      try StandardDescriptors.requireOpen(.standardOutput)
       let key = try KeyLoader.load(path, expecting: nil)
       print(key.fingerprint)
       return
@@ -47,6 +48,7 @@ public enum KeygenTool {
     if let path = options.value("output"), path != "-" {
       try createKeyFile(path, contents)
     } else {
+      try StandardDescriptors.requireOpen(.standardOutput)
       if FileDescriptor.standardOutput.isTerminal {
         Diagnostics.warning("writing a secret key to the terminal; use -o FILE to keep it off the screen")
       }
@@ -131,6 +133,9 @@ struct StreamToolSetup {
       throw ToolError.usage("the key and the input cannot both be standard input")
     }
     outputPath = options.value("output")
+    // Before any file is opened or anything is read: a closed standard descriptor is an error.
+    if inputPath == "-" { try StandardDescriptors.requireOpen(.standardInput) }
+    if outputPath == nil || outputPath == "-" { try StandardDescriptors.requireOpen(.standardOutput) }
     if refuseBinaryTerminal && outputPath == nil && FileDescriptor.standardOutput.isTerminal {
       throw ToolError(
         "refusing to write binary output to a terminal",

@@ -133,8 +133,8 @@ final class PeerLoop {
     readers[fd] = handler
   }
 
-  /// Writes the chunks `more` returns to `fd` until it returns nil, then closes `fd`. A reader
-  /// that is gone (EPIPE) ends the writing.
+  /// Writes the chunks `more` returns to `fd` until it returns nil, then closes `fd`; an empty
+  /// chunk means "nothing yet". A reader that is gone (EPIPE) ends the writing.
   func write(_ fd: Int32, _ more: @escaping () -> [UInt8]?) {
     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
     writers[fd] = Writer(more: more)
@@ -175,6 +175,7 @@ final class PeerLoop {
         if let next = writer.more() {
           writer.pending = next
           writer.offset = 0
+          if next.isEmpty { continue }  // nothing to write yet: ask again next round
         } else {
           close(fd)
           writers[fd] = nil
