@@ -19,7 +19,7 @@ BASH_COMPLETIONS = $(notdir $(wildcard completions/bash/*))
 ZSH_COMPLETIONS = $(notdir $(wildcard completions/zsh/_*))
 FISH_COMPLETIONS = $(notdir $(wildcard completions/fish/*.fish))
 
-.PHONY: all deps build check check-asan fuzz test demo bench install uninstall format clean
+.PHONY: all deps build check check-asan fuzz soak test demo bench install uninstall format clean
 
 all: build
 
@@ -42,6 +42,11 @@ check-asan: deps
 # if any crashed, the inputs kept in .build-fuzz/runs/crashes/.
 fuzz: deps
 	scripts/fuzz.sh
+
+# The long runs: the hostile relay with SOAK_RUNS (100,000) mutated sessions and the load test
+# with LOAD_SESSIONS (200) sessions of LOAD_MESSAGES (10,000) messages each way; see scripts/soak.sh.
+soak: deps
+	scripts/soak.sh
 
 demo: build
 	scripts/demo.sh "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"

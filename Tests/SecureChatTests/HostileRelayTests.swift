@@ -668,22 +668,26 @@ final class HostileSoak {
     let loop = PeerLoop()
     // A first, unmutated session: a control, and the source of units "from another session".
     let control = HostileRun(plan: RunPlan(seed: 0, mutating: false), foreign: [[:], [:]])
-    try runAll([control], loop: loop, report: &report, controlRun: true)
+    try runAll(count: 1, { _ in control }, loop: loop, report: &report, controlRun: true)
     let foreign = control.context.seen
+    // Made as they start, so that a finished run's bytes are freed.
     try runAll(
-      seeds.map { HostileRun(plan: RunPlan(seed: $0), foreign: foreign) }, loop: loop, report: &report,
-      controlRun: false)
+      count: seeds.count, { HostileRun(plan: RunPlan(seed: seeds[$0]), foreign: foreign) }, loop: loop,
+      report: &report, controlRun: false)
     report.seconds = StreamRelay.now() - started
     return report
   }
 
-  private func runAll(_ runs: [HostileRun], loop: PeerLoop, report: inout SoakReport, controlRun: Bool) throws {
+  private func runAll(
+    count: Int, _ make: (Int) -> HostileRun, loop: PeerLoop, report: inout SoakReport, controlRun: Bool
+  ) throws {
+    let started = StreamRelay.now()
     var next = 0
     var active: [(LiveSession, HostileRun)] = []
     var finished: [(LiveSession, HostileRun)] = []
-    while next < runs.count || !active.isEmpty {
-      while active.count < jobs && next < runs.count {
-        let run = runs[next]
+    while next < count || !active.isEmpty {
+      while active.count < jobs && next < count {
+        let run = make(next)
         let session = try LiveSession(
           loop: loop, directory: directory, prefix: "r\(next)-", keyPath: keyPath,
           editors: (toBob: run.editors[0], toAlice: run.editors[1]),
@@ -721,6 +725,14 @@ final class HostileSoak {
             unlink(side.sessionPath)
           }
           record(session, run, report: &report, controlRun: controlRun)
+          if count >= 10_000 && report.runs % 5000 == 0 {
+            let seconds = StreamRelay.now() - started
+            print(
+              String(
+                format: "hostile relay: %d of %d runs, %.0f s, %.1f runs/s, %d violations so far", report.runs,
+                count + 1, seconds, Double(report.runs) / seconds, report.violations.count))
+            fflush(nil)
+          }
         }
         let done = Set(finished.map { ObjectIdentifier($0.0) })
         active.removeAll { done.contains(ObjectIdentifier($0.0)) }

@@ -8,8 +8,7 @@ import XCTest
 // Many live sessions at once, from one thread: each session is sc-handshake, then sc-open and
 // sc-seal, on each side, over 127.0.0.1 TCP, optionally through a `StreamRelay`. One poll loop
 // (`PeerLoop`) serves every relay, feeds every sc-seal its messages, reads every sc-open's
-// output and every tool's standard error, and reaps the tools with wait4(2) (status and peak
-// memory). Used by HostileRelayTests (thousands of short sessions through a hostile relay) and
+// output and every tool's standard error, and reaps the tools. Used by HostileRelayTests (thousands of short sessions through a hostile relay) and
 // LoadTests (hundreds of long sessions at once).
 
 // MARK: - Descriptors and processes
@@ -116,7 +115,7 @@ final class PeerLoop {
 
   private var readers: [Int32: (ArraySlice<UInt8>?) -> Void] = [:]
   private var writers: [Int32: Writer] = [:]
-  private var children: [pid_t: (_ status: Int32, _ maxRSSKiB: Int) -> Void] = [:]
+  private var children: [pid_t: (_ status: Int32) -> Void] = [:]
   private var relays: [ObjectIdentifier: StreamRelay] = [:]
   private var buffer = [UInt8](repeating: 0, count: 1 << 16)
 
@@ -140,9 +139,10 @@ final class PeerLoop {
     writers[fd] = Writer(more: more)
   }
 
-  /// Calls `handler` with the child's status (128 + N if killed by signal N) and its peak
-  /// resident memory once it has exited.
-  func watch(_ pid: pid_t, _ handler: @escaping (_ status: Int32, _ maxRSSKiB: Int) -> Void) {
+  /// Calls `handler` with the child's status (128 + N if killed by signal N) once it has exited.
+  /// (Not its ru_maxrss: a child made by posix_spawn shares this process's memory until it
+  /// execs, and Linux counts that memory in the child's peak; LoadTests reads VmHWM instead.)
+  func watch(_ pid: pid_t, _ handler: @escaping (_ status: Int32) -> Void) {
     children[pid] = handler
   }
 
@@ -216,12 +216,11 @@ final class PeerLoop {
     guard !children.isEmpty else { return }
     while true {
       var status: Int32 = 0
-      var usage = rusage()
-      let pid = wait4(-1, &status, WNOHANG, &usage)
+      let pid = waitpid(-1, &status, WNOHANG)
       guard pid > 0 else { return }
       guard let handler = children.removeValue(forKey: pid) else { continue }
       let signalNumber = status & 0x7f
-      handler(signalNumber == 0 ? (status >> 8) & 0xff : 128 + signalNumber, Int(usage.ru_maxrss))
+      handler(signalNumber == 0 ? (status >> 8) & 0xff : 128 + signalNumber)
     }
   }
 }
@@ -247,8 +246,8 @@ final class LiveSession {
     var sealError: [UInt8] = []
     /// Whether sc-open and sc-seal were started.
     var streamed = false
-    /// Peak memory of each tool process, KiB.
-    var maxRSSKiB: [Int] = []
+    /// The tool each process of this side runs.
+    var tools: [pid_t: String] = [:]
     /// Live tool processes.
     var live: Set<pid_t> = []
     /// Open output and error pipes of this side.
@@ -335,14 +334,14 @@ final class LiveSession {
         try ToolRunner.path(of: "sc-handshake"), "--" + side.role, "-k", keyPath, "-n", side.name, "-o",
         side.sessionPath, "--timeout", String(handshakeTimeout),
       ], descriptors: [0: side.connection, 1: side.connection, 2: stderr])
-    track(pid, side) { side.handshakeStatus = $0 }
+    track(pid, side, "sc-handshake") { side.handshakeStatus = $0 }
   }
 
-  private func track(_ pid: pid_t, _ side: Side, _ record: @escaping (Int32) -> Void) {
+  private func track(_ pid: pid_t, _ side: Side, _ tool: String, _ record: @escaping (Int32) -> Void) {
     side.live.insert(pid)
-    loop.watch(pid) { [unowned self] status, rss in
+    side.tools[pid] = tool
+    loop.watch(pid) { [unowned self] status in
       side.live.remove(pid)
-      side.maxRSSKiB.append(rss)
       record(status)
       if side.handshakeStatus != nil && !side.streamed && side.connection >= 0 {
         if side.handshakeStatus == 0 && !self.killed {
@@ -372,7 +371,7 @@ final class LiveSession {
       descriptors: [0: side.connection, 1: out.write, 2: openErr])
     close(out.write)
     close(openErr)
-    track(opener, side) { side.openStatus = $0 }
+    track(opener, side, "sc-open") { side.openStatus = $0 }
 
     let messages = try closeOnExecPipe()
     let sealErr = try errorPipe(side, into: \.sealError)
@@ -382,7 +381,7 @@ final class LiveSession {
     close(messages.read)
     close(sealErr)
     loop.write(messages.write, input(side))
-    track(sealer, side) { side.sealStatus = $0 }
+    track(sealer, side, "sc-seal") { side.sealStatus = $0 }
   }
 
   /// Kills what is left if `deadline` (monotonic seconds) has passed.
