@@ -3,7 +3,7 @@
 # release build of the tools (what `make install` ships; the tests find them through SC_BIN_DIR).
 #
 # - The hostile relay (Tests/SecureChatTests/HostileRelayTests.swift): SOAK_RUNS live sessions
-#   over 127.0.0.1 (default 100,000), SOAK_JOBS at a time (default 12), each with mutations drawn
+#   over 127.0.0.1 (default 100,000), SOAK_JOBS at a time (default 16), each with mutations drawn
 #   from its seed; the base seed is SOAK_SEED (default: the current time). It prints the count
 #   of each mutation kind and of each outcome, the time, and every invariant violation with the
 #   seed of its run; SOAK_REPLAY=SEED[,SEED...] runs only those runs again.

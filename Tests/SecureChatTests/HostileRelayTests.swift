@@ -66,7 +66,7 @@ final class HostileRelayTests: XCTestCase {
     // Under AddressSanitizer (make check-asan sets ASAN_OPTIONS) every tool is slower.
     let defaultRuns = ProcessInfo.processInfo.environment["ASAN_OPTIONS"] == nil ? 1500 : 300
     let runs = Self.environment("SOAK_RUNS").flatMap { Int($0) } ?? defaultRuns
-    let jobs = Self.environment("SOAK_JOBS").flatMap { Int($0) } ?? 12
+    let jobs = Self.environment("SOAK_JOBS").flatMap { Int($0) } ?? 16
     let base = Self.environment("SOAK_SEED").flatMap(Self.parseSeed) ?? 0x5EC0_2026_1126
     let replay = Self.environment("SOAK_REPLAY").map {
       $0.split(separator: ",").compactMap { Self.parseSeed(String($0)) }
