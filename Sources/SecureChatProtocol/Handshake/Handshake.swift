@@ -10,6 +10,11 @@ import SecureChatCrypto
 ///
 /// The initiator proves itself first; the responder checks that proof before it answers, and the
 /// initiator checks the responder's before it reports success. No keys exist until then.
+///
+/// A responder may hold several pre-shared keys, one per peer (PROTOCOL.md §3.9): nothing it
+/// receives says which key the initiator holds, so when I2 arrives it computes the handshake
+/// secret and the expected response under every key, compares each with the response in I2 in
+/// constant time, and only then takes the one key that verified.
 public final class Handshake {
   public enum Role: UInt8, Sendable {
     case initiator = 1
@@ -46,28 +51,70 @@ public final class Handshake {
     }
   }
 
+  /// A pre-shared key this side accepts, and the name its holder must authenticate as, if any.
+  public struct PeerKey {
+    public let psk: SecretBytes
+    /// The peer must name itself exactly so (§3.5 step A5); nil accepts any valid name.
+    public let expectedName: [UInt8]?
+    /// How a diagnostic names this key, such as "entry 'bob'" (not secret); nil for a lone key.
+    public let label: String?
+
+    public init(psk: SecretBytes, expectedName: [UInt8]? = nil, label: String? = nil) {
+      precondition(psk.count == KeyFile.keySize, "a pre-shared key is 32 bytes")
+      precondition(expectedName.map(SessionName.isValid) ?? true, "invalid expected peer name")
+      self.psk = psk
+      self.expectedName = expectedName
+      self.label = label
+    }
+  }
+
   public let role: Role
   public private(set) var state: State = .idle
   /// Set once the handshake is complete, never before.
   public private(set) var result: SessionSecrets?
+  /// The index in `keys` of the key the peer proved it holds: set once the peer's response has
+  /// verified (the initiator's single key from the start), and kept if a later check fails.
+  public private(set) var selectedKeyIndex: Int?
 
-  private let psk: SecretBytes
+  private let keys: [PeerKey]
+  /// The key in use: the initiator's from the start, the responder's once I2 has verified.
+  private var psk: SecretBytes?
   private let localName: [UInt8]
   private let randomness: Randomness
   private let ephemeral: X25519PrivateKey
   private var transcriptHash: [UInt8] = []
   private var sharedSecret: SecretBytes?
   private var handshakePRK: SecretBytes?
+  /// The responder's handshake secret under each of its keys, between K2 and A1 of I2.
+  private var candidatePRKs: [SecretBytes] = []
   private var peerName: [UInt8] = []
   /// The peer's ephemeral public key, for the verification code.
   private var peerPublicKey: [UInt8] = []
   /// The responder's copy of the commitment in I1.
   private var initiatorCommitment: [UInt8] = []
 
-  public init(role: Role, psk: SecretBytes, localName: [UInt8], randomness: Randomness = .fresh()) throws {
+  /// One pre-shared key; the peer must name itself `expectedPeerName` if that is given.
+  public convenience init(
+    role: Role, psk: SecretBytes, localName: [UInt8], expectedPeerName: [UInt8]? = nil,
+    randomness: Randomness = .fresh()
+  ) throws {
+    try self.init(
+      role: role, keys: [PeerKey(psk: psk, expectedName: expectedPeerName)], localName: localName,
+      randomness: randomness)
+  }
+
+  /// The initiator holds exactly one key; a responder one or more, all different (two keys that
+  /// are the same would both verify, and the handshake would then fail: see §3.9).
+  public init(role: Role, keys: [PeerKey], localName: [UInt8], randomness: Randomness = .fresh()) throws {
     precondition(SessionName.isValid(localName), "invalid local name")
+    precondition(!keys.isEmpty, "no pre-shared key")
+    precondition(role == .responder || keys.count == 1, "an initiator holds exactly one key")
     self.role = role
-    self.psk = psk
+    self.keys = keys
+    if role == .initiator {
+      psk = keys[0].psk
+      selectedKeyIndex = 0
+    }
     self.localName = localName
     self.randomness = randomness
     ephemeral = try X25519PrivateKey(rawRepresentation: randomness.ephemeralSecret)
@@ -123,6 +170,7 @@ public final class Handshake {
       state = .failed
       sharedSecret = nil
       handshakePRK = nil
+      candidatePRKs = []
       throw error
     }
   }
@@ -170,7 +218,13 @@ public final class Handshake {
     guard ConstantTime.equals(Self.commitment(to: initiatorKey), initiatorCommitment) else {
       throw HandshakeError.authenticationFailed("the initiator's key does not match its commitment")
     }
-    try deriveHandshakeSecret(peerPublicKey: initiatorKey)
+    // §3.5 K2: one DH, then the handshake secret under every key the responder holds.
+    peerPublicKey = initiatorKey
+    guard let shared = ephemeral.sharedSecret(with: initiatorKey) else { throw HandshakeError.invalidPublicKey }
+    sharedSecret = shared
+    candidatePRKs = try keys.map {
+      try KeySchedule.extract(sharedSecret: shared, psk: $0.psk, transcriptHash: transcriptHash)
+    }
     try checkAuth(message, from: .initiator)
     let reply = try makeAuth(.responderAuth)
     try complete()
@@ -193,7 +247,37 @@ public final class Handshake {
     self.peerPublicKey = peerPublicKey
     guard let shared = ephemeral.sharedSecret(with: peerPublicKey) else { throw HandshakeError.invalidPublicKey }
     sharedSecret = shared
-    handshakePRK = try KeySchedule.extract(sharedSecret: shared, psk: psk, transcriptHash: transcriptHash)
+    handshakePRK = try KeySchedule.extract(sharedSecret: shared, psk: psk!, transcriptHash: transcriptHash)
+  }
+
+  /// §3.5 A1 for the responder (§3.9): the response the initiator would have made under each
+  /// key, every one computed and compared in constant time whatever the others gave, so that the
+  /// time taken does not depend on which key verifies. The index is kept with masks, not
+  /// branches. Exactly one key must verify.
+  private func selectKey(response: [UInt8]) throws {
+    var selected = 0
+    var matches = 0
+    for index in keys.indices {
+      let expected = try Self.response(psk: keys[index].psk, role: .initiator, transcriptHash: transcriptHash)
+      let match = ConstantTime.equals(expected, response) ? 1 : 0
+      let mask = 0 &- match
+      selected = (index & mask) | (selected & ~mask)
+      matches &+= match
+    }
+    guard matches == 1 else {
+      if matches > 1 {
+        throw HandshakeError.authenticationFailed(
+          "the peer's response verifies under \(matches) keys: they are the same key")
+      }
+      throw HandshakeError.authenticationFailed(
+        keys.count == 1
+          ? "the peer's response does not verify (different key, or tampered)"
+          : "the peer's response does not verify under any of the \(keys.count) keys (unknown key, or tampered)")
+    }
+    selectedKeyIndex = selected
+    psk = keys[selected].psk
+    handshakePRK = candidatePRKs[selected]
+    candidatePRKs = []
   }
 
   /// I2 or R2: our name in a frame under our handshake keys, then our response over the
@@ -206,7 +290,7 @@ public final class Handshake {
     let key = role == .initiator ? ephemeral.publicKey : []
     let header = HandshakeMessage.header(type, bodyCount: key.count + frame.count + HandshakeMessage.responseSize)
     transcriptHash = SHA256.hash(transcriptHash + header + key + frame)
-    let response = try Self.response(psk: psk, role: role, transcriptHash: transcriptHash)
+    let response = try Self.response(psk: psk!, role: role, transcriptHash: transcriptHash)
     transcriptHash = SHA256.hash(transcriptHash + response)
     return header + key + frame + response
   }
@@ -218,9 +302,13 @@ public final class Handshake {
     let frameBytes = Array(message[frameStart..<(message.count - HandshakeMessage.responseSize)])
     let response = Array(message.suffix(HandshakeMessage.responseSize))
     transcriptHash = SHA256.hash(transcriptHash + message.prefix(message.count - HandshakeMessage.responseSize))
-    let expected = try Self.response(psk: psk, role: peerRole, transcriptHash: transcriptHash)
-    guard ConstantTime.equals(expected, response) else {
-      throw HandshakeError.authenticationFailed("the peer's response does not verify (different key, or tampered)")
+    if peerRole == .initiator {
+      try selectKey(response: response)
+    } else {
+      let expected = try Self.response(psk: psk!, role: peerRole, transcriptHash: transcriptHash)
+      guard ConstantTime.equals(expected, response) else {
+        throw HandshakeError.authenticationFailed("the peer's response does not verify (different key, or tampered)")
+      }
     }
     let opener = try FrameOpener(keys: try KeySchedule.handshakeFrameKeys(prk: handshakePRK!, role: peerRole))
     let name: [UInt8]
@@ -232,6 +320,16 @@ public final class Handshake {
       throw HandshakeError.authenticationFailed("the peer's name frame does not verify (\(error))")
     }
     guard SessionName.isValid(name) else { throw HandshakeError.malformed("the peer's name is not a valid name") }
+    // §3.5 A5: the name the holder of this key must give, if one is set. The responder checks it
+    // before it answers, the initiator before it accepts the session.
+    let key = keys[selectedKeyIndex!]
+    if let expectedName = key.expectedName, name != expectedName {
+      let claimed = String(decoding: name, as: UTF8.self)
+      let wanted = String(decoding: expectedName, as: UTF8.self)
+      throw HandshakeError.authenticationFailed(
+        key.label.map { "the peer authenticated with the key of \($0) but named itself '\(claimed)', not '\(wanted)'" }
+          ?? "the peer named itself '\(claimed)', not '\(wanted)'")
+    }
     peerName = name
     transcriptHash = SHA256.hash(transcriptHash + response)
   }
@@ -244,7 +342,7 @@ public final class Handshake {
 
   /// §4.5: session keys from the DH output and the PSK, salted with the final transcript hash.
   private func complete() throws {
-    let prk = try KeySchedule.extract(sharedSecret: sharedSecret!, psk: psk, transcriptHash: transcriptHash)
+    let prk = try KeySchedule.extract(sharedSecret: sharedSecret!, psk: psk!, transcriptHash: transcriptHash)
     let initiatorToResponder = FrameKeys(
       encryption: try KeySchedule.expand(prk, HandshakeLabels.initiatorToResponderEncryption),
       authentication: try KeySchedule.expand(prk, HandshakeLabels.initiatorToResponderAuthentication))
