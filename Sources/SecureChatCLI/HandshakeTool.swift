@@ -10,16 +10,24 @@ import SecureChatProtocol
 public enum HandshakeTool {
   public static let spec = CommandSpec(
     name: "sc-handshake",
-    usage: ["sc-handshake --initiator|--responder -k KEYFILE -n NAME -o SESSIONFILE [--timeout SECONDS]"],
+    usage: [
+      "sc-handshake --initiator|--responder -k KEYFILE -n NAME -o SESSIONFILE [--peer-name NAME]"
+        + " [--timeout SECONDS]",
+      "sc-handshake --responder --peers PEERSFILE -n NAME -o SESSIONFILE [--timeout SECONDS]",
+    ],
     summary: """
       Authenticate the peer on standard input/output with the pre-shared key (ephemeral X25519 and
-      mutual HMAC-SHA256 challenge-response), then write the session keys to SESSIONFILE.
+      mutual HMAC-SHA256 challenge-response), then write the session keys to SESSIONFILE. With
+      --peers, the responder accepts any peer of the peers file and learns from the handshake
+      which one connected.
       """,
     options: [
       OptionSpec(nil, "initiator", help: "speak first (the side that connects)"),
       OptionSpec(nil, "responder", help: "answer (the side that listens)"),
       OptionSpec("k", "key", value: "KEYFILE", help: "the pre-shared key file (- for standard input is not allowed)"),
+      OptionSpec(nil, "peers", value: "PEERSFILE", help: "accept every peer of this peers file (with --responder)"),
       OptionSpec("n", "name", value: "NAME", help: "the name to authenticate as (letters, digits, . _ - @ +)"),
+      OptionSpec(nil, "peer-name", value: "NAME", help: "the name the peer must authenticate as (with -k)"),
       OptionSpec("o", "output", value: "SESSIONFILE", help: "write the session here (created 0600, never overwritten)"),
       OptionSpec(nil, "timeout", value: "SECONDS", help: "give up when the handshake takes longer (default 30)"),
     ],
@@ -35,11 +43,35 @@ public enum HandshakeTool {
     case (false, true): role = .responder
     default: throw ToolError.usage("give exactly one of --initiator and --responder")
     }
-    guard let keyPath = options.value("key") else { throw ToolError.usage("a key file is needed: -k KEYFILE") }
-    guard keyPath != "-" else { throw ToolError.usage("the key cannot come from standard input: that is the peer") }
+    let keyPath = options.value("key")
+    let peersPath = options.value("peers")
+    switch (keyPath, peersPath) {
+    case (nil, nil):
+      throw ToolError.usage(
+        role == .responder
+          ? "a key file is needed: -k KEYFILE, or a peers file: --peers PEERSFILE" : "a key file is needed: -k KEYFILE")
+    case (.some, .some): throw ToolError.usage("give either -k KEYFILE or --peers PEERSFILE, not both")
+    default: break
+    }
+    if peersPath != nil {
+      guard role == .responder else {
+        throw ToolError.usage("--peers needs --responder: an initiator uses one key (-k KEYFILE --peer-name NAME)")
+      }
+      guard !options.has("peer-name") else {
+        throw ToolError.usage("--peer-name cannot be used with --peers: each entry gives the name of its peer")
+      }
+    }
+    guard keyPath != "-" && peersPath != "-" else {
+      throw ToolError.usage("the key cannot come from standard input: that is the peer")
+    }
     guard let name = options.value("name") else { throw ToolError.usage("a name is needed: -n NAME") }
     guard SessionName.isValid(Array(name.utf8)) else {
       throw ToolError.usage("invalid name '\(name)': use 1 to 64 letters, digits, '.', '_', '-', '@' or '+'")
+    }
+    let peerName = options.value("peer-name")
+    if let peerName, !SessionName.isValid(Array(peerName.utf8)) {
+      throw ToolError.usage(
+        "invalid peer name '\(peerName)': use 1 to 64 letters, digits, '.', '_', '-', '@' or '+'")
     }
     guard let sessionPath = options.value("output") else {
       throw ToolError.usage("a session file is needed: -o SESSIONFILE")
@@ -55,10 +87,24 @@ public enum HandshakeTool {
     try StandardDescriptors.requireOpen(.standardInput)
     try StandardDescriptors.requireOpen(.standardOutput)
     let sink = try SessionFileSink(path: sessionPath)
-    let key = try KeyLoader.load(keyPath, expecting: .psk)
+    // The keys this side accepts: one, or one per entry of the peers file (PROTOCOL.md §3.9).
+    var entries: [PeersFile.Entry] = []
+    let keys: [Handshake.PeerKey]
+    if let peersPath {
+      entries = try PeersFileLoader.load(peersPath)
+      guard !entries.isEmpty else {
+        throw ToolError("peers file \(peersPath) has no entries", hints: [PeersFileLoader.formatHint])
+      }
+      keys = zip(entries, try PeersFileLoader.loadKeys(entries, peersFile: peersPath)).map { entry, key in
+        Handshake.PeerKey(psk: key.secret, expectedName: Array(entry.name.utf8), label: "entry '\(entry.peer)'")
+      }
+    } else {
+      let key = try KeyLoader.load(keyPath!, expecting: .psk)
+      keys = [Handshake.PeerKey(psk: key.secret, expectedName: peerName.map { Array($0.utf8) })]
+    }
     ignoreBrokenPipeSignal()
 
-    let handshake = try Handshake(role: role, psk: key.secret, localName: Array(name.utf8))
+    let handshake = try Handshake(role: role, keys: keys, localName: Array(name.utf8))
     let reader = PeerReader(
       fd: .standardInput, deadline: monotonicMilliseconds() + Int64(timeout) * 1000, timeoutSeconds: timeout)
     do {
@@ -80,6 +126,9 @@ public enum HandshakeTool {
     try sink.write(SessionFile.serialize(session))
     Diagnostics.info("authenticated peer '\(String(decoding: session.peerName, as: UTF8.self))'")
     Diagnostics.info("verification code \(session.verificationCode)")
+    if !entries.isEmpty, let index = handshake.selectedKeyIndex {
+      Diagnostics.info("peers file entry '\(entries[index].peer)'")
+    }
   }
 
   private static func readMessage(_ reader: PeerReader, expecting expected: HandshakeMessageType, isFirst: Bool) throws

@@ -1,0 +1,240 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The built sc-handshake with a peers file (`--responder --peers`) and with `--peer-name`: two
+/// processes wired to each other with two pipes, one handshake after another against the same
+/// peers file, as a listener that serves several peers would run.
+final class PeersProcessTests: XCTestCase {
+  private var directory = ""
+
+  /// The three peers in the peers file: label, name, key file (relative to the peers file).
+  private let entries = [
+    ("al", "alice", "keys/alice.key"), ("carol", "carol", "keys/carol.key"), ("d", "dave", "dave.key"),
+  ]
+
+  override func setUpWithError() throws {
+    try super.setUpWithError()
+    signal(SIGPIPE, SIG_IGN)
+    directory = NSTemporaryDirectory() + "sc-peers-process-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: directory + "/keys", withIntermediateDirectories: true)
+    for key in ["keys/alice.key", "keys/carol.key", "dave.key", "stranger.key"] {
+      let result = try ToolRunner.run("sc-keygen", ["-o", path(key)])
+      guard result.status == 0 else { throw ToolRunnerError(description: "sc-keygen: \(result.stderr)") }
+    }
+    var text = "securechat-peers-v1\n# PEER HOST PORT KEYFILE NAME\n"
+    for (label, name, key) in entries { text += "\(label) - - \(key) \(name)\n" }
+    try write("peers", text)
+  }
+
+  override func tearDownWithError() throws {
+    if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
+    try super.tearDownWithError()
+  }
+
+  private func path(_ name: String) -> String { directory + "/" + name }
+
+  private func write(_ name: String, _ text: String, mode: mode_t = 0o600) throws {
+    try Data(text.utf8).write(to: URL(fileURLWithPath: path(name)))
+    XCTAssertEqual(chmod(path(name), mode), 0)
+  }
+
+  private func read(_ name: String) -> String {
+    (FileManager.default.contents(atPath: path(name))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+  }
+
+  struct Outcome {
+    let status: Int32
+    let stderr: String
+    let wroteSession: Bool
+  }
+
+  /// Runs `initiator` and `responder` (arguments after the tool's path, without -o) against each
+  /// other over two pipes; each writes its session to `<tag>.i.session` / `<tag>.r.session`.
+  private func handshake(_ tag: String, initiator: [String], responder: [String]) throws -> (
+    initiator: Outcome, responder: Outcome
+  ) {
+    let tool = try ToolRunner.path(of: "sc-handshake")
+    let toResponder = try closeOnExecPipe()
+    let toInitiator = try closeOnExecPipe()
+    var pids: [pid_t] = []
+    var descriptors: Set<Int32> = [toResponder.read, toResponder.write, toInitiator.read, toInitiator.write]
+    defer { for fd in descriptors { close(fd) } }
+    for (side, arguments, input, output) in [
+      ("i", initiator, toInitiator.read, toResponder.write), ("r", responder, toResponder.read, toInitiator.write),
+    ] {
+      let errors = open(path("\(tag).\(side).err"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+      XCTAssertGreaterThanOrEqual(errors, 0)
+      descriptors.insert(errors)
+      pids.append(
+        try spawnTool(
+          [tool] + arguments + ["-o", path("\(tag).\(side).session"), "--timeout", "20"],
+          descriptors: [0: input, 1: output, 2: errors]))
+    }
+    // Only the children hold the pipes now: a side that exits closes its ends, and the other sees it.
+    for fd in descriptors { close(fd) }
+    descriptors = []
+    var statuses: [Int32] = []
+    let deadline = Date().addingTimeInterval(40)
+    for pid in pids {
+      var status: Int32 = 0
+      while waitpid(pid, &status, WNOHANG) == 0 {
+        if Date() > deadline {
+          kill(pid, SIGKILL)
+          XCTFail("\(tag): sc-handshake did not finish")
+        }
+        usleep(2000)
+      }
+      statuses.append((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f))
+    }
+    func outcome(_ index: Int, _ side: String) -> Outcome {
+      Outcome(
+        status: statuses[index], stderr: read("\(tag).\(side).err"),
+        wroteSession: FileManager.default.fileExists(atPath: path("\(tag).\(side).session")))
+    }
+    return (outcome(0, "i"), outcome(1, "r"))
+  }
+
+  private func code(_ stderr: String) -> String? {
+    stderr.split(separator: "\n").first { $0.hasPrefix("sc-handshake: verification code ") }.map(String.init)
+  }
+
+  private let listener = ["--responder", "--peers"]
+
+  func testOneListenerIdentifiesThreePeersOneAfterAnother() throws {
+    for (label, name, key) in entries {
+      let result = try handshake(
+        label, initiator: ["--initiator", "-k", path(key), "-n", name, "--peer-name", "bob"],
+        responder: listener + [path("peers"), "-n", "bob"])
+      XCTAssertEqual(result.initiator.status, 0, "\(label): \(result.initiator.stderr)")
+      XCTAssertEqual(result.responder.status, 0, "\(label): \(result.responder.stderr)")
+      // The two lines sc-chat reads, unchanged, then the entry.
+      let lines = result.responder.stderr.split(separator: "\n").map(String.init)
+      XCTAssertEqual(lines.count, 3, result.responder.stderr)
+      XCTAssertEqual(lines.first, "sc-handshake: authenticated peer '\(name)'")
+      XCTAssertNotNil(
+        lines.count > 1 ? lines[1].wholeMatch(of: /sc-handshake: verification code \d{3} \d{3} \d{3} \d{3}/) : nil)
+      XCTAssertEqual(lines.last, "sc-handshake: peers file entry '\(label)'")
+      XCTAssertEqual(
+        result.initiator.stderr.split(separator: "\n").first, "sc-handshake: authenticated peer 'bob'")
+      XCTAssertFalse(result.initiator.stderr.contains("peers file"), result.initiator.stderr)
+      XCTAssertNotNil(code(result.initiator.stderr))
+      XCTAssertEqual(code(result.initiator.stderr), code(result.responder.stderr), label)
+      XCTAssertTrue(result.initiator.wroteSession && result.responder.wroteSession, label)
+    }
+  }
+
+  func testAFourthPeerWithAnUnknownKeyFailsOnBothSides() throws {
+    let result = try handshake(
+      "stranger", initiator: ["--initiator", "-k", path("stranger.key"), "-n", "eve"],
+      responder: listener + [path("peers"), "-n", "bob"])
+    XCTAssertEqual(result.initiator.status, 1, result.initiator.stderr)
+    XCTAssertEqual(result.responder.status, 1, result.responder.stderr)
+    XCTAssertEqual(
+      result.responder.stderr,
+      "sc-handshake: error: authentication failed: the peer's response does not verify under any of the 3 keys"
+        + " (unknown key, or tampered)\n")
+    XCTAssertEqual(
+      result.initiator.stderr,
+      "sc-handshake: error: authentication failed: the peer rejected the handshake (different key?)\n")
+    XCTAssertFalse(result.initiator.wroteSession || result.responder.wroteSession)
+  }
+
+  func testAPeerWhoseKeyVerifiesButWhoseNameDiffersFromItsEntryFails() throws {
+    let result = try handshake(
+      "mallory", initiator: ["--initiator", "-k", path("keys/carol.key"), "-n", "mallory"],
+      responder: listener + [path("peers"), "-n", "bob"])
+    XCTAssertEqual(result.responder.status, 1, result.responder.stderr)
+    XCTAssertEqual(
+      result.responder.stderr,
+      "sc-handshake: error: authentication failed: the peer authenticated with the key of entry 'carol'"
+        + " but named itself 'mallory', not 'carol'\n")
+    // The peer learns only that authentication failed.
+    XCTAssertEqual(result.initiator.status, 1, result.initiator.stderr)
+    XCTAssertTrue(result.initiator.stderr.contains("the peer rejected the handshake"), result.initiator.stderr)
+    XCTAssertFalse(result.initiator.wroteSession || result.responder.wroteSession)
+    // Another entry's name with carol's key fails the same way.
+    let swapped = try handshake(
+      "swapped", initiator: ["--initiator", "-k", path("keys/carol.key"), "-n", "alice"],
+      responder: listener + [path("peers"), "-n", "bob"])
+    XCTAssertEqual(swapped.responder.status, 1)
+    XCTAssertTrue(swapped.responder.stderr.contains("key of entry 'carol' but named itself 'alice'"))
+  }
+
+  func testPeerNameMismatchFailsTheInitiatorAfterTheLastMessage() throws {
+    let result = try handshake(
+      "initiator-name", initiator: ["--initiator", "-k", path("dave.key"), "-n", "dave", "--peer-name", "bob"],
+      responder: ["--responder", "-k", path("dave.key"), "-n", "robert"])
+    XCTAssertEqual(result.initiator.status, 1, result.initiator.stderr)
+    XCTAssertEqual(
+      result.initiator.stderr, "sc-handshake: error: authentication failed: the peer named itself 'robert', not 'bob'\n"
+    )
+    XCTAssertFalse(result.initiator.wroteSession)
+    // The responder had finished when it sent its last message (PROTOCOL.md §7.10).
+    XCTAssertEqual(result.responder.status, 0, result.responder.stderr)
+
+    let responderSide = try handshake(
+      "responder-name", initiator: ["--initiator", "-k", path("dave.key"), "-n", "mallory"],
+      responder: ["--responder", "-k", path("dave.key"), "-n", "bob", "--peer-name", "dave"])
+    XCTAssertEqual(responderSide.responder.status, 1, responderSide.responder.stderr)
+    XCTAssertEqual(
+      responderSide.responder.stderr,
+      "sc-handshake: error: authentication failed: the peer named itself 'mallory', not 'dave'\n")
+    XCTAssertEqual(responderSide.initiator.status, 1)
+    XCTAssertFalse(responderSide.initiator.wroteSession || responderSide.responder.wroteSession)
+
+    let matching = try handshake(
+      "matching", initiator: ["--initiator", "-k", path("dave.key"), "-n", "dave", "--peer-name", "bob"],
+      responder: ["--responder", "-k", path("dave.key"), "-n", "bob", "--peer-name", "dave"])
+    XCTAssertEqual(matching.initiator.status, 0, matching.initiator.stderr)
+    XCTAssertEqual(matching.responder.status, 0, matching.responder.stderr)
+  }
+
+  /// Refusals before the handshake: status 2, one error line, nothing sent to the peer.
+  func testUsageAndPeersFileErrors() throws {
+    func refused(_ arguments: [String], _ message: String, line: UInt = #line) throws {
+      let result = try ToolRunner.run("sc-handshake", arguments + ["-o", path("never.session")])
+      XCTAssertEqual(result.status, 2, result.stderr, line: line)
+      XCTAssertTrue(result.stderr.hasPrefix("sc-handshake: error: \(message)"), result.stderr, line: line)
+      XCTAssertTrue(result.stdout.isEmpty, line: line)
+      XCTAssertFalse(FileManager.default.fileExists(atPath: path("never.session")), line: line)
+    }
+    let peers = path("peers")
+    try refused(["--initiator", "--peers", peers, "-n", "a"], "--peers needs --responder")
+    try refused(
+      ["--responder", "--peers", peers, "-k", path("dave.key"), "-n", "a"], "give either -k KEYFILE or --peers")
+    try refused(
+      ["--responder", "--peers", peers, "--peer-name", "x", "-n", "a"], "--peer-name cannot be used with --peers")
+    try refused(["--responder", "--peers", "-", "-n", "a"], "the key cannot come from standard input")
+    try refused(["--responder", "-n", "a"], "a key file is needed: -k KEYFILE, or a peers file: --peers PEERSFILE")
+    try refused(["--initiator", "-k", path("dave.key"), "-n", "a", "--peer-name", "b c"], "invalid peer name 'b c'")
+
+    XCTAssertEqual(chmod(peers, 0o644), 0)
+    try refused(["--responder", "--peers", peers, "-n", "bob"], "peers file \(peers) is accessible by others")
+    XCTAssertEqual(chmod(peers, 0o600), 0)
+
+    try write("bad-peers", "securechat-peers-v1\n\nbob - - dave.key bob extra\n")
+    try refused(
+      ["--responder", "--peers", path("bad-peers"), "-n", "bob"],
+      "peers file \(path("bad-peers")): line 3: 6 fields where 5 are needed")
+    try write("empty-peers", "securechat-peers-v1\n# nobody yet\n")
+    try refused(
+      ["--responder", "--peers", path("empty-peers"), "-n", "bob"], "peers file \(path("empty-peers")) has no entries")
+    // A copy of carol's key under another name would not tell the two entries apart.
+    try Data(contentsOf: URL(fileURLWithPath: path("keys/carol.key"))).write(to: URL(fileURLWithPath: path("copy.key")))
+    XCTAssertEqual(chmod(path("copy.key"), 0o600), 0)
+    try write("copied-peers", "securechat-peers-v1\ncarol - - keys/carol.key carol\nx - - copy.key x\n")
+    try refused(
+      ["--responder", "--peers", path("copied-peers"), "-n", "bob"],
+      "peers file \(path("copied-peers")): peers 'carol' (line 2) and 'x' (line 3) have the same key")
+    try write("missing-peers", "securechat-peers-v1\nzed - - nope.key zed\n")
+    let missing = try ToolRunner.run(
+      "sc-handshake", ["--responder", "--peers", path("missing-peers"), "-n", "bob", "-o", path("never.session")])
+    XCTAssertEqual(missing.status, 2)
+    XCTAssertTrue(
+      missing.stderr.contains("hint: the key file of peer 'zed' (\(path("missing-peers")) line 2)"), missing.stderr)
+  }
+}
