@@ -12,12 +12,15 @@ final class VectorGenerator: XCTestCase {
     try XCTSkipUnless(ProcessInfo.processInfo.environment["SC_WRITE_VECTORS"] == "1", "set SC_WRITE_VECTORS=1")
     let root = TestVector.directory
     // known-answer/ holds vectors computed independently (docs/FORMATS.md §7); keep them.
-    for generated in ["key-file", "sealed-file", "handshake", "session", "log"] {
+    for generated in ["key-file", "sealed-file", "handshake", "session", "log", "peers-file"] {
       try? FileManager.default.removeItem(atPath: root + "/" + generated)
     }
     try writeKeyFileVectors(root + "/key-file")
     try writeSealedFileVectors(root + "/sealed-file")
     try writeHandshakeVectors(root + "/handshake")
+    // A responder with several keys, and the peers file: PeersVectorGenerator.swift.
+    try PeersVectors.writeResponderKeysVectors(root + "/handshake", write: write)
+    try PeersVectors.writePeersFileVectors(root + "/peers-file", write: write)
     try writeSessionStreamVectors(root + "/session")
     try writeLogVectors(root + "/log")
     print("wrote \(written.count) vectors to \(root)")

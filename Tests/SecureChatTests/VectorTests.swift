@@ -33,13 +33,14 @@ final class VectorTests: XCTestCase {
       ], "PROTOCOL.md"
     ),
     "handshake": (
-      ["handshake", "handshake-failure"],
+      ["handshake", "handshake-failure", "handshake-responder-keys"],
       [
         "not-a-peer", "unsupported-version", "rejected", "unexpected-message", "malformed", "truncated",
         "invalid-public-key", "authentication",
       ], "PROTOCOL.md"
     ),
     "log": (["log"], ["modified", "inserted", "deleted", "reordered", "torn", "malformed"], "FORMATS.md"),
+    "peers-file": (["peers-file"], Set(PeersFileError.Kind.allCases.map(\.rawValue)), "FORMATS.md"),
   ]
 
   func testEveryVector() throws {
@@ -54,6 +55,8 @@ final class VectorTests: XCTestCase {
       case "key-file": try checkKeyFile(vector)
       case "handshake": try checkHandshake(vector)
       case "handshake-failure": try checkHandshakeFailure(vector)
+      case "handshake-responder-keys": try checkHandshakeResponderKeys(vector)
+      case "peers-file": try checkPeersFile(vector)
       case "session-stream": try checkSessionStream(vector)
       case "log": try checkLog(vector)
       default:
@@ -71,6 +74,8 @@ final class VectorTests: XCTestCase {
     XCTAssertGreaterThan(handshakeToolRuns, 25, "handshake failures on the first message run through sc-handshake")
     XCTAssertGreaterThan(kinds["session-stream", default: 0], 10)
     XCTAssertGreaterThan(kinds["log", default: 0], 10)
+    XCTAssertGreaterThan(kinds["handshake-responder-keys", default: 0], 5)
+    XCTAssertGreaterThan(kinds["peers-file", default: 0], 20)
   }
 
   /// Every file under docs/vectors, by path: the runner must have checked exactly these.
@@ -91,7 +96,7 @@ final class VectorTests: XCTestCase {
   func testEveryVectorFileHasAKnownCategoryAndExpectedOutcome() throws {
     let root = TestVector.directory
     let categories = try FileManager.default.contentsOfDirectory(atPath: root).sorted()
-    XCTAssertEqual(Set(categories), Set(Self.categories.keys), "docs/vectors holds exactly the five categories")
+    XCTAssertEqual(Set(categories), Set(Self.categories.keys), "docs/vectors holds exactly the six categories")
     var documents: [String: String] = [:]
     for document in ["FORMATS.md", "PROTOCOL.md"] {
       documents[document] = try String(contentsOfFile: root + "/../" + document, encoding: .utf8)
