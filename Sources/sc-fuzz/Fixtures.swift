@@ -108,6 +108,94 @@ enum Fixtures {
     label: Array("SecureChat v1 responder response".utf8),
     frameOffset: HandshakeMessage.headerSize)
 
+  // MARK: a responder with several keys (docs/vectors/handshake/*responder-keys*, PROTOCOL.md §3.9)
+
+  /// The keys and names of its peers file entries; a fourth key it does not know.
+  static let responderKeys: [(psk: [UInt8], name: [UInt8])] = [
+    (bytes("31363b40454a4f54595e63686d72777c81868b90959a9fa4a9aeb3b8bdc2c7cc"), Array("alice".utf8)),
+    (bytes("62676c71767b80858a8f94999ea3a8adb2b7bcc1c6cbd0d5dadfe4e9eef3f8fd"), Array("carol".utf8)),
+    (bytes("93989da2a7acb1b6bbc0c5cacfd4d9dee3e8edf2f7fc01060b10151a1f24292e"), Array("dave".utf8)),
+  ]
+  static let unknownKey = bytes("a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf")
+  static let multiKeyResponderSecret = bytes("e8f3fe09141f2a35404b56616c77828d98a3aeb9c4cfdae5f0fb06111c27323d")
+  /// The vectors' I1, and their initiator's ephemeral key, which it commits to.
+  static let multiKeyI1 = bytes(
+    "01004101b90ab8499cb1eff1750ffd8ae9251658c626876b129aed0a9be9d2c07210f908"
+      + "7778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f90919293949596")
+  static let multiKeyInitiatorKey = bytes("5eeb27648fa109ac0135d12cdceb3175ce05f1739006e5f991c002dd7415823c")
+
+  /// A responder with the three keys, each entry's name required, that has answered
+  /// `multiKeyI1`, and its answer R1.
+  static func multiKeyResponder() -> (machine: Handshake, r1: [UInt8]) {
+    let keys = responderKeys.map {
+      Handshake.PeerKey(psk: SecretBytes(copying: $0.psk), expectedName: $0.name, label: "entry")
+    }
+    let randomness = Handshake.Randomness(
+      ephemeralSecret: SecretBytes(copying: multiKeyResponderSecret),
+      challenge: bytes("78797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f9091929394959697"),
+      nameFrameIV: bytes("c8c9cacbcccdcecfd0d1d2d3d4d5d6d7"))
+    let machine = try! Handshake(role: .responder, keys: keys, localName: Array("bob".utf8), randomness: randomness)
+    _ = machine.start()
+    return (machine, try! machine.receive(multiKeyI1)!)
+  }
+
+  /// The initiator's side of I2 as PROTOCOL.md §3.3 and §4 describe it, written from the
+  /// document with the library's primitives only: what a peer holding `psk` sends the responder
+  /// above, with `frames` (name frames made by `nameFrames`) after its ephemeral key.
+  struct MultiKeyInitiator {
+    let transcriptHash: [UInt8]
+    let sharedSecret: SecretBytes
+
+    init() {
+      let r1 = Fixtures.multiKeyResponder().r1
+      let th1 = SHA256.hash(Array("SecureChat v1 handshake".utf8) + Fixtures.multiKeyI1)
+      transcriptHash = SHA256.hash(th1 + r1)
+      // DH(EI, ER) is the same from either side: the responder's secret and the initiator's key.
+      sharedSecret = try! X25519PrivateKey(rawRepresentation: SecretBytes(copying: Fixtures.multiKeyResponderSecret))
+        .sharedSecret(with: Fixtures.multiKeyInitiatorKey)!
+    }
+
+    /// §4.2: the initiator's handshake frame keys under `psk`.
+    func frameKeys(psk: [UInt8]) -> FrameKeys {
+      let prk = try! HKDFSHA256.derive(
+        inputKeyMaterial: sharedSecret.concatenating(SecretBytes(copying: psk)), salt: transcriptHash, info: [],
+        outputCount: 32, mode: .extractOnly)
+      func expand(_ label: String) -> SecretBytes {
+        try! HKDFSHA256.derive(
+          inputKeyMaterial: prk, salt: [], info: Array(label.utf8), outputCount: 32, mode: .expandOnly)
+      }
+      return FrameKeys(
+        encryption: expand("SecureChat v1 handshake initiator encryption"),
+        authentication: expand("SecureChat v1 handshake initiator authentication"))
+    }
+
+    /// The name frames: `name` in one final frame, or in a frame that is not final, then
+    /// (if `followed`) an empty final one.
+    func nameFrames(psk: [UInt8], name: [UInt8], final: Bool, followed: Bool) -> [UInt8] {
+      let sealer = try! FrameSealer(
+        keys: frameKeys(psk: psk), fixedIVs: [[UInt8](repeating: 0x5c, count: 16), [UInt8](repeating: 0xc5, count: 16)])
+      var frames = sealer.seal(name, isFinal: final)
+      if !final && followed { frames += sealer.seal([], isFinal: true) }
+      return frames
+    }
+
+    /// I2 = header ‖ EI ‖ frames ‖ HMAC(KI, label ‖ TH3), TH3 = H(TH2 ‖ header ‖ EI ‖ frames).
+    func i2(psk: [UInt8], frames: [UInt8]) -> [UInt8] {
+      let body = Fixtures.multiKeyInitiatorKey + frames
+      let message =
+        HandshakeMessage.header(.initiatorAuth, bodyCount: min(0xffff, body.count + HandshakeMessage.responseSize))
+        + body
+      let responseKey = try! HKDFSHA256.derive(
+        inputKeyMaterial: SecretBytes(copying: psk), salt: [], info: Array("SecureChat v1 initiator response key".utf8),
+        outputCount: 32)
+      let th3 = SHA256.hash(transcriptHash + message)
+      return message
+        + (try! HMACSHA256(key: responseKey)).authenticate(Array("SecureChat v1 initiator response".utf8), th3)
+    }
+  }
+
+  static let multiKeyInitiator = MultiKeyInitiator()
+
   // MARK: session streams (docs/vectors/session): the responder's side, receiving
 
   static let sessionReceiveEncryption = bytes("2fa247c8fcd611ba80d0b0a80f040083d74c87294fb5f84d779f4ff4044e41d6")

@@ -22,7 +22,8 @@ struct FuzzTarget: Sendable {
     handshake("handshake-r1", .responderHello, "R1 to an initiator that has sent I1"),
     handshakeAuth("handshake-i2", .initiatorAuth, "I2 to a responder that has answered the good I1"),
     handshakeAuth("handshake-r2", .responderAuth, "R2 to an initiator that has answered the good R1"),
-    handshakeAbort, sessionFrames, sealedFile, armor, keyFile, sessionFile, logLine, logVerify,
+    handshakeAbort, handshakeI2Keys, sessionFrames, sealedFile, armor, keyFile, peersFile, sessionFile, logLine,
+    logVerify,
   ]
 
   static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
@@ -177,6 +178,70 @@ extension FuzzTarget {
       seeds += withControl(messages, [("-\(stage)", UInt8(stage))])
     }
     return seeds
+  }
+}
+
+// MARK: - handshake: a responder with several keys
+
+extension FuzzTarget {
+  /// I2 to a responder with three keys, each with its entry's name (PROTOCOL.md §3.9). Bit 0 of
+  /// the first byte clear: the rest is I2 as it is. Set: the rest is the name a peer sends, bits
+  /// 1–2 pick the peer's key (one of the three, or one the responder does not know), bit 3 makes
+  /// the name frame not final, bit 4 adds an empty final frame after it. That peer is written
+  /// from the protocol document (Fixtures.MultiKeyInitiator), so the outcome is known: success
+  /// exactly for a known key, its entry's name and one final frame, and the key the response
+  /// proves is the one selected, whatever fails after it.
+  static let handshakeI2Keys = FuzzTarget(
+    name: "handshake-i2-keys",
+    summary: "Handshake.receive: I2 to a responder with three keys (a peers file), as is or from a peer with a key",
+    run: runHandshakeI2Keys, seeds: seedsHandshakeI2Keys)
+
+  @Sendable static func runHandshakeI2Keys(_ data: [UInt8]) -> String {
+    let (control, body) = splitControl(data)
+    let machine = Fixtures.multiKeyResponder().machine
+    guard control & 1 != 0 else { return deliver(body, to: machine) }
+    let keyIndex = Int(control >> 1) & 3
+    let known = keyIndex < Fixtures.responderKeys.count
+    let psk = known ? Fixtures.responderKeys[keyIndex].psk : Fixtures.unknownKey
+    let final = control & 8 == 0
+    let name = Array(body.prefix(RecordLayer.maxPlaintextCount))
+    let peer = Fixtures.multiKeyInitiator
+    let message = peer.i2(
+      psk: psk, frames: peer.nameFrames(psk: psk, name: name, final: final, followed: control & 16 != 0))
+    let result = deliver(message, to: machine)
+    let expected = known && final && SessionName.isValid(name) && name == Fixtures.responderKeys[keyIndex].name
+    require(
+      (result == "success") == expected,
+      "a peer with key \(keyIndex + 1), name \(name), final \(final): \(result)")
+    // Within the header's bounds the response is checked, and it verifies under its key alone.
+    let checked =
+      message.count - HandshakeMessage.headerSize <= HandshakeMessage.maxAuthBodySize + HandshakeMessage.publicKeySize
+    require(
+      machine.selectedKeyIndex == (known && checked ? keyIndex : nil),
+      "key \(keyIndex + 1) answered, \(String(describing: machine.selectedKeyIndex)) selected")
+    if expected { require(machine.result?.peerName == name, "another peer name") }
+    return result
+  }
+
+  @Sendable static func seedsHandshakeI2Keys(_ vectors: Vectors) -> [Seed] {
+    let asIs = vectors.all.filter { $0.fields["kind"] == "handshake-responder-keys" }.compactMap { vector -> Seed? in
+      guard let hex = vector.fields["receive-2"], let message = [UInt8](hexString: hex) else { return nil }
+      return (vector.name, [0] + message)
+    }
+    var fromPeer: [Seed] = []
+    for key in 0..<4 {
+      for (label, name) in [
+        ("alice", "alice"), ("carol", "carol"), ("dave", "dave"), ("mallory", "mallory"), ("empty", ""),
+        ("carol-escape", "carol\u{1b}"),
+      ] {
+        fromPeer.append(("peer-key\(key + 1)-\(label)", [UInt8(key << 1 | 1)] + Array(name.utf8)))
+      }
+    }
+    fromPeer += [
+      ("peer-key2-carol-not-final", [2 << 1 | 1 | 8] + Array("carol".utf8)),
+      ("peer-key2-carol-two-frames", [2 << 1 | 1 | 8 | 16] + Array("carol".utf8)),
+    ]
+    return asIs + fromPeer
   }
 }
 
@@ -405,6 +470,51 @@ extension FuzzTarget {
       seeds.append(("written-\(key.type.rawValue)", KeyFile.serialize(key, comment: "fuzz").copyForTesting()))
     }
     return seeds
+  }
+
+  /// What parses holds the rules of §10 (unique labels and key files, valid fields), and written
+  /// out again parses to the same entries.
+  static let peersFile = FuzzTarget(
+    name: "peers-file",
+    summary: "PeersFile.parse, then the entries written out and parsed again",
+    run: runPeersFile, seeds: seedsPeersFile)
+
+  @Sendable static func runPeersFile(_ data: [UInt8]) -> String {
+    let location = "/home/u/.config/securechat/peers"
+    let entries: [PeersFile.Entry]
+    do {
+      entries = try PeersFile.parse(data, location: location)
+    } catch {
+      let error = error as! PeersFileError
+      return "\(error.kind.rawValue) line \(error.line)"
+    }
+    require(Set(entries.map(\.peer)).count == entries.count, "two entries with one label")
+    require(Set(entries.map(\.keyPath)).count == entries.count, "two entries with one key file")
+    require(zip(entries, entries.dropFirst()).allSatisfy { $0.line < $1.line }, "lines out of order")
+    for entry in entries {
+      require(
+        entry.line >= 2 && PeersFile.isValidLabel(Array(entry.peer.utf8))
+          && SessionName.isValid(Array(entry.name.utf8)) && (entry.host == nil) == (entry.port == nil)
+          && entry.port != 0 && entry.keyPath == PeersFile.resolve(keyFile: entry.keyFile, location: location),
+        "an entry breaks a rule: \(entry)")
+    }
+    var text = PeersFile.header + [0x0a]
+    for entry in entries {
+      let port = entry.port.map { String($0) } ?? "-"
+      text += Array("\(entry.peer) \(entry.host ?? "-") \(port) \(entry.keyFile) \(entry.name)\n".utf8)
+    }
+    let again = try? PeersFile.parse(text, location: location)
+    let renumbered = entries.enumerated().map {
+      PeersFile.Entry(
+        line: $0.offset + 2, peer: $0.element.peer, host: $0.element.host, port: $0.element.port,
+        keyFile: $0.element.keyFile, keyPath: $0.element.keyPath, name: $0.element.name)
+    }
+    require(again == renumbered, "the entries written out parse to \(String(describing: again))")
+    return "success"
+  }
+
+  @Sendable static func seedsPeersFile(_ vectors: Vectors) -> [Seed] {
+    vectors.data(ofKind: "peers-file")
   }
 
   /// What parses serializes back to exactly the same bytes.
