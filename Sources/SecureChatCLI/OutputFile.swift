@@ -54,6 +54,10 @@ public final class OutputFile {
     PendingOutputCleanup.register(template)
   }
 
+  /// True for a regular file written through a temporary file: nothing written is visible under
+  /// its name before `commit()`.
+  public var isDeferred: Bool { temporaryPath != nil }
+
   public func write(_ bytes: UnsafeRawBufferPointer) throws {
     do {
       try fd.writeAll(bytes)

@@ -8,13 +8,18 @@ import SecureChatProtocol
 /// `sc-seal -s`: one frame per line (or per chunk of raw input with `--binary`). Everything read
 /// in one read(2) is sealed and written in one write(2): a line typed at a terminal goes out at
 /// once, while a stream of lines is batched. End of input sends the final frame.
+///
+/// With `receipts` (`--receipts-from`), it waits on both inputs with poll(2) and sends a receipt
+/// frame for each message number as soon as it is read (docs/PROTOCOL.md §6.5); without, it only
+/// ever blocks in read(2) on the messages, as before.
 enum SessionSealing {
   static let readSize = 1 << 18
   /// Frames are written when this much is ready (or when no more input is waiting).
   static let frameBufferSize = 1 << 18
 
   static func run(
-    input: FileDescriptor, output: FileDescriptor, session: SessionSecrets, binary: Bool, logger: SessionLogger?
+    input: FileDescriptor, output: FileDescriptor, session: SessionSecrets, binary: Bool, logger: SessionLogger?,
+    receipts: ReceiptInput? = nil
   ) throws {
     let sealer = try FrameSealer(keys: session.send)
     // Plaintext: zeroed on release. Holds at most one partial line besides what was just read.
@@ -38,41 +43,75 @@ enum SessionSealing {
       }
       if !isFinal { logger?.message(sequence: sequence, message) }
     }
+    // Receipts are not logged (FORMATS.md §9.2): the log records messages.
+    func sealReceipt(_ number: UInt64) throws {
+      let plaintext = SessionReceipt.plaintext(acknowledging: number)
+      if produced + RecordLayer.frameSize(plaintextCount: plaintext.count) > frames.count { try sendFrames() }
+      produced += plaintext.withUnsafeBytes { message in
+        frames.withUnsafeMutableBytes {
+          sealer.seal(message, type: .receipt, isFinal: false, into: $0.baseAddress! + produced)
+        }
+      }
+    }
+    /// Seals and sends what one read(2) of `n` bytes brought; returns true at the end of input,
+    /// once the final frame has been sent.
+    func consume(_ n: Int) throws -> Bool {
+      let atEnd = n == 0
+      // The receipts already waiting go out before the final frame; later ones cannot.
+      if atEnd { try receipts?.drain(sealReceipt) }
+      let available = pending + n
+      var start = 0
+      try inputBuffer.withUnsafeBytes { data in
+        while start < available {
+          let limit = min(available, start + RecordLayer.maxPlaintextCount)
+          var end = limit
+          if !binary {
+            if let newline = data[start..<limit].firstIndex(of: UInt8(ascii: "\n")) {
+              end = newline + 1
+            } else if limit - start < RecordLayer.maxPlaintextCount && !atEnd {
+              break  // an unfinished line: wait for the rest of it
+            }
+          }
+          try seal(UnsafeRawBufferPointer(rebasing: data[start..<end]))
+          start = end
+        }
+        if atEnd { try seal(UnsafeRawBufferPointer(rebasing: data[0..<0]), isFinal: true) }
+      }
+      // Everything read together goes out together, at once.
+      try sendFrames()
+      if atEnd { return true }
+      pending = available - start
+      if pending > 0 && start > 0 {
+        inputBuffer.withUnsafeMutableBytes {
+          $0.baseAddress!.copyMemory(from: $0.baseAddress! + start, byteCount: pending)
+        }
+      }
+      return false
+    }
+    func readInput() throws -> Int {
+      try inputBuffer.withUnsafeMutableBytes {
+        try input.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[pending..<(pending + readSize)]))
+      }
+    }
 
     try logger?.open()
     do {
-      while true {
-        let n = try inputBuffer.withUnsafeMutableBytes {
-          try input.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[pending..<(pending + readSize)]))
-        }
-        let atEnd = n == 0
-        let available = pending + n
-        var start = 0
-        try inputBuffer.withUnsafeBytes { data in
-          while start < available {
-            let limit = min(available, start + RecordLayer.maxPlaintextCount)
-            var end = limit
-            if !binary {
-              if let newline = data[start..<limit].firstIndex(of: UInt8(ascii: "\n")) {
-                end = newline + 1
-              } else if limit - start < RecordLayer.maxPlaintextCount && !atEnd {
-                break  // an unfinished line: wait for the rest of it
-              }
-            }
-            try seal(UnsafeRawBufferPointer(rebasing: data[start..<end]))
-            start = end
+      if let receipts {
+        while true {
+          var fds = [pollfd(fd: input.rawValue, events: Int16(POLLIN), revents: 0)]
+          if !receipts.ended { fds.append(pollfd(fd: receipts.fd.rawValue, events: Int16(POLLIN), revents: 0)) }
+          if poll(&fds, nfds_t(fds.count), -1) < 0 {
+            if errno == EINTR { continue }
+            throw ToolError.system("cannot wait for input")
           }
-          if atEnd { try seal(UnsafeRawBufferPointer(rebasing: data[0..<0]), isFinal: true) }
-        }
-        // Everything read together goes out together, at once.
-        try sendFrames()
-        if atEnd { break }
-        pending = available - start
-        if pending > 0 && start > 0 {
-          inputBuffer.withUnsafeMutableBytes {
-            $0.baseAddress!.copyMemory(from: $0.baseAddress! + start, byteCount: pending)
+          if fds.count > 1 && fds[1].revents != 0 {
+            try receipts.drain(sealReceipt)
+            try sendFrames()
           }
+          if fds[0].revents != 0, try consume(try readInput()) { break }
         }
+      } else {
+        while try !consume(try readInput()) {}
       }
     } catch {
       try? logger?.close("failed: \(describe(error))")
@@ -97,12 +136,16 @@ func describe(_ error: Error) -> String {
 
 /// `sc-open -s`: verifies each frame and writes its message as soon as it is verified; stops at
 /// the first frame that fails (exit 1), after writing everything verified before it.
+///
+/// Receipts (docs/PROTOCOL.md §6.5): `receiptsTo` gets the number of each message once the
+/// message has been written to the output; `delivered` the number each verified receipt frame of
+/// the peer acknowledges. Both are written with the messages, before sc-open waits for more input.
 enum SessionOpening {
   /// `escapeControls` is forced on by `--escape` for a program that shows the messages on a
   /// terminal through a pipe (sc-chat); on a terminal it is always on.
   static func run(
     input: FileDescriptor, output: OutputFile, session: SessionSecrets, logger: SessionLogger?,
-    escapeControls forceEscaping: Bool = false
+    escapeControls forceEscaping: Bool = false, receiptsTo: NumberLines? = nil, delivered: NumberLines? = nil
   ) throws {
     let reader = try SessionStreamReader(session: session)
     let queue = InputQueue(capacity: (1 << 18) + RecordLayer.maxFrameSize, source: input.readFromPeer)
@@ -113,17 +156,29 @@ enum SessionOpening {
 
     // Set when an entry could not be logged: what was not logged is then not shown either.
     var logFailed = false
+    // Messages whose numbers have gone to `receiptsTo`: those written to the output.
+    var shown: UInt64 = 0
     func flush() throws {
       // Logged before it is shown: nothing reaches the reader that the log does not have.
       do { try logger?.flush() } catch {
         logFailed = true
         throw error
       }
-      guard !plaintext.isEmpty else { return }
-      if escapeControls { plaintext = TerminalText.escapingControls(plaintext) }
-      try output.write(plaintext)
-      _ = plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
-      plaintext.removeAll(keepingCapacity: true)
+      try delivered?.flush()
+      if !plaintext.isEmpty {
+        if escapeControls { plaintext = TerminalText.escapingControls(plaintext) }
+        try output.write(plaintext)
+        _ = plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        plaintext.removeAll(keepingCapacity: true)
+      }
+      // Only now are the messages written: their numbers may go to this side's sc-seal.
+      if let receiptsTo {
+        while shown < reader.messageCount {
+          receiptsTo.append(shown)
+          shown += 1
+        }
+        try receiptsTo.flush()
+      }
     }
 
     try logger?.open()
@@ -137,6 +192,10 @@ enum SessionOpening {
         case .message(let consumed, let sequence, let message):
           message.withUnsafeBytes { logger?.message(sequence: sequence, $0) }
           plaintext += message
+          queue.consume(consumed)
+        case .receipt(let consumed, _, let number):
+          // Receipts are not logged (FORMATS.md §9.2).
+          delivered?.append(number)
           queue.consume(consumed)
         case .finished(let consumed, let sequence, let message):
           if !message.isEmpty { message.withUnsafeBytes { logger?.message(sequence: sequence, $0) } }

@@ -193,7 +193,10 @@ func sessionLogger(_ options: ParsedArguments, _ setup: StreamToolSetup, _ direc
 public enum SealTool {
   public static let spec = CommandSpec(
     name: "sc-seal",
-    usage: ["sc-seal -k KEYFILE [-a] [-o OUTPUT] [INPUT]", "sc-seal -s SESSIONFILE [--binary] [-o OUTPUT] [INPUT]"],
+    usage: [
+      "sc-seal -k KEYFILE [-a] [-o OUTPUT] [INPUT]",
+      "sc-seal -s SESSIONFILE [--binary] [--receipts-from FILE] [-o OUTPUT] [INPUT]",
+    ],
     summary: """
       Encrypt and authenticate INPUT (default: standard input): into a sealed file with -k, or into
       a session stream with -s (one frame per line, or per chunk with --binary; a final frame at the end).
@@ -203,6 +206,9 @@ public enum SealTool {
       OptionSpec("a", "armor", help: "write the sealed file as text (base64 between BEGIN/END lines)"),
       sessionOption,
       OptionSpec(nil, "binary", help: "with -s: send raw input as it comes instead of line by line"),
+      OptionSpec(
+        nil, "receipts-from", value: "FILE",
+        help: "with -s: send a receipt for each message number read from FILE (sc-open --receipts-to)"),
       outputOption, logOption, logKeyOption,
     ],
     maxOperands: 1)
@@ -213,13 +219,18 @@ public enum SealTool {
     let setup = try StreamToolSetup(options, outputMode: 0o666, refuseBinaryTerminal: !armored, armored: armored)
     if case .session = setup.secret { ignoreBrokenPipeSignal() }
     let logger = try sessionLogger(options, setup, .send)
+    let receiptsPath = options.value("receipts-from")
+    if receiptsPath != nil, case .key = setup.secret { throw ToolError.usage("--receipts-from is for sessions (-s)") }
     try setup.run {
       switch setup.secret {
       case .key(let key):
         try FileSealing.seal(input: setup.input, output: setup.output, key: key, armored: armored)
       case .session(let session):
+        // Opened without waiting, before anything is read or sent.
+        let receipts = try receiptsPath.map { try ReceiptInput(path: $0) }
         try SessionSealing.run(
-          input: setup.input, output: setup.output.fd, session: session, binary: options.has("binary"), logger: logger)
+          input: setup.input, output: setup.output.fd, session: session, binary: options.has("binary"), logger: logger,
+          receipts: receipts)
       }
     }
   }
@@ -228,7 +239,10 @@ public enum SealTool {
 public enum OpenTool {
   public static let spec = CommandSpec(
     name: "sc-open",
-    usage: ["sc-open -k KEYFILE [-o OUTPUT] [INPUT]", "sc-open -s SESSIONFILE [-o OUTPUT] [INPUT]"],
+    usage: [
+      "sc-open -k KEYFILE [-o OUTPUT] [INPUT]",
+      "sc-open -s SESSIONFILE [--receipts-to FILE] [--delivered FILE] [-o OUTPUT] [INPUT]",
+    ],
     summary: """
       Verify and decrypt a sealed file (binary or armored) with -k, or a session stream with -s;
       nothing unauthenticated is ever written.
@@ -236,6 +250,13 @@ public enum OpenTool {
     options: [
       keyOption, sessionOption, outputOption,
       OptionSpec(nil, "escape", help: "with -s: show control characters as ^X or \\xNN even through a pipe"),
+      OptionSpec(
+        nil, "receipts-to", value: "FILE",
+        help: "with -s: write the number of each message to FILE once it is shown (for sc-seal --receipts-from)"),
+      OptionSpec(
+        nil, "delivered", value: "FILE",
+        help: "with -s: write the message numbers the peer's receipts acknowledge to FILE"
+      ),
       logOption, logKeyOption,
     ],
     maxOperands: 1)
@@ -245,15 +266,31 @@ public enum OpenTool {
     let setup = try StreamToolSetup(options, outputMode: 0o600, refuseBinaryTerminal: false)
     let logger = try sessionLogger(options, setup, .receive)
     if options.has("escape"), case .key = setup.secret { throw ToolError.usage("--escape is for sessions (-s)") }
+    let receiptsToPath = options.value("receipts-to")
+    let deliveredPath = options.value("delivered")
+    if receiptsToPath != nil || deliveredPath != nil {
+      guard case .session = setup.secret else {
+        throw ToolError.usage("\(receiptsToPath != nil ? "--receipts-to" : "--delivered") is for sessions (-s)")
+      }
+      // A receipt says that the message was shown: not for a file that appears only at the end.
+      if receiptsToPath != nil && setup.output.isDeferred {
+        throw ToolError.usage("--receipts-to needs output that shows each message as it arrives, not a regular file")
+      }
+      // A reader of these lines that has gone is not an error (PROTOCOL.md §6.5).
+      ignoreBrokenPipeSignal()
+    }
     try setup.run {
       switch setup.secret {
       case .key(let key):
         try FileOpening.open(
           input: setup.input, output: setup.output, key: key, refuseBinaryOnTerminal: setup.outputPath == nil)
       case .session(let session):
+        // Opened before the first frame is read: a fifo waits here for its reader.
+        let receiptsTo = try receiptsToPath.map { try NumberLines(path: $0, option: "--receipts-to") }
+        let delivered = try deliveredPath.map { try NumberLines(path: $0, option: "--delivered") }
         try SessionOpening.run(
           input: setup.input, output: setup.output, session: session, logger: logger,
-          escapeControls: options.has("escape"))
+          escapeControls: options.has("escape"), receiptsTo: receiptsTo, delivered: delivered)
       }
     }
   }

@@ -41,8 +41,13 @@ public enum RecordLayer {
   }
 }
 
+/// FORMATS.md §2.1, byte 1. Which types a container allows is its rule (§2.3 step 8): sealed
+/// files carry data frames only; session streams data and receipt frames (PROTOCOL.md §6.1).
 public enum FrameType: UInt8, Sendable {
   case data = 0x01
+  /// A delivery receipt: 8 bytes of plaintext, the big-endian number of a message of the other
+  /// direction of the session (PROTOCOL.md §6.5). Never final.
+  case receipt = 0x02
 }
 
 /// The two keys of one direction of a record-layer stream.

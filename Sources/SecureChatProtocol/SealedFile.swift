@@ -67,8 +67,10 @@ public enum SealedFile {
   }
 
   /// §3.2 rules that depend on the container, checked on every verified frame before its
-  /// plaintext is released: full chunks until the final one.
+  /// plaintext is released: data frames only (receipts belong to session streams), full chunks
+  /// until the final one.
   public static func checkChunk(_ frame: VerifiedFrame) throws {
+    guard frame.type == .data else { throw ProtocolError.malformed("a receipt frame in a sealed file") }
     if !frame.isFinal && frame.ciphertextCount != AES256CBC.ciphertextCount(forPlaintextCount: chunkSize) {
       throw ProtocolError.malformed("short chunk before the final one")
     }

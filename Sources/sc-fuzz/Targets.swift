@@ -289,6 +289,8 @@ extension FuzzTarget {
         case .message(let consumed, _, let message):
           plaintext += message
           buffer.removeFirst(consumed)
+        case .receipt(let consumed, _, _):
+          buffer.removeFirst(consumed)
         case .finished(let consumed, _, let message):
           plaintext += message
           buffer.removeFirst(consumed)

@@ -358,6 +358,7 @@ extension VectorGenerator {
     try i2Case("name-frame-reserved-byte", "authentication", try nameFrame(keysI, reserved: 1, padded: alice))
     try i2Case("name-frame-sequence-1", "authentication", try nameFrame(keysI, sequence: 1, padded: alice))
     try i2Case("name-frame-not-final", "malformed", try nameFrame(keysI, flags: 0, padded: alice))
+    try i2Case("name-frame-type-receipt", "malformed", try nameFrame(keysI, type: 0x02, padded: alice))
     try i2Case("name-not-valid", "malformed", try nameFrame(keysI, padded: ForgedFrame.pkcs7(Array("al ice".utf8))))
     try i2Case("name-empty", "malformed", try nameFrame(keysI, padded: ForgedFrame.pkcs7([])))
     frame = goodFrameI
@@ -467,7 +468,7 @@ extension VectorGenerator {
     func instead(_ frame: [UInt8]) -> [UInt8] { good[0] + frame + good[2] + good[3] }
 
     try vector("frame-version-2-under-valid-tag", "error unsupported", first, instead(try forged(version: 2)))
-    try vector("frame-type-unknown-under-valid-tag", "error unsupported", first, instead(try forged(type: 0x02)))
+    try vector("frame-type-unknown-under-valid-tag", "error unsupported", first, instead(try forged(type: 0x7f)))
     try vector(
       "frame-flags-reserved-bit-under-valid-tag", "error unsupported", first, instead(try forged(flags: 0x80)))
     try vector("frame-reserved-byte-under-valid-tag", "error unsupported", first, instead(try forged(reserved: 0x01)))

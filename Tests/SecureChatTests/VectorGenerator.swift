@@ -22,6 +22,7 @@ final class VectorGenerator: XCTestCase {
     try PeersVectors.writeResponderKeysVectors(root + "/handshake", write: write)
     try PeersVectors.writePeersFileVectors(root + "/peers-file", write: write)
     try writeSessionStreamVectors(root + "/session")
+    try writeSessionReceiptVectors(root + "/session")
     try writeLogVectors(root + "/log")
     print("wrote \(written.count) vectors to \(root)")
   }
@@ -368,6 +369,14 @@ final class VectorGenerator: XCTestCase {
         return f
       }())
     try bad(
+      "frame-type-receipt-under-valid-tag", "malformed",
+      {
+        // A receipt frame (PROTOCOL.md §6.5) is valid only in session streams.
+        let sealer = try FrameSealer(keys: keys.frames)
+        return try SealedFile.header(salt: fixedSalt, keys: keys)
+          + sealer.seal(SessionReceipt.plaintext(acknowledging: 0), type: .receipt, isFinal: true)
+      }())
+    try bad(
       "frame-version-2", "unsupported",
       {
         var f = small
@@ -478,6 +487,116 @@ final class VectorGenerator: XCTestCase {
     let otherHeader = try SealedFile.header(
       salt: otherSalt, keys: try SealedFile.deriveKeys(fileKey: SecretBytes(copying: keyBytes), salt: otherSalt))
     try bad("header-from-other-file", "authentication", otherHeader + (try frame()), nil)
+  }
+}
+
+// MARK: session streams with receipts (PROTOCOL.md §6.5)
+
+extension VectorGenerator {
+  /// Receipt frames in alice's direction, as bob reads it: the same keys and IVs as the other
+  /// session vectors (HandshakeVectorGenerator.swift), so the files are reproducible. A vector
+  /// that releases receipts lists their message numbers in `receipts` (absent: none).
+  func writeSessionReceiptVectors(_ directory: String) throws {
+    let keys = try (0..<4).map { index in
+      try HKDFSHA256.derive(
+        inputKeyMaterial: SecretBytes(copying: HandshakeVectors.psk), salt: [],
+        info: Array("session vector key \(index)".utf8), outputCount: 32)
+    }
+    let inbound = FrameKeys(encryption: keys[0], authentication: keys[1])
+    let outbound = FrameKeys(encryption: keys[2], authentication: keys[3])
+    let ivs = (0..<16).map { i in (0..<16).map { UInt8(truncatingIfNeeded: 0x80 &+ i &* 16 &+ $0) } }
+    func vector(_ name: String, _ expect: String, released: String, receipts: [UInt64], _ stream: [UInt8]) throws {
+      var fields = [
+        ("kind", "session-stream"), ("expect", expect),
+        ("receive-encryption", keys[0].copyForTesting().hexString),
+        ("receive-authentication", keys[1].copyForTesting().hexString),
+        ("released-size", "\(released.utf8.count)"),
+        ("released-sha256", SHA256.hash(Array(released.utf8)).hexString),
+      ]
+      if !receipts.isEmpty { fields.append(("receipts", receipts.map(String.init).joined(separator: " "))) }
+      try write(directory, name, fields, stream)
+    }
+    enum Unit {
+      case message(String)
+      case receipt(UInt64)
+      /// A receipt frame with any plaintext and flags, as only a key holder can make one.
+      case raw([UInt8], final: Bool)
+    }
+    /// Seals `units` in order with sequence numbers from 0, then (if `final`) the final frame.
+    func frames(_ units: [Unit], keys: FrameKeys = inbound, final: Bool = true) throws -> [[UInt8]] {
+      let sealer = try FrameSealer(keys: keys, fixedIVs: ivs)
+      var out: [[UInt8]] = units.map { unit in
+        switch unit {
+        case .message(let text): return sealer.seal(Array(text.utf8), isFinal: false)
+        case .receipt(let number):
+          return sealer.seal(SessionReceipt.plaintext(acknowledging: number), type: .receipt, isFinal: false)
+        case .raw(let plaintext, let isFinal): return sealer.seal(plaintext, type: .receipt, isFinal: isFinal)
+        }
+      }
+      if final && !sealer.isFinished { out.append(sealer.seal([], isFinal: true)) }
+      return out
+    }
+    let hello = "hello bob\n"
+    let how = "how are you?\n"
+    // 0 m0, 1 r0, 2 r1, 3 m1, 4 r2, 5 final.
+    let good = try frames([.message(hello), .receipt(0), .receipt(1), .message(how), .receipt(2)])
+    try vector(
+      "good-messages-and-receipts", "success", released: hello + how, receipts: [0, 1, 2], good.flatMap { $0 })
+    try vector(
+      "good-receipts-only", "success", released: "", receipts: [0, 1],
+      try frames([.receipt(0), .receipt(1)]).flatMap { $0 })
+
+    // What a relay without the keys can do to a receipt frame.
+    try vector(
+      "receipt-frame-dropped", "error out-of-order", released: hello, receipts: [0],
+      [good[0], good[1], good[3], good[4], good[5]].flatMap { $0 })
+    try vector(
+      "receipt-frame-duplicated", "error out-of-order", released: hello, receipts: [0],
+      [good[0], good[1], good[1], good[2]].flatMap { $0 })
+    try vector(
+      "receipt-frames-swapped", "error out-of-order", released: hello, receipts: [],
+      [good[0], good[2], good[1], good[3]].flatMap { $0 })
+    var flipped = good[2]
+    flipped[40] ^= 0x01
+    try vector(
+      "receipt-flipped", "error corrupted", released: hello, receipts: [0],
+      [good[0], good[1], flipped, good[3]].flatMap { $0 })
+    ForgedFrame.fixCRC(&flipped)
+    try vector(
+      "receipt-flipped-crc-fixed", "error authentication", released: hello, receipts: [0],
+      [good[0], good[1], flipped, good[3]].flatMap { $0 })
+    var retyped = good[3]
+    retyped[1] = FrameType.receipt.rawValue
+    ForgedFrame.fixCRC(&retyped)
+    try vector(
+      "message-retyped-as-receipt-crc-fixed", "error authentication", released: hello, receipts: [0, 1],
+      [good[0], good[1], good[2], retyped].flatMap { $0 })
+    // Bob's own receipt for alice's message 0, sealed with his send keys, given back to him as
+    // the frame he expects next: the wrong direction's keys.
+    let reflected = try frames([.message("ok\n"), .receipt(0)], keys: outbound, final: false)[1]
+    try vector(
+      "receipt-reflected", "error authentication", released: hello, receipts: [],
+      [good[0], reflected, good[2]].flatMap { $0 })
+
+    // What only a key holder can make: receipts that break the rules of PROTOCOL.md §6.5.
+    try vector(
+      "receipt-out-of-order-under-valid-tag", "error malformed", released: hello, receipts: [],
+      try frames([.message(hello), .receipt(1), .message(how)]).flatMap { $0 })
+    try vector(
+      "receipt-skips-a-message-under-valid-tag", "error malformed", released: hello, receipts: [0],
+      try frames([.message(hello), .receipt(0), .receipt(2), .message(how)]).flatMap { $0 })
+    try vector(
+      "receipt-repeated-under-valid-tag", "error malformed", released: hello, receipts: [0],
+      try frames([.message(hello), .receipt(0), .receipt(0), .message(how)]).flatMap { $0 })
+    for size in [0, 7, 9] {
+      try vector(
+        "receipt-\(size)-bytes-under-valid-tag", "error malformed", released: hello, receipts: [],
+        try frames([.message(hello), .raw([UInt8](repeating: 0, count: size), final: false), .message(how)])
+          .flatMap { $0 })
+    }
+    try vector(
+      "receipt-final-under-valid-tag", "error malformed", released: hello, receipts: [],
+      try frames([.message(hello), .raw(SessionReceipt.plaintext(acknowledging: 0), final: true)]).flatMap { $0 })
   }
 }
 

@@ -392,10 +392,16 @@ final class VectorTests: XCTestCase {
       role: .responder, sessionID: [UInt8](repeating: 0, count: 16), localName: Array("bob".utf8),
       peerName: Array("alice".utf8), transcriptHash: [UInt8](repeating: 0, count: 32), verificationCode: "",
       send: FrameKeys(encryption: .random(count: 32), authentication: .random(count: 32)), receive: receive)
-    let (released, error) = try SessionStreamReader.openAll(vector.data, session: session)
-    XCTAssertEqual(error?.vectorClass, vector.expectedError, vector.name)
+    let opened = try SessionStreamReader.open(vector.data, session: session)
+    let released = opened.plaintext
+    XCTAssertEqual(opened.error?.vectorClass, vector.expectedError, vector.name)
     XCTAssertEqual(released.count, Int(vector.fields["released-size"] ?? ""), vector.name)
     XCTAssertEqual(SHA256.hash(released).hexString, vector.fields["released-sha256"], vector.name)
+    // Receipts (PROTOCOL.md §6.5): the message numbers the peer acknowledged, in order; none when
+    // the field is absent.
+    let receipts = (vector.fields["receipts"] ?? "").split(separator: " ").map { UInt64($0) }
+    XCTAssertFalse(receipts.contains(nil), "\(vector.name): receipts field")
+    XCTAssertEqual(opened.receipts, receipts.compactMap { $0 }, vector.name)
 
     // sc-open -s with a session file of these receive keys, reading the stream from a file.
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sc-ssvector-\(UUID().uuidString)")
@@ -405,7 +411,12 @@ final class VectorTests: XCTestCase {
     let streamPath = directory.appendingPathComponent("stream").path
     try writeSessionFile(sessionPath, receive: receive)
     _ = FileManager.default.createFile(atPath: streamPath, contents: Data(vector.data))
-    let result = try ToolRunner.run("sc-open", ["-s", sessionPath], stdin: .file(streamPath))
+    // --delivered lists the receipts; --receipts-to the number of every message written.
+    let deliveredPath = directory.appendingPathComponent("delivered").path
+    let shownPath = directory.appendingPathComponent("shown").path
+    let result = try ToolRunner.run(
+      "sc-open", ["-s", sessionPath, "--delivered", deliveredPath, "--receipts-to", shownPath], stdin: .file(streamPath)
+    )
     let status = vector.expectedError.map { VectorTests.exitStatus(ofClass: $0) } ?? 0
     XCTAssertEqual(result.status, status, "\(vector.name): sc-open -s said \(result.stderr)")
     if let expected = vector.expectedError {
@@ -413,5 +424,11 @@ final class VectorTests: XCTestCase {
     }
     XCTAssertEqual(result.stdout.count, Int(vector.fields["released-size"] ?? ""), "\(vector.name): sc-open -s output")
     XCTAssertEqual(SHA256.hash(Array(result.stdout)).hexString, vector.fields["released-sha256"], vector.name)
+    XCTAssertEqual(
+      try? String(contentsOfFile: deliveredPath, encoding: .utf8), receipts.map { "\($0 ?? 0)\n" }.joined(),
+      "\(vector.name): --delivered")
+    XCTAssertEqual(
+      try? String(contentsOfFile: shownPath, encoding: .utf8), (0..<opened.messageCount).map { "\($0)\n" }.joined(),
+      "\(vector.name): --receipts-to")
   }
 }

@@ -6,6 +6,7 @@ complete -c sc-seal -s k -l key -r -F -d 'The pre-shared key file, for sealed fi
 complete -c sc-seal -s a -l armor -d 'Write the sealed file as text (base64 between BEGIN/END lines)'
 complete -c sc-seal -s s -l session -r -F -d 'A live session written by sc-handshake'
 complete -c sc-seal -l binary -d 'With -s: send raw input as it comes instead of line by line'
+complete -c sc-seal -l receipts-from -r -F -d 'With -s: send a receipt for each message number read from FILE'
 complete -c sc-seal -s o -l output -r -F -d 'Write to OUTPUT instead of standard output'
 complete -c sc-seal -l log -r -F -d 'With -s: append an entry per message to LOGFILE'
 complete -c sc-seal -l log-key -r -F -d "The log's sealing key (made by sc-keygen --log)"

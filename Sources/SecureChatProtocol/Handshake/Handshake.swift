@@ -314,7 +314,10 @@ public final class Handshake {
     let name: [UInt8]
     do {
       let (plaintext, frame) = try opener.open(frame: frameBytes)
-      guard frame.isFinal, frame.sequence == 0 else { throw HandshakeError.malformed("name frame flags") }
+      // §3.5 A3: one final data frame (a receipt frame, PROTOCOL.md §6.5, is for sessions only).
+      guard frame.isFinal, frame.sequence == 0, frame.type == .data else {
+        throw HandshakeError.malformed("name frame type or flags")
+      }
       name = plaintext
     } catch let error as ProtocolError {
       throw HandshakeError.authenticationFailed("the peer's name frame does not verify (\(error))")
