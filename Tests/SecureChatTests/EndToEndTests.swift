@@ -772,8 +772,12 @@ final class EndToEndTests: XCTestCase {
     try assertOpenFails(
       try forge(key: key, frames: [(tail, 3, 0)]), key: key, status: 2, mentions: ["unsupported"], "unknown flag bit")
     try assertOpenFails(
-      try forge(key: key, frames: [(tail, 1, 0)], type: 2), key: key, status: 2, mentions: ["unsupported"],
+      try forge(key: key, frames: [(tail, 1, 0)], type: 0x7f), key: key, status: 2, mentions: ["unsupported"],
       "unknown frame type")
+    // A receipt frame (PROTOCOL.md §6.5) is a known type, but not one a file may hold.
+    try assertOpenFails(
+      try forge(key: key, frames: [(tail, 1, 0)], type: 2), key: key, status: 1,
+      mentions: ["malformed", "receipt frame in a sealed file"], "receipt frame type")
   }
 
   // MARK: - Inputs that are not ours

@@ -209,3 +209,150 @@ final class ReceiptTests: XCTestCase {
     XCTAssertEqual(try SealedFile.open(dataFile, fileKey: fileKey), [0, 0, 0, 0, 0, 0, 0, 0])
   }
 }
+
+/// The receipt options of the tools on their own (the live pipeline of two peers is in
+/// SessionProcessTests): what sc-seal -s --receipts-from sends, what sc-open -s --receipts-to and
+/// --delivered write, and the local faults that are status 2.
+final class ReceiptToolTests: XCTestCase {
+  private var directory = ""
+  private let aliceToBob = FrameKeys(encryption: .random(count: 32), authentication: .random(count: 32))
+  private let bobToAlice = FrameKeys(encryption: .random(count: 32), authentication: .random(count: 32))
+
+  override func setUpWithError() throws {
+    directory = FileManager.default.temporaryDirectory.appendingPathComponent("sc-receipts-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    for (name, send, receive) in [("alice", aliceToBob, bobToAlice), ("bob", bobToAlice, aliceToBob)] {
+      let session = SessionSecrets(
+        role: name == "alice" ? .initiator : .responder, sessionID: [UInt8](repeating: 1, count: 16),
+        localName: Array(name.utf8), peerName: Array((name == "alice" ? "bob" : "alice").utf8),
+        transcriptHash: [UInt8](repeating: 2, count: 32), verificationCode: "000 000 000 000", send: send,
+        receive: receive)
+      XCTAssertTrue(
+        FileManager.default.createFile(
+          atPath: path("\(name).session"), contents: Data(SessionFile.serialize(session).copyForTesting()),
+          attributes: [.posixPermissions: 0o600]))
+    }
+  }
+
+  override func tearDownWithError() throws {
+    try? FileManager.default.removeItem(atPath: directory)
+  }
+
+  private func path(_ name: String) -> String { directory + "/" + name }
+
+  private func write(_ name: String, _ text: String) -> String {
+    FileManager.default.createFile(atPath: path(name), contents: Data(text.utf8))
+    return path(name)
+  }
+
+  private func contents(_ name: String) -> String? { try? String(contentsOfFile: path(name), encoding: .utf8) }
+
+  /// The types and message numbers of the frames of a stream, in order.
+  private func units(_ stream: Data, session: String) throws -> [String] {
+    let reader = try SessionStreamReader(
+      session: SessionSecrets(
+        role: .responder, sessionID: [], localName: [], peerName: [], transcriptHash: [], verificationCode: "",
+        send: bobToAlice, receive: session == "bob" ? aliceToBob : bobToAlice))
+    let bytes = Array(stream)
+    var offset = 0
+    var out: [String] = []
+    while offset < bytes.count {
+      switch try bytes.withUnsafeBytes({ try reader.next(UnsafeRawBufferPointer(rebasing: $0[offset...]), atEnd: true) }
+      ) {
+      case .needMoreInput: return out + ["?"]
+      case .message(let consumed, _, let text):
+        out.append("m\(reader.messageCount - 1):\(text.count)")
+        offset += consumed
+      case .receipt(let consumed, _, let number):
+        out.append("r\(number)")
+        offset += consumed
+      case .finished(let consumed, _, _):
+        out.append("end")
+        offset += consumed
+      }
+    }
+    return out
+  }
+
+  /// Numbers waiting in the receipts input when the messages end are all sent, before the final
+  /// frame; a line longer than a frame is two messages.
+  func testReceiptsFromAFileAndMessageNumbers() throws {
+    let numbers = write("numbers", (0..<100).map { "\($0)\n" }.joined())
+    let sealed = try ToolRunner.run(
+      "sc-seal", ["-s", path("alice.session"), "--receipts-from", numbers], stdin: .bytes(Data()))
+    XCTAssertEqual(sealed.status, 0, sealed.stderr)
+    XCTAssertEqual(try units(sealed.stdout, session: "bob"), (0..<100).map { "r\($0)" } + ["end"])
+
+    // 70,000 bytes on one line: messages 0 (65,536 bytes) and 1; then "b\n", message 2.
+    let long = String(repeating: "a", count: 69_999) + "\nb\n"
+    let stream = try ToolRunner.run("sc-seal", ["-s", path("alice.session")], stdin: .bytes(Data(long.utf8)))
+    XCTAssertEqual(stream.status, 0, stream.stderr)
+    XCTAssertEqual(try units(stream.stdout, session: "bob"), ["m0:65536", "m1:4464", "m2:2", "end"])
+    let opened = try ToolRunner.run(
+      "sc-open", ["-s", path("bob.session"), "--receipts-to", path("shown"), "--delivered", path("delivered")],
+      stdin: .bytes(stream.stdout))
+    XCTAssertEqual(opened.status, 0, opened.stderr)
+    XCTAssertEqual(opened.stdout, Data(long.utf8))
+    XCTAssertEqual(contents("shown"), "0\n1\n2\n")
+    XCTAssertEqual(contents("delivered"), "")
+
+    // Bob acknowledges them; alice's sc-open reports it.
+    let receipts = try ToolRunner.run(
+      "sc-seal", ["-s", path("bob.session"), "--receipts-from", path("shown")], stdin: .bytes(Data("ok\n".utf8)))
+    XCTAssertEqual(receipts.status, 0, receipts.stderr)
+    let units = try units(receipts.stdout, session: "alice")
+    XCTAssertEqual(units.filter { $0.hasPrefix("r") }, ["r0", "r1", "r2"])
+    XCTAssertEqual(units.filter { !$0.hasPrefix("r") }, ["m0:3", "end"])
+    let delivered = try ToolRunner.run(
+      "sc-open", ["-s", path("alice.session"), "--delivered", path("alice.delivered")], stdin: .bytes(receipts.stdout))
+    XCTAssertEqual(delivered.status, 0, delivered.stderr)
+    XCTAssertEqual(delivered.stdout, Data("ok\n".utf8))
+    XCTAssertEqual(contents("alice.delivered"), "0\n1\n2\n")
+  }
+
+  /// A receipts input that is not 0, 1, 2, … in decimal lines is a local fault: status 2, one
+  /// error line and a hint, and no final frame is sent.
+  func testBadReceiptsInputIsStatus2() throws {
+    for (name, text, words) in [
+      ("gap", "0\n2\n", "acknowledges message 2, but 1 is next"),
+      ("repeat", "0\n1\n1\n", "acknowledges message 1, but 2 is next"),
+      ("not from 0", "1\n", "acknowledges message 1, but 0 is next"),
+      ("leading zero", "00\n", "is not a decimal message number"),
+      ("sign", "+0\n", "is not a decimal message number"),
+      ("space", "0 \n", "is not a decimal message number"),
+      ("empty line", "\n", "is not a decimal message number"),
+      ("too large", "18446744073709551616\n", "is not a decimal message number"),
+      ("too long", String(repeating: "1", count: 30) + "\n", "is not a decimal message number"),
+      ("unfinished line", "0\n1", "ends in the middle of a line"),
+    ] {
+      let numbers = write("numbers", text)
+      let result = try ToolRunner.run(
+        "sc-seal", ["-s", path("alice.session"), "--receipts-from", numbers], stdin: .bytes(Data("hi\n".utf8)))
+      XCTAssertEqual(result.status, 2, "\(name): \(result.stderr)")
+      XCTAssertTrue(result.stderr.hasPrefix("sc-seal: error: line "), "\(name): \(result.stderr)")
+      XCTAssertTrue(result.stderr.contains(words), "\(name): \(result.stderr)")
+      XCTAssertFalse(try units(result.stdout, session: "bob").contains("end"), "\(name): a final frame was sent")
+    }
+  }
+
+  func testReceiptOptionsOutsideSessionsAreUsageErrors() throws {
+    _ = try ToolRunner.run("sc-keygen", ["-o", path("k.key")])
+    let cases: [(String, [String])] = [
+      ("sc-seal", ["-k", path("k.key"), "--receipts-from", "/dev/null"]),
+      ("sc-open", ["-k", path("k.key"), "--receipts-to", path("x")]),
+      ("sc-open", ["-k", path("k.key"), "--delivered", path("x")]),
+      ("sc-open", ["-s", path("bob.session"), "--receipts-to", path("x"), "-o", path("out")]),
+      ("sc-seal", ["-s", path("alice.session"), "--receipts-from", "-", "/dev/null"]),
+      ("sc-open", ["-s", path("bob.session"), "--delivered", "-"]),
+      ("sc-seal", ["-s", path("alice.session"), "--receipts-from", path("missing")]),
+      ("sc-seal", ["-s", path("alice.session"), "--receipts-from", directory]),
+    ]
+    for (tool, arguments) in cases {
+      let result = try ToolRunner.run(tool, arguments, stdin: .bytes(Data()))
+      XCTAssertEqual(result.status, 2, "\(tool) \(arguments): \(result.stderr)")
+      XCTAssertTrue(result.stderr.hasPrefix("\(tool): error: "), "\(tool) \(arguments): \(result.stderr)")
+      XCTAssertEqual(result.stdout, Data(), "\(tool) \(arguments)")
+    }
+    XCTAssertFalse(FileManager.default.fileExists(atPath: path("out")), "a -o file was left behind")
+  }
+}

@@ -217,6 +217,11 @@ final class SessionProcessTests: XCTestCase {
     case chat(messages: String)
     /// `cat <peer >REST`: what sc-handshake left on its input.
     case capture
+    /// With delivery receipts (PROTOCOL.md §6.5): `sc-open -s S --receipts-to SHOWN --delivered
+    /// DELIVERED <peer >OUT & sc-seal -s S --receipts-from SHOWN <INPUT >peer`, SHOWN a fifo. The
+    /// input is MESSAGES, then held open until OUT has `expecting` lines (the peer's messages, all
+    /// shown and so all acknowledged) or sc-open has ended, and 0.3 s more for the last numbers.
+    case receiptChat(messages: String, expecting: Int)
   }
 
   /// The `sh -c` script of one side. Exit statuses go to `<name>.hs.rc`, `.open.rc`, `.seal.rc`.
@@ -240,6 +245,23 @@ final class SessionProcessTests: XCTestCase {
       break
     case .capture:
       lines.append("cat <&3 >\(q(side.file("rest"))) 3<&-")
+    case .receiptChat(let messages, let expecting):
+      let shown = q(side.file("shown"))
+      let opened = q(side.file("open.rc"))
+      lines += [
+        "mkfifo -m 600 \(shown) || exit 9",
+        ": >\(q(side.output))",
+        "{ \(q(try ToolRunner.path(of: "sc-open"))) -s \(q(side.session)) --receipts-to \(shown)"
+          + " --delivered \(q(side.file("delivered"))) <&3 >\(q(side.output)) 2>\(q(side.file("open.err"))) 3<&-;"
+          + " echo $? >\(opened); } &",
+        "opener=$!",
+        "{ cat \(q(messages)); while [ ! -e \(opened) ] && [ \"$(wc -l <\(q(side.output)))\" -lt \(expecting) ];"
+          + " do sleep 0.02; done; sleep 0.3; } 3<&- |"
+          + " \(q(try ToolRunner.path(of: "sc-seal"))) -s \(q(side.session)) --receipts-from \(shown)"
+          + " 2>\(q(side.file("seal.err"))) 3<&-",
+        "echo $? >\(q(side.file("seal.rc")))",
+        "wait $opener",
+      ]
     case .chat(let messages):
       lines += [
         "\(q(try ToolRunner.path(of: "sc-open"))) -s \(q(side.session)) <&3 >\(q(side.output))"
@@ -264,7 +286,7 @@ final class SessionProcessTests: XCTestCase {
   /// editors (one per direction; nil passes bytes unchanged). Returns when both shells are done.
   private func runPair(
     alice: Side, _ aliceAfter: AfterHandshake, bob: Side, _ bobAfter: AfterHandshake,
-    toBob: StreamEditor? = nil, toAlice: StreamEditor? = nil, timeout: TimeInterval = 20
+    toBob: RelayEditor? = nil, toAlice: RelayEditor? = nil, timeout: TimeInterval = 20
   ) throws {
     let aliceScript = try script(alice, then: aliceAfter)
     let bobScript = try script(bob, then: bobAfter)
@@ -852,4 +874,153 @@ final class SessionProcessTests: XCTestCase {
     assertOpenSucceeded(alice, received: bobLines)
     assertOpenSucceeded(bob, received: aliceLines)
   }
+
+  // MARK: - 9. Delivery receipts (PROTOCOL.md §6.5)
+
+  /// The numbers a side's --delivered file holds, one per line; nil if a line is not a number.
+  private func deliveredNumbers(_ side: Side) -> [Int]? {
+    let lines = text(side.file("delivered")).split(separator: "\n", omittingEmptySubsequences: false)
+    guard lines.last == "" else { return lines.isEmpty ? [] : nil }
+    return lines.dropLast().map { Int($0) }.allSatisfy { $0 != nil } ? lines.dropLast().map { Int($0)! } : nil
+  }
+
+  /// Both sides run `sc-open -s --receipts-to SHOWN --delivered D` and `sc-seal -s --receipts-from
+  /// SHOWN` (SHOWN: the fifo between their own two tools), 1,000 messages each way: every message
+  /// sent gets exactly one receipt, so each side's delivered file is 0 … 999, once each, in order.
+  func testReceiptsForEveryMessageBothWays() throws {
+    let count = 1000
+    let (aliceMessages, aliceLines) = try writeMessages("alice.msgs", count: count, sender: "alice")
+    let (bobMessages, bobLines) = try writeMessages("bob.msgs", count: count, sender: "bob")
+    let alice = alice()
+    let bob = bob()
+    try runPair(
+      alice: alice, .receiptChat(messages: aliceMessages, expecting: count), bob: bob,
+      .receiptChat(messages: bobMessages, expecting: count), timeout: 60)
+    _ = assertAuthenticated(alice, peer: "bob")
+    _ = assertAuthenticated(bob, peer: "alice")
+    assertOpenSucceeded(alice, received: bobLines)
+    assertOpenSucceeded(bob, received: aliceLines)
+    for side in [alice, bob] {
+      XCTAssertEqual(deliveredNumbers(side), Array(0..<count), "\(side.name): delivered")
+      XCTAssertEqual(text(side.file("open.err")), "", side.name)
+      XCTAssertEqual(text(side.file("seal.err")), "", side.name)
+    }
+  }
+
+  /// The relay damages the `target`-th receipt frame (0-based, among the receipt frames) that bob
+  /// sends to alice: alice's sc-open must fail with status 1, and her delivered file must hold
+  /// the numbers of the receipts that arrived intact before the damage (`delivered`, by default
+  /// those before the target) and nothing else; alice's direction to bob is intact.
+  private func runWithDamagedReceipt(
+    _ action: ReceiptFrameEditor.Action, target: Int, delivered: Int? = nil, saying words: String
+  ) throws {
+    let count = 40
+    let (aliceMessages, aliceLines) = try writeMessages("alice.msgs", count: count, sender: "alice")
+    let (bobMessages, bobLines) = try writeMessages("bob.msgs", count: count, sender: "bob")
+    let editor = ReceiptFrameEditor(action: action, target: target)
+    let alice = alice()
+    let bob = bob()
+    try runPair(
+      alice: alice, .receiptChat(messages: aliceMessages, expecting: count), bob: bob,
+      .receiptChat(messages: bobMessages, expecting: count), toAlice: editor, timeout: 30)
+    _ = assertAuthenticated(alice, peer: "bob")
+    _ = assertAuthenticated(bob, peer: "alice")
+    XCTAssertEqual(editor.receiptsSeen > target, true, "\(currentCase)the relay saw \(editor.receiptsSeen) receipts")
+    XCTAssertEqual(editor.editsDone, 1, currentCase)
+    // Alice: status 1, a prefix of bob's messages, and only the receipts before the damaged one.
+    let stderr = text(alice.file("open.err"))
+    XCTAssertEqual(status(alice, "open"), 1, "\(currentCase)alice: sc-open: \(stderr)")
+    XCTAssertTrue(stderr.hasPrefix("sc-open: error: ") && stderr.contains(words), "\(currentCase)alice: \(stderr)")
+    XCTAssertEqual(stderr.split(separator: "\n").count, 1, "\(currentCase)alice: one error line: \(stderr)")
+    XCTAssertTrue(bobLines.joined().hasPrefix(text(alice.output)), "\(currentCase)alice showed what bob did not send")
+    XCTAssertEqual(deliveredNumbers(alice), Array(0..<(delivered ?? target)), "\(currentCase)alice: delivered")
+    // Bob got everything, and alice's receipts for all of bob's messages that she showed.
+    assertOpenSucceeded(bob, received: aliceLines)
+    let aliceShown = text(alice.output).split(separator: "\n").count
+    XCTAssertEqual(deliveredNumbers(bob), Array(0..<aliceShown), "\(currentCase)bob: delivered")
+  }
+
+  func testDroppedReceiptFailsWithoutAFalseDelivery() throws {
+    try runWithDamagedReceipt(.drop, target: 7, saying: "out of order")
+  }
+
+  func testDuplicatedReceiptFailsWithoutAFalseDelivery() throws {
+    // The first copy is the real receipt for message 7; the second is refused.
+    try runWithDamagedReceipt(.duplicate, target: 7, delivered: 8, saying: "out of order")
+  }
+
+  func testAlteredReceiptFailsWithoutAFalseDelivery() throws {
+    try activity("crc not fixed") {
+      try runWithDamagedReceipt(.flip(fixCRC: false), target: 7, saying: "corrupted in transit")
+    }
+    try activity("crc fixed") {
+      try runWithDamagedReceipt(.flip(fixCRC: true), target: 0, saying: "authentication failed")
+    }
+    try activity("made a message") {
+      try runWithDamagedReceipt(.retype, target: 3, saying: "authentication failed")
+    }
+  }
+}
+
+/// Damages one receipt frame (type 0x02, docs/FORMATS.md §2.1) of a direction, counted among the
+/// receipt frames only: the frames around it, and their order, are timing-dependent.
+final class ReceiptFrameEditor: RelayEditor {
+  enum Action {
+    case drop, duplicate
+    /// Flips a ciphertext bit, recomputing the CRC if asked.
+    case flip(fixCRC: Bool)
+    /// Turns the receipt into a data frame (type 0x01), CRC recomputed.
+    case retype
+  }
+
+  let action: Action
+  let target: Int
+  private(set) var receiptsSeen = 0
+  private(set) var editsDone = 0
+  private var splitter = SessionUnitSplitter()
+  var ended: Bool { false }
+  var holding: Bool { false }
+
+  init(action: Action, target: Int) {
+    self.action = action
+    self.target = target
+  }
+
+  func feed(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+    splitter.append(bytes)
+    var out: [UInt8] = []
+    while let unit = splitter.next() {
+      switch unit {
+      case .handshake(_, let message): out += message
+      case .other(let bytes): out += bytes
+      case .frame(_, var frame, _):
+        guard frame[1] == 0x02 else {
+          out += frame
+          continue
+        }
+        receiptsSeen += 1
+        guard receiptsSeen - 1 == target else {
+          out += frame
+          continue
+        }
+        editsDone += 1
+        switch action {
+        case .drop: break
+        case .duplicate: out += frame + frame
+        case .flip(let fixCRC):
+          frame[32 + 3] ^= 0x01  // a ciphertext byte (the header is 32 bytes)
+          if fixCRC { SessionUnits.fixCRC(&frame) }
+          out += frame
+        case .retype:
+          frame[1] = 0x01
+          SessionUnits.fixCRC(&frame)
+          out += frame
+        }
+      }
+    }
+    return out
+  }
+
+  func finish() -> [UInt8] { splitter.remainder() }
+  func takeInjected() -> [UInt8] { [] }
 }
