@@ -259,11 +259,15 @@ extension FuzzTarget {
     let (control, body) = splitControl(data)
     var stream = body
     if control & 1 != 0 { Fixtures.fixFrames(&stream, from: 0, mac: Fixtures.sessionMAC) }
-    let (whole, error) = try! SessionStreamReader.openAll(stream, session: Fixtures.session)
-    let (pieces, piecesError) = openSessionInPieces(stream, pieceSize: pieceSize(control >> 1, count: stream.count))
+    let whole = try! SessionStreamReader.open(stream, session: Fixtures.session)
+    let error = whole.error
+    let (pieces, piecesReceipts, piecesError) = openSessionInPieces(
+      stream, pieceSize: pieceSize(control >> 1, count: stream.count))
     require(
-      whole == pieces && error == piecesError,
+      whole.plaintext == pieces && whole.receipts == piecesReceipts && error == piecesError,
       "in pieces: \(String(describing: piecesError)), whole: \(String(describing: error))")
+    // PROTOCOL.md §6.5: the receipts released are always 0, 1, 2, … once each.
+    require(whole.receipts.elementsEqual(0..<UInt64(whole.receipts.count)), "receipts out of order were released")
     return error?.vectorClass ?? "success"
   }
 
@@ -272,11 +276,12 @@ extension FuzzTarget {
   }
 
   /// The session tool's way: buffered input, `needMoreInput` until a whole frame is there.
-  static func openSessionInPieces(_ stream: [UInt8], pieceSize: Int) -> ([UInt8], ProtocolError?) {
+  static func openSessionInPieces(_ stream: [UInt8], pieceSize: Int) -> ([UInt8], [UInt64], ProtocolError?) {
     let reader = try! SessionStreamReader(session: Fixtures.session)
     var buffer: [UInt8] = []
     var fed = 0
     var plaintext: [UInt8] = []
+    var receipts: [UInt64] = []
     do {
       while true {
         let atEnd = fed == stream.count
@@ -289,17 +294,18 @@ extension FuzzTarget {
         case .message(let consumed, _, let message):
           plaintext += message
           buffer.removeFirst(consumed)
-        case .receipt(let consumed, _, _):
+        case .receipt(let consumed, _, let number):
+          receipts.append(number)
           buffer.removeFirst(consumed)
         case .finished(let consumed, _, let message):
           plaintext += message
           buffer.removeFirst(consumed)
           guard buffer.isEmpty && fed == stream.count else { throw ProtocolError.trailingData }
-          return (plaintext, nil)
+          return (plaintext, receipts, nil)
         }
       }
     } catch {
-      return (plaintext, (error as! ProtocolError))
+      return (plaintext, receipts, (error as! ProtocolError))
     }
   }
 
