@@ -98,24 +98,35 @@ final class ReceiptInput {
 }
 
 /// `sc-open -s --receipts-to FILE` and `--delivered FILE`: message numbers as decimal lines,
-/// collected while frames are verified and written by `flush()` in one write(2).
+/// collected while frames are verified and written by `flush()`.
+///
+/// Writing never holds up the messages: FILE is opened and written without blocking. A fifo
+/// that has no reader yet (or any more) is opened for reading and writing, so that the numbers
+/// wait in it for a reader that comes later (this side's sc-seal may start after sc-open, or have
+/// ended already); numbers a reader has not taken yet wait in memory, up to `maxPending`.
 final class NumberLines {
   let path: String
   private var fd: FileDescriptor?
   private var pending: [UInt8] = []
+  /// Numbers no reader has taken: beyond this, no more are written (about 100,000 lines).
+  static let maxPending = 1 << 20
 
-  /// Opens `path` for writing: a fifo waits for its reader, as with any program (FILE is
-  /// opened before the first frame is read); a regular file is created (mode 0600) or emptied.
+  /// Opens `path` for writing; a regular file is created (mode 0600) or emptied.
   init(path: String, option: String) throws {
     guard path != "-" else { throw ToolError.usage("\(option) cannot be standard output: the messages go there") }
-    let raw = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0o600)
+    var raw = open(path, O_WRONLY | O_NONBLOCK | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0o600)
+    if raw < 0 && errno == ENXIO {
+      // A fifo nobody reads: open it both ways, which does not wait (Linux, fifo(7)).
+      raw = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+    }
     guard raw >= 0 else { throw ToolError.system("cannot open \(path) for \(option)") }
     fd = FileDescriptor(rawValue: raw)
     self.path = path
+    var info = stat()
+    if fstat(raw, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR {
+      throw ToolError("\(path) for \(option) is a directory")
+    }
   }
-
-  /// Whether lines are still written: false once the reader has gone.
-  var isOpen: Bool { fd != nil }
 
   func append(_ number: UInt64) {
     guard fd != nil else { return }
@@ -129,26 +140,41 @@ final class NumberLines {
     pending.append(UInt8(ascii: "\n"))
   }
 
-  /// Writes the collected lines. If the reader has gone (EPIPE), nothing more is written, and
-  /// that is not an error: for --receipts-to it means this side's sc-seal has ended its direction.
-  func flush() throws {
-    guard !pending.isEmpty else { return }
-    defer { pending.removeAll(keepingCapacity: true) }
-    guard let fd else { return }
+  /// Writes what the reader takes now. If the reader has gone (EPIPE), nothing more is written,
+  /// and that is not an error: for --receipts-to it means that this side's sc-seal has ended its
+  /// direction. `wait`: at the end, give a reader that is still reading up to a second more.
+  func flush(wait: Bool = false) throws {
+    guard let fd else {
+      pending.removeAll()
+      return
+    }
     var offset = 0
+    defer { pending.removeFirst(offset) }
     while offset < pending.count {
       let n = pending.withUnsafeBytes { Glibc.write(fd.rawValue, $0.baseAddress! + offset, $0.count - offset) }
       if n >= 0 {
         offset += n
         continue
       }
-      if errno == EINTR { continue }
-      if errno == EPIPE {
-        fd.close()
-        self.fd = nil
+      switch errno {
+      case EINTR:
+        continue
+      case EAGAIN, EWOULDBLOCK:
+        var descriptor = pollfd(fd: fd.rawValue, events: Int16(POLLOUT), revents: 0)
+        if wait && poll(&descriptor, 1, 1000) > 0 { continue }
+        if pending.count - offset > Self.maxPending || wait { close() }
         return
+      case EPIPE:
+        close()
+        return
+      default:
+        throw ToolError.system("cannot write \(path)")
       }
-      throw ToolError.system("cannot write \(path)")
     }
+  }
+
+  private func close() {
+    fd?.close()
+    fd = nil
   }
 }

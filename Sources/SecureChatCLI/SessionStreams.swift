@@ -158,13 +158,14 @@ enum SessionOpening {
     var logFailed = false
     // Messages whose numbers have gone to `receiptsTo`: those written to the output.
     var shown: UInt64 = 0
-    func flush() throws {
+    // `last`: sc-open is about to exit, so the numbers still waiting get a last chance.
+    func flush(last: Bool = false) throws {
       // Logged before it is shown: nothing reaches the reader that the log does not have.
       do { try logger?.flush() } catch {
         logFailed = true
         throw error
       }
-      try delivered?.flush()
+      try delivered?.flush(wait: last)
       if !plaintext.isEmpty {
         if escapeControls { plaintext = TerminalText.escapingControls(plaintext) }
         try output.write(plaintext)
@@ -177,7 +178,7 @@ enum SessionOpening {
           receiptsTo.append(shown)
           shown += 1
         }
-        try receiptsTo.flush()
+        try receiptsTo.flush(wait: last)
       }
     }
 
@@ -203,14 +204,14 @@ enum SessionOpening {
           queue.consume(consumed)
           // The session is over: bytes that came with the final frame can only be an attack.
           guard queue.readable.isEmpty else { throw ProtocolError.trailingData }
-          try flush()
+          try flush(last: true)
           try logger?.close("final frame received")
           return
         }
       }
     } catch {
       // The messages verified before the failure are shown, unless the log could not take them.
-      if !logFailed { try? flush() }
+      if !logFailed { try? flush(last: true) }
       var failure = error
       // The peer's sc-handshake rejected ours after we finished (docs/PROTOCOL.md §3.5): its
       // abort message is all that follows, where the first frame should be.

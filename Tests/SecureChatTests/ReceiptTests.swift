@@ -3,6 +3,10 @@ import XCTest
 
 @testable import SecureChatProtocol
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// Delivery receipts in the library (docs/PROTOCOL.md §6.5): receipt frames interleaved with data
 /// frames in one direction, numbered by message, in order; every way a receipt can be wrong, and
 /// what a relay can do to one. The tools are tested in SessionProcessTests (receipts section).
@@ -308,6 +312,25 @@ final class ReceiptToolTests: XCTestCase {
     XCTAssertEqual(delivered.status, 0, delivered.stderr)
     XCTAssertEqual(delivered.stdout, Data("ok\n".utf8))
     XCTAssertEqual(contents("alice.delivered"), "0\n1\n2\n")
+  }
+
+  /// A fifo that nobody reads (this side's sc-seal ended before sc-open opened it, or never
+  /// started) does not hold sc-open up: the messages are shown and sc-open exits 0, even with
+  /// more numbers than the fifo holds.
+  func testFifoWithoutAReaderDoesNotHoldSCOpenUp() throws {
+    for name in ["shown", "delivered"] { XCTAssertEqual(mkfifo(path(name), 0o600), 0) }
+    let lines = (0..<20_000).map { "message \($0)\n" }.joined()
+    let numbers = write("numbers", (0..<20_000).map { "\($0)\n" }.joined())
+    let stream = try ToolRunner.run(
+      "sc-seal", ["-s", path("alice.session"), "--receipts-from", numbers], stdin: .bytes(Data(lines.utf8)))
+    XCTAssertEqual(stream.status, 0, stream.stderr)
+    let start = Date()
+    let opened = try ToolRunner.run(
+      "sc-open", ["-s", path("bob.session"), "--receipts-to", path("shown"), "--delivered", path("delivered")],
+      stdin: .bytes(stream.stdout), timeout: 20)
+    XCTAssertEqual(opened.status, 0, opened.stderr)
+    XCTAssertEqual(opened.stdout, Data(lines.utf8))
+    XCTAssertLessThan(Date().timeIntervalSince(start), 10)
   }
 
   /// A receipts input that is not 0, 1, 2, … in decimal lines is a local fault: status 2, one
