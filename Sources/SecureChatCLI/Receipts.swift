@@ -111,10 +111,15 @@ final class NumberLines {
   /// Numbers no reader has taken: beyond this, no more are written (about 100,000 lines).
   static let maxPending = 1 << 20
 
-  /// Opens `path` for writing; a regular file is created (mode 0600) or emptied.
+  /// Opens `path` for writing; a regular file named by its path is created (mode 0600) or
+  /// emptied, while a descriptor the shell opened (/dev/fd/N, /dev/stdout…) is written at its
+  /// end: it may be a file that other output goes to as well (`--delivered /dev/fd/3 3>>log`).
   init(path: String, option: String) throws {
     guard path != "-" else { throw ToolError.usage("\(option) cannot be standard output: the messages go there") }
-    var raw = open(path, O_WRONLY | O_NONBLOCK | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0o600)
+    let isDescriptor =
+      path.hasPrefix("/dev/fd/") || path.hasPrefix("/proc/self/fd/") || path == "/dev/stdout" || path == "/dev/stderr"
+    var raw = open(
+      path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (isDescriptor ? O_APPEND : O_CREAT | O_TRUNC), 0o600)
     if raw < 0 && errno == ENXIO {
       // A fifo nobody reads: open it both ways, which does not wait (Linux, fifo(7)).
       raw = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)

@@ -312,6 +312,20 @@ final class ReceiptToolTests: XCTestCase {
     XCTAssertEqual(delivered.status, 0, delivered.stderr)
     XCTAssertEqual(delivered.stdout, Data("ok\n".utf8))
     XCTAssertEqual(contents("alice.delivered"), "0\n1\n2\n")
+
+    // A file the shell opened, given as /dev/fd/N, is written at its end, not emptied.
+    FileManager.default.createFile(atPath: path("receipts.bin"), contents: receipts.stdout)
+    _ = write("log", "before\n")
+    let q = ToolRunner.shellQuoted
+    let shell = try ToolRunner.runExecutable(
+      "/bin/sh",
+      [
+        "-c",
+        "\(q(try ToolRunner.path(of: "sc-open"))) -s \(q(path("alice.session"))) --delivered /dev/fd/4"
+          + " <\(q(path("receipts.bin"))) 4>>\(q(path("log")))",
+      ], stdin: .none)
+    XCTAssertEqual(shell.status, 0, shell.stderr)
+    XCTAssertEqual(contents("log"), "before\n0\n1\n2\n")
   }
 
   /// A fifo that nobody reads (this side's sc-seal ended before sc-open opened it, or never
