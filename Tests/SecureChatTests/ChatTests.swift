@@ -189,30 +189,13 @@ final class ChatTests: XCTestCase {
     return nil
   }
 
-  private func freePort() throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw ToolRunnerError(description: "socket failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
-        bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-      }
-    }
-    guard bound else { throw ToolRunnerError(description: "cannot bind 127.0.0.1:0") }
-    return UInt16(bigEndian: address.sin_port)
-  }
-
   /// Bob listens, Alice connects; returns once both show the verification code, which must be
   /// the same on both screens.
   private func connectPair(bobKey: String = "k.key", aliceKey: String = "k.key", expectSuccess: Bool = true)
     throws -> (alice: Window, bob: Window)
   {
     try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "tmux is not installed")
-    let port = try freePort()
+    let port = try ToolRunner.freeLoopbackPort()
     let bob = try openWindow("bob")
     let alice = try openWindow("alice")
     try startChat(bob, "-n bob -k \(bobKey) listen \(port)")
@@ -322,7 +305,7 @@ final class ChatTests: XCTestCase {
 
   func testCtrlCWhileListeningLeavesNothing() throws {
     try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "tmux is not installed")
-    let port = try freePort()
+    let port = try ToolRunner.freeLoopbackPort()
     let bob = try openWindow("bob")
     try startChat(bob, "-n bob -k k.key listen \(port)")
     waitFor(bob, "waiting for a peer")
@@ -418,7 +401,7 @@ final class ChatTests: XCTestCase {
   }
 
   func testScriptedChatCarriesLinesBothWaysAndEscapesControls() throws {
-    listeningPort = try freePort()
+    listeningPort = try ToolRunner.freeLoopbackPort()
     let bobLines = (0..<200).map { "bob line \($0)" }
     let aliceLines = (0..<200).map { "alice line \($0)" } + ["bell \u{07} and \u{1b}]0;title\u{07} end"]
     let (alice, bob) = try scriptedPair(
@@ -452,7 +435,7 @@ final class ChatTests: XCTestCase {
 
   func testPipeModeChatsOverAnyCommand() throws {
     // Bob listens on TCP; Alice reaches him through a command (as she would through ssh).
-    listeningPort = try freePort()
+    listeningPort = try ToolRunner.freeLoopbackPort()
     let (alice, bob) = try scriptedPair(
       bob: ["-n", "bob", "-k", "k.key", "listen", String(listeningPort)],
       bobInput: Data("over the pipe\n".utf8),
@@ -466,7 +449,7 @@ final class ChatTests: XCTestCase {
   }
 
   func testScriptedWrongKeyFailsBothWithStatusOne() throws {
-    listeningPort = try freePort()
+    listeningPort = try ToolRunner.freeLoopbackPort()
     let (alice, bob) = try scriptedPair(
       bob: ["-n", "bob", "-k", "k.key", "listen", String(listeningPort)], bobInput: Data("secret\n".utf8),
       alice: ["-n", "alice", "-k", "other.key", "connect", "127.0.0.1", String(listeningPort)],
@@ -505,7 +488,7 @@ final class ChatTests: XCTestCase {
   }
 
   func testConnectionRefusedIsAnIOError() throws {
-    let port = try freePort()  // nothing listens there
+    let port = try ToolRunner.freeLoopbackPort()  // nothing listens there
     let result = try chat(["-n", "alice", "-k", "k.key", "connect", "127.0.0.1", String(port)])
     XCTAssertEqual(result.status, 2, result.stderr)
     XCTAssertTrue(result.stderr.contains("cannot connect to 127.0.0.1 port \(port)"), result.stderr)

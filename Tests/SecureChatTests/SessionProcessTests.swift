@@ -405,25 +405,6 @@ final class SessionProcessTests: XCTestCase {
 
   // MARK: - 2. TCP with socat
 
-  /// A port that was free a moment ago on 127.0.0.1 (bound to port 0, then released).
-  private func freePort() throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw ToolRunnerError(description: "socket failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
-        bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-      }
-    }
-    guard bound else { throw ToolRunnerError(description: "cannot bind 127.0.0.1:0") }
-    return UInt16(bigEndian: address.sin_port)
-  }
-
   /// Whether something listens on 127.0.0.1:`port` (from /proc/net/tcp, so that the check does
   /// not use up the listener's one connection).
   private func isListening(port: UInt16) -> Bool {
@@ -454,7 +435,7 @@ final class SessionProcessTests: XCTestCase {
     var port: UInt16 = 0
     var listening = false
     for _ in 0..<5 where !listening {
-      port = try freePort()
+      port = try ToolRunner.freeLoopbackPort()
       let responder = try spawn(
         [socat, "-t", "5", "TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr", "SYSTEM:/bin/sh " + bob.file("sh")],
         stderr: path("socat-responder.err"))

@@ -286,3 +286,24 @@ enum ToolRunner {
 
   private static func errnoText() -> String { String(cString: strerror(errno)) }
 }
+
+extension ToolRunner {
+  /// A port that was free a moment ago on 127.0.0.1 (bound to port 0, then released).
+  static func freeLoopbackPort() throws -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw ToolRunnerError(description: "socket failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+        bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+      }
+    }
+    guard bound else { throw ToolRunnerError(description: "cannot bind 127.0.0.1:0") }
+    return UInt16(bigEndian: address.sin_port)
+  }
+}
