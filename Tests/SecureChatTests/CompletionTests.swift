@@ -431,7 +431,10 @@ final class CompletionTests: XCTestCase {
   func checkChat(_ shell: Shell) throws {
     let tool = try Self.chatTool()
     try checkOptions(shell, tool)
-    XCTAssertEqual(Set(try complete(shell, "sc-chat ")), ["listen", "connect", "pipe"], "\(shell): subcommands")
+    XCTAssertEqual(
+      Set(try complete(shell, "sc-chat ")), ["listen", "connect", "pipe", "peers"], "\(shell): subcommands")
+    XCTAssertEqual(
+      Set(try complete(shell, "sc-chat -p alice.key peers ")), ["add", "remove"], "\(shell): peers actions")
     XCTAssertEqual(Set(try complete(shell, "sc-chat -n alice -k alice.key co")), ["connect"], "\(shell)")
     XCTAssertEqual(
       Set(try complete(shell, "sc-chat -n alice --key=alice.key pipe ")), ["initiator", "responder"], "\(shell): roles")
