@@ -123,7 +123,7 @@ final class ChatTests: XCTestCase {
   /// runtime directory.
   private func openWindow(_ side: String) throws -> Window {
     let environment =
-      "env PATH=\(binDirectory):/usr/bin:/bin XDG_RUNTIME_DIR=\(runtimeDirectory(side)) HOME=\(directory) "
+      "env LC_ALL=C PATH=\(binDirectory):/usr/bin:/bin XDG_RUNTIME_DIR=\(runtimeDirectory(side)) HOME=\(directory) "
       + "PS1='$ ' bash --norc --noprofile"
     if windows.isEmpty {
       try tmux("-f", "/dev/null", "new-session", "-d", "-s", "chat", "-n", side, "-x", "80", "-y", "24", environment)
@@ -191,14 +191,14 @@ final class ChatTests: XCTestCase {
 
   /// Bob listens, Alice connects; returns once both show the verification code, which must be
   /// the same on both screens.
-  private func connectPair(bobKey: String = "k.key", aliceKey: String = "k.key", expectSuccess: Bool = true)
-    throws -> (alice: Window, bob: Window)
-  {
+  private func connectPair(
+    bobKey: String = "k.key", aliceKey: String = "k.key", bobOptions: String = "", expectSuccess: Bool = true
+  ) throws -> (alice: Window, bob: Window) {
     try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "tmux is not installed")
     let port = try ToolRunner.freeLoopbackPort()
     let bob = try openWindow("bob")
     let alice = try openWindow("alice")
-    try startChat(bob, "-n bob -k \(bobKey) listen \(port)")
+    try startChat(bob, "-n bob -k \(bobKey) \(bobOptions)listen \(port)")
     waitFor(bob, "waiting for a peer on port \(port)")
     try startChat(alice, "-n alice -k \(aliceKey) connect 127.0.0.1 \(port)")
     guard expectSuccess else { return (alice, bob) }
@@ -243,6 +243,9 @@ final class ChatTests: XCTestCase {
 
     try type(alice, "hello from alice")
     waitFor(bob, "alice: hello from alice")
+    // Bob's receipt marks alice's own line delivered, in place ('+' without a UTF-8 locale).
+    waitFor(alice, "+ [")
+    XCTAssertEqual(ownLine(alice, "alice: hello from alice")?.first, "+", screen(alice))
     try type(bob, "hi alice, bob here")
     waitFor(alice, "bob: hi alice, bob here")
 
@@ -292,7 +295,7 @@ final class ChatTests: XCTestCase {
   }
 
   func testCtrlCLeavesNoDirectoryAndNoProcessAndThePeerSeesTheBreak() throws {
-    let (alice, bob) = try connectPair()
+    let (alice, bob) = try connectPair(bobOptions: "--no-reconnect ")
     try type(alice, "one message before")
     waitFor(bob, "alice: one message before")
     waitFor(alice, "alice: one message before")  // records alice's processes once more
@@ -311,6 +314,47 @@ final class ChatTests: XCTestCase {
     waitFor(bob, "waiting for a peer")
     try press(bob, "C-c")
     XCTAssertEqual(exitStatus(bob), 130)
+    assertNothingLeft()
+  }
+
+  /// The line of the window that contains `text`.
+  private func ownLine(_ window: Window, _ text: String) -> String? {
+    screen(window).split(separator: "\n").first { $0.contains(text) }.map(String.init)
+  }
+
+  private func occurrences(of text: String, in shown: String) -> Int {
+    shown.components(separatedBy: text).count - 1
+  }
+
+  func testACutConnectionReconnectsAndTheLinesGoOnWithReceipts() throws {
+    let (alice, bob) = try connectPair()
+    try type(alice, "before the cut")
+    waitFor(bob, "alice: before the cut")
+    waitFor(alice, "+ [")
+    // The link breaks: alice's socat dies without a word.
+    let socats = descendants(of: alice.shellPID).filter { pid in
+      ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").hasPrefix("socat\0")
+    }
+    XCTAssertEqual(socats.count, 1, "alice's chat runs one socat")
+    for pid in socats { kill(pid, SIGKILL) }
+    waitFor(alice, "the chat with bob broke off")
+    waitFor(alice, "reconnecting to 127.0.0.1 port")
+    waitFor(bob, "the chat with alice broke off")
+    waitFor(bob, "waiting for alice on port")
+    try type(alice, "typed while cut off")
+    waitFor(bob, "alice: typed while cut off", timeout: 20)
+    let aliceScreen = waitFor(alice, "connected to bob (127.0.0.1 port")
+    XCTAssertEqual(occurrences(of: "verification code: ", in: aliceScreen), 2, "a new handshake: a new code")
+    try type(bob, "bob after the reconnect")
+    waitFor(alice, "bob: bob after the reconnect")
+    waitFor(bob, "+ [")
+    XCTAssertEqual(ownLine(bob, "bob: bob after the reconnect")?.first, "+", screen(bob))
+    XCTAssertEqual(ownLine(alice, "alice: typed while cut off")?.first, "+", screen(alice))
+    XCTAssertEqual(occurrences(of: "alice: before the cut", in: screen(bob)), 1)
+    try press(alice, "C-d")
+    waitFor(bob, "alice ended the chat")
+    XCTAssertEqual(exitStatus(alice), 0)
+    XCTAssertEqual(exitStatus(bob), 0)
     assertNothingLeft()
   }
 
@@ -467,7 +511,7 @@ final class ChatTests: XCTestCase {
       (["-n", "alice", "-k", "k.key", "listen"], "no port"),
       (["-n", "alice", "-k", "k.key", "connect", "127.0.0.1"], "no port"),
       (["-n", "alice", "-k", "k.key", "connect"], "no host"),
-      (["-n", "alice", "-k", "k.key"], "say listen, connect or pipe"),
+      (["-n", "alice", "-k", "k.key"], "say listen, connect, pipe or peers"),
       (["-n", "alice", "-k", "k.key", "dance"], "unknown command"),
       (["-n", "alice", "-k", "k.key", "--frobnicate", "listen", "7000"], "unknown option --frobnicate"),
       (["-n", "al ice", "-k", "k.key", "listen", "7000"], "a name is"),
@@ -494,5 +538,210 @@ final class ChatTests: XCTestCase {
     XCTAssertTrue(result.stderr.contains("cannot connect to 127.0.0.1 port \(port)"), result.stderr)
     XCTAssertTrue(result.stderr.contains("Connection refused"), result.stderr)
     XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: runtimeDirectory("alice"))) ?? ["?"], [])
+  }
+  // MARK: - Receipts, the address book, several peers, a cut link
+
+  /// The line numbers in "sc-chat: delivered N" lines, in the order they came.
+  private func deliveredNumbers(_ stderr: String) -> [Int] {
+    stderr.split(separator: "\n").compactMap { line in
+      line.hasPrefix("sc-chat: delivered ") ? Int(line.dropFirst("sc-chat: delivered ".count)) : nil
+    }
+  }
+
+  private func peerLines(_ output: Data, from sender: String) -> [String] {
+    String(decoding: output, as: UTF8.self).split(separator: "\n").compactMap { line in
+      let afterTime = line.drop { $0 != "]" }.dropFirst(2)
+      return afterTime.hasPrefix(sender + ": ") ? String(afterTime.dropFirst(sender.count + 2)) : nil
+    }
+  }
+
+  func testEveryLineGetsExactlyOneReceipt() throws {
+    listeningPort = try ToolRunner.freeLoopbackPort()
+    let aliceLines = (1...300).map { "alice line \($0)" }
+    let (alice, bob) = try scriptedPair(
+      bob: ["-n", "bob", "-k", "k.key", "listen", String(listeningPort)], bobInput: Data("one from bob\n".utf8),
+      alice: ["-n", "alice", "-k", "k.key", "connect", "127.0.0.1", String(listeningPort)],
+      aliceInput: Data((aliceLines.joined(separator: "\n") + "\n").utf8),
+      bobHoldsUntil: "alice: alice line 300", aliceHoldsUntil: "bob: one from bob")
+    XCTAssertEqual(alice.status, 0, alice.stderr)
+    XCTAssertEqual(bob.status, 0, bob.stderr)
+    XCTAssertEqual(peerLines(bob.stdout, from: "alice"), aliceLines)
+    XCTAssertEqual(deliveredNumbers(alice.stderr), Array(1...300), "one receipt per line, in order")
+    XCTAssertEqual(deliveredNumbers(bob.stderr), [1])
+  }
+
+  func testAPeerThatNeverReceiptsLeavesTheLinesUndelivered() throws {
+    // A bare sc-handshake + sc-open pipeline on the other end shows the lines but sends no
+    // receipt: sc-chat must not call them delivered. It gives up when the peer ends.
+    listeningPort = try ToolRunner.freeLoopbackPort()
+    let script = """
+      exec socat TCP-LISTEN:\(listeningPort),reuseaddr SYSTEM:'sc-handshake --responder -k k.key -n bob \
+      -o bob.session 2>/dev/null || exit 1; { sleep 1; sc-seal -s bob.session </dev/null; } & \
+      sc-open -s bob.session >bob.shown 2>/dev/null; wait'
+      """
+    let (environment, directory) = (environment("bob"), directory)
+    let done = DispatchSemaphore(value: 0)
+    Thread {
+      _ = try? ToolRunner.runExecutable(
+        "/bin/bash", ["-c", script], stdin: .none, environment: environment, directory: directory, timeout: 20)
+      done.signal()
+    }.start()
+    defer { _ = done.wait(timeout: .now() + 20) }
+    let deadline = Date().addingTimeInterval(10)
+    while Date() < deadline && !isListeningInBob() { usleep(20_000) }
+    let alice = try chat(
+      ["-n", "alice", "-k", "k.key", "connect", "127.0.0.1", String(listeningPort)],
+      stdin: .bytes(Data("first\nsecond\n".utf8)))
+    XCTAssertEqual(alice.status, 1, alice.stderr)
+    XCTAssertEqual(deliveredNumbers(alice.stderr), [])
+    XCTAssertTrue(alice.stderr.contains("2 lines were not delivered"), alice.stderr)
+  }
+
+  func testAddressBookAddListConnectByNameAndItsErrors() throws {
+    listeningPort = try ToolRunner.freeLoopbackPort()
+    let port = String(listeningPort)
+    for key in ["bob.key", "carol.key"] {
+      XCTAssertEqual(try ToolRunner.run("sc-keygen", ["-o", path(key)]).status, 0)
+    }
+    // The default location: $HOME/.config/securechat/peers (XDG_CONFIG_HOME unset).
+    let peersPath = path(".config/securechat/peers")
+    let empty = try chat(["peers"])
+    XCTAssertEqual(empty.status, 0, empty.stderr)
+    XCTAssertTrue(empty.stderr.contains("no peers in \(peersPath)"), empty.stderr)
+
+    var result = try chat(["peers", "add", "bob", "127.0.0.1", port, "bob.key"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    result = try chat(["peers", "add", "carol", "-", "-", path("carol.key"), "carol.c"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let attributes = try FileManager.default.attributesOfItem(atPath: peersPath)
+    XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+    let text = try String(contentsOfFile: peersPath, encoding: .utf8)
+    XCTAssertEqual(
+      text,
+      "securechat-peers-v1\nbob 127.0.0.1 \(port) \(path("bob.key")) bob\ncarol - - \(path("carol.key")) carol.c\n")
+
+    let refusals: [([String], String)] = [
+      (["peers", "add", "bob", "127.0.0.1", port, "carol.key"], "already a peer 'bob'"),
+      (["peers", "add", "robert", "127.0.0.1", port, "bob.key"], "already has this key"),
+      (["peers", "add", "dave", "127.0.0.1", port, "no-such.key"], "not a usable key file"),
+      (["peers", "add", "dave", "127.0.0.1", "-", "k.key"], "HOST and PORT are both -"),
+      (["peers", "add", "-dave", "127.0.0.1", port, "k.key"], "a peer label is"),
+      (["peers", "add", "dave", "host,fork", port, "k.key"], "a host is"),
+      (["peers", "remove", "zed"], "no peer 'zed'"),
+      (["-n", "alice", "connect", "zed"], "no port given, and no peer 'zed' in \(peersPath)"),
+      (["-n", "alice", "connect", "carol"], "peer 'carol' has no address"),
+      (["-n", "alice", "-k", "k.key", "connect", "bob"], "leave out -k"),
+    ]
+    for (arguments, expected) in refusals {
+      let refused = try chat(arguments)
+      XCTAssertEqual(refused.status, 2, "\(arguments): \(refused.stderr)")
+      XCTAssertTrue(refused.stderr.contains(expected), "\(arguments): \(refused.stderr)")
+    }
+    XCTAssertEqual(try String(contentsOfFile: peersPath, encoding: .utf8), text, "a refused change changes nothing")
+
+    let listing = try chat(["peers"])
+    XCTAssertEqual(listing.status, 0, listing.stderr)
+    let rows = String(decoding: listing.stdout, as: UTF8.self).split(separator: "\n").map {
+      $0.split(separator: " ").map(String.init)
+    }
+    XCTAssertEqual(rows.first, ["PEER", "HOST", "PORT", "NAME", "KEYFILE"])
+    XCTAssertEqual(rows.dropFirst().first, ["bob", "127.0.0.1", port, "bob", path("bob.key")])
+    XCTAssertEqual(rows.dropFirst(2).first, ["carol", "-", "-", "carol.c", path("carol.key")])
+
+    // Connect by name: host, port and key come from the entry, and bob must be "bob".
+    let (alice, bob) = try scriptedPair(
+      bob: ["-n", "bob", "-k", "bob.key", "listen", port], bobInput: Data("hi alice\n".utf8),
+      alice: ["-n", "alice", "connect", "bob"], aliceInput: Data("hello bob, found you by name\n".utf8),
+      bobHoldsUntil: "alice: hello bob", aliceHoldsUntil: "bob: hi alice")
+    XCTAssertEqual(alice.status, 0, alice.stderr)
+    XCTAssertEqual(bob.status, 0, bob.stderr)
+    XCTAssertTrue(alice.stderr.contains("connected to bob (127.0.0.1 port \(port)) (peers entry 'bob')"), alice.stderr)
+    XCTAssertEqual(peerLines(bob.stdout, from: "alice"), ["hello bob, found you by name"])
+
+    // An entry whose key verifies but whose name is not the one the peer authenticates as.
+    result = try chat(["peers", "remove", "bob"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    result = try chat(["peers", "add", "bob", "127.0.0.1", port, "bob.key", "robert"])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let (impostor, bobAgain) = try scriptedPair(
+      bob: ["-n", "bob", "-k", "bob.key", "--no-reconnect", "listen", port], bobInput: Data("secret\n".utf8),
+      alice: ["-n", "alice", "connect", "bob"], aliceInput: Data("for robert only\n".utf8))
+    XCTAssertEqual(impostor.status, 1, impostor.stderr)
+    XCTAssertTrue(impostor.stderr.contains("authentication failed"), impostor.stderr)
+    XCTAssertEqual(impostor.stdout.count, 0)
+    XCTAssertEqual(peerLines(bobAgain.stdout, from: "alice"), [], "nothing reached the wrong peer")
+
+    // Loose permissions: refused, with the fix.
+    XCTAssertEqual(chmod(peersPath, 0o644), 0)
+    for arguments in [["peers"], ["-n", "alice", "connect", "bob"]] {
+      let loose = try chat(arguments)
+      XCTAssertEqual(loose.status, 2, loose.stderr)
+      XCTAssertTrue(loose.stderr.contains("peers file \(peersPath) is open to others (mode 0644)"), loose.stderr)
+      XCTAssertTrue(loose.stderr.contains("chmod 600 \(peersPath)"), loose.stderr)
+    }
+    XCTAssertEqual(chmod(peersPath, 0o600), 0)
+    XCTAssertEqual(try chat(["peers", "remove", "carol"]).status, 0)
+    XCTAssertFalse(try String(contentsOfFile: peersPath, encoding: .utf8).contains("carol"))
+  }
+
+  func testOneListenerServesEachPeerOfItsPeersFileWithItsOwnKey() throws {
+    listeningPort = try ToolRunner.freeLoopbackPort()
+    let port = String(listeningPort)
+    var book = "securechat-peers-v1\n# bob's friends\n"
+    for friend in ["alice", "carol", "dave"] {
+      XCTAssertEqual(try ToolRunner.run("sc-keygen", ["-o", path(friend + ".key")]).status, 0)
+      book += "\(friend) - - \(friend).key \(friend)\n"
+    }
+    let bookPath = path("bob.peers")
+    XCTAssertTrue(
+      FileManager.default.createFile(
+        atPath: bookPath, contents: Data(book.utf8), attributes: [.posixPermissions: 0o600]))
+    for friend in ["alice", "carol", "dave"] {
+      let (visitor, bob) = try scriptedPair(
+        bob: ["-n", "bob", "-p", bookPath, "listen", port], bobInput: Data("welcome\n".utf8),
+        alice: ["-n", friend, "-k", friend + ".key", "connect", "127.0.0.1", port],
+        aliceInput: Data("\(friend) here\n".utf8), bobHoldsUntil: "\(friend): \(friend) here",
+        aliceHoldsUntil: "bob: welcome")
+      XCTAssertEqual(visitor.status, 0, visitor.stderr)
+      XCTAssertEqual(bob.status, 0, bob.stderr)
+      XCTAssertTrue(bob.stderr.contains("connected to \(friend) (127.0.0.1:"), bob.stderr)
+      XCTAssertTrue(bob.stderr.contains("(peers entry '\(friend)')"), bob.stderr)
+      XCTAssertEqual(peerLines(bob.stdout, from: friend), ["\(friend) here"])
+    }
+    // A key the book does not hold, and a key of the book used under another name.
+    XCTAssertEqual(try ToolRunner.run("sc-keygen", ["-o", path("eve.key")]).status, 0)
+    for (visitor, key) in [("eve", "eve.key"), ("mallory", "carol.key")] {
+      let (stranger, bob) = try scriptedPair(
+        bob: ["-n", "bob", "-p", bookPath, "listen", port], bobInput: Data("welcome\n".utf8),
+        alice: ["-n", visitor, "-k", key, "connect", "127.0.0.1", port], aliceInput: Data("let me in\n".utf8))
+      XCTAssertEqual(stranger.status, 1, "\(visitor): \(stranger.stderr)")
+      XCTAssertEqual(bob.status, 1, "\(visitor): \(bob.stderr)")
+      XCTAssertTrue(bob.stderr.contains("authentication failed"), bob.stderr)
+      XCTAssertEqual(stranger.stdout.count + bob.stdout.count, 0)
+    }
+  }
+
+  func testACutInTheMiddleOfAThousandLinesLosesNothingAndShowsNothingTwice() throws {
+    listeningPort = try ToolRunner.freeLoopbackPort()
+    // About 100 bytes a line on the wire: the link goes silent after some 300 lines, drops what
+    // both sides send for 0.3 s (lines one way, receipts the other), then breaks.
+    let relay = try CuttingRelay(target: listeningPort, cutAfter: 30_000, silence: 0.3)
+    defer { relay.stop() }
+    let aliceLines = (1...1000).map { "line \($0) of a thousand" }
+    let (alice, bob) = try scriptedPair(
+      bob: ["-n", "bob", "-k", "k.key", "listen", String(listeningPort)], bobInput: Data(),
+      alice: ["-n", "alice", "-k", "k.key", "connect", "127.0.0.1", String(relay.port)],
+      aliceInput: Data((aliceLines.joined(separator: "\n") + "\n").utf8),
+      bobHoldsUntil: "alice: line 1000 of a thousand")
+    XCTAssertEqual(relay.counts.cut, 1, "the relay cut the first connection")
+    XCTAssertEqual(relay.counts.accepted, 2, "alice reconnected once")
+    XCTAssertEqual(alice.status, 0, alice.stderr)
+    XCTAssertEqual(bob.status, 0, bob.stderr)
+    XCTAssertTrue(alice.stderr.contains("the chat with bob broke off"), alice.stderr)
+    XCTAssertTrue(alice.stderr.contains("re-sending "), alice.stderr)
+    XCTAssertTrue(bob.stderr.contains("waiting for alice on port \(listeningPort)"), bob.stderr)
+    XCTAssertEqual(occurrences(of: "verification code: ", in: bob.stderr), 2)
+    XCTAssertEqual(peerLines(bob.stdout, from: "alice"), aliceLines, "every line once, in order")
+    XCTAssertEqual(deliveredNumbers(alice.stderr).sorted(), Array(1...1000), "every line receipted, once")
   }
 }
