@@ -260,6 +260,14 @@ final class ChatTests: XCTestCase {
     try type(bob, "ne, finished")
     waitFor(alice, "bob: half a line, finished")
 
+    // A line longer than the events' inline limit (1,000 characters) goes through a file on
+    // both sides; it wraps over many rows, and its mark still lands on its first row.
+    let long = "long " + String(repeating: "0123456789", count: 110)
+    try type(bob, long)
+    waitFor(alice, "bob: " + long)
+    waitFor(bob, "+ [")
+    XCTAssertEqual(ownLine(bob, "bob: " + long)?.first, "+", screen(bob))
+
     // A peer's control characters are shown, not obeyed.
     try type(alice, "clear \u{1b}[2J screen")  // ESC is sent as typed
     waitFor(bob, "alice: clear ^[[2J screen")
@@ -326,6 +334,32 @@ final class ChatTests: XCTestCase {
     shown.components(separatedBy: text).count - 1
   }
 
+  func testWithoutACommandTheTerminalOffersThePeersOfTheAddressBook() throws {
+    try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "tmux is not installed")
+    let port = try ToolRunner.freeLoopbackPort()
+    let book = "securechat-peers-v1\ncarol - - k.key carol\nbob 127.0.0.1 \(port) k.key bob\n"
+    let bookPath = path("alice.peers")
+    XCTAssertTrue(
+      FileManager.default.createFile(
+        atPath: bookPath, contents: Data(book.utf8), attributes: [.posixPermissions: 0o600]))
+    let bob = try openWindow("bob")
+    let alice = try openWindow("alice")
+    try startChat(bob, "-n bob -k k.key listen \(port)")
+    waitFor(bob, "waiting for a peer on port \(port)")
+    try startChat(alice, "-n alice -p alice.peers")
+    let menu = waitFor(alice, "Chat with (number or name): ")
+    XCTAssertTrue(menu.contains("1) bob  (127.0.0.1 port \(port), authenticates as bob)"), menu)
+    XCTAssertFalse(menu.contains("carol"), "a peer without an address is not offered")
+    try type(alice, "1")
+    waitFor(alice, "connected to bob (127.0.0.1 port \(port)) (peers entry 'bob')")
+    waitFor(bob, "connected to alice")
+    try type(alice, "/quit")
+    waitFor(bob, "alice ended the chat")
+    XCTAssertEqual(exitStatus(alice), 0)
+    XCTAssertEqual(exitStatus(bob), 0)
+    assertNothingLeft()
+  }
+
   func testACutConnectionReconnectsAndTheLinesGoOnWithReceipts() throws {
     let (alice, bob) = try connectPair()
     try type(alice, "before the cut")
@@ -368,7 +402,9 @@ final class ChatTests: XCTestCase {
 
   private func environment(_ side: String) -> [String: String] {
     ["PATH": binDirectory + ":/usr/bin:/bin", "XDG_RUNTIME_DIR": runtimeDirectory(side), "HOME": directory]
+      .merging(extraEnvironment) { $1 }
   }
+  private var extraEnvironment: [String: String] = [:]
 
   private static func runChat(
     _ arguments: [String], stdin: ToolInput, environment: [String: String], directory: String,
@@ -553,6 +589,29 @@ final class ChatTests: XCTestCase {
       let afterTime = line.drop { $0 != "]" }.dropFirst(2)
       return afterTime.hasPrefix(sender + ": ") ? String(afterTime.dropFirst(sender.count + 2)) : nil
     }
+  }
+
+  func testLongLinesArriveWholeOrInPiecesOfAtMost16000Characters() throws {
+    listeningPort = try ToolRunner.freeLoopbackPort()
+    extraEnvironment = ["LC_ALL": "C"]  // the user's locale does not decide where a line is cut
+    let medium = "medium " + String(repeating: "é", count: 3000)  // through a file, one message
+    // Three chat lines of 16,000 + 16,000 + 8,000 characters, cut between characters, not bytes.
+    let long = String(repeating: "aé", count: 20_000)
+    let (alice, bob) = try scriptedPair(
+      bob: ["-n", "bob", "-k", "k.key", "listen", String(listeningPort)], bobInput: Data((medium + "\n").utf8),
+      alice: ["-n", "alice", "-k", "k.key", "connect", "127.0.0.1", String(listeningPort)],
+      aliceInput: Data((medium + "\n" + long + "\nafter\n").utf8),
+      bobHoldsUntil: "alice: after", aliceHoldsUntil: "bob: medium")
+    XCTAssertEqual(alice.status, 0, alice.stderr)
+    XCTAssertEqual(bob.status, 0, bob.stderr)
+    XCTAssertEqual(
+      peerLines(bob.stdout, from: "alice"),
+      [
+        medium, String(repeating: "aé", count: 8_000), String(repeating: "aé", count: 8_000),
+        String(repeating: "aé", count: 4_000), "after",
+      ])
+    XCTAssertEqual(peerLines(alice.stdout, from: "bob"), [medium])
+    XCTAssertEqual(deliveredNumbers(alice.stderr), Array(1...5))
   }
 
   func testEveryLineGetsExactlyOneReceipt() throws {
