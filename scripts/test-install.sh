@@ -147,7 +147,9 @@ if $chat_ok; then
   check "bob received alice's message" grep -q '] alice: hello bob$' "$work/bob.out"
   check "alice received bob's message" grep -q '] bob: hi alice$' "$work/alice.out"
   logcheck=$(run sc-logcheck -k chat.verify chat.log 2>&1) || true
-  check "sc-logcheck verifies bob's log ($logcheck)" [ "$logcheck" = "chat.log: 6 entries verified" ]
+  # 8 entries: send-open, the hello (h INSTANCE) and one line sent, send-close, and the same
+  # four on the receiving side (sc-chat(1), Chat lines).
+  check "sc-logcheck verifies bob's log ($logcheck)" [ "$logcheck" = "chat.log: 8 entries verified" ]
 else
   fail "sc-chat: no free port to listen on"
 fi
