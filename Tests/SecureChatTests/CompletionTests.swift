@@ -435,6 +435,14 @@ final class CompletionTests: XCTestCase {
       Set(try complete(shell, "sc-chat ")), ["listen", "connect", "pipe", "peers"], "\(shell): subcommands")
     XCTAssertEqual(
       Set(try complete(shell, "sc-chat -p alice.key peers ")), ["add", "remove"], "\(shell): peers actions")
+    // The peers of the address book: after connect those with an address, after peers remove all.
+    let book = "securechat-peers-v1\n# friends\nbobby 127.0.0.1 7000 b.key bob\ncarol - - c.key carol\n"
+    try Data(book.utf8).write(to: URL(fileURLWithPath: work + "/book.peers"))
+    let offered = try complete(shell, "sc-chat -n alice -p book.peers connect ")
+    XCTAssertTrue(offered.contains("bobby"), "\(shell): the peers to connect to: \(offered)")
+    XCTAssertFalse(offered.contains("carol"), "\(shell): carol has no address: \(offered)")
+    XCTAssertEqual(
+      Set(try complete(shell, "sc-chat -p book.peers peers remove ")), ["bobby", "carol"], "\(shell): peers to remove")
     XCTAssertEqual(Set(try complete(shell, "sc-chat -n alice -k alice.key co")), ["connect"], "\(shell)")
     XCTAssertEqual(
       Set(try complete(shell, "sc-chat -n alice --key=alice.key pipe ")), ["initiator", "responder"], "\(shell): roles")
