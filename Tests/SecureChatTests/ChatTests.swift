@@ -782,6 +782,33 @@ final class ChatTests: XCTestCase {
     }
   }
 
+  func testAListenerWithAPeersFileTakesTheSamePeerBackAfterACut() throws {
+    listeningPort = try ToolRunner.freeLoopbackPort()
+    var book = "securechat-peers-v1\n"
+    for friend in ["alice", "carol"] {
+      XCTAssertEqual(try ToolRunner.run("sc-keygen", ["-o", path(friend + ".key")]).status, 0)
+      book += "\(friend) - - \(friend).key \(friend)\n"
+    }
+    let bookPath = path("bob.peers")
+    XCTAssertTrue(
+      FileManager.default.createFile(
+        atPath: bookPath, contents: Data(book.utf8), attributes: [.posixPermissions: 0o600]))
+    let relay = try CuttingRelay(target: listeningPort, cutAfter: 6_000, silence: 0.2)
+    defer { relay.stop() }
+    let lines = (1...200).map { "carol's line \($0)" }
+    let (carol, bob) = try scriptedPair(
+      bob: ["-n", "bob", "-p", bookPath, "listen", String(listeningPort)], bobInput: Data(),
+      alice: ["-n", "carol", "-k", "carol.key", "connect", "127.0.0.1", String(relay.port)],
+      aliceInput: Data((lines.joined(separator: "\n") + "\n").utf8), bobHoldsUntil: "carol: carol's line 200")
+    XCTAssertEqual(relay.counts.cut, 1)
+    XCTAssertEqual(carol.status, 0, carol.stderr)
+    XCTAssertEqual(bob.status, 0, bob.stderr)
+    XCTAssertEqual(occurrences(of: "(peers entry 'carol')", in: bob.stderr), 2, bob.stderr)
+    XCTAssertTrue(bob.stderr.contains("waiting for carol on port"), bob.stderr)
+    XCTAssertEqual(peerLines(bob.stdout, from: "carol"), lines)
+    XCTAssertEqual(deliveredNumbers(carol.stderr).sorted(), Array(1...200))
+  }
+
   func testACutInTheMiddleOfAThousandLinesLosesNothingAndShowsNothingTwice() throws {
     listeningPort = try ToolRunner.freeLoopbackPort()
     // About 100 bytes a line on the wire: the link goes silent after some 300 lines, drops what
