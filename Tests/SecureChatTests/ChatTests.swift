@@ -196,6 +196,7 @@ final class ChatTests: XCTestCase {
   ) throws -> (alice: Window, bob: Window) {
     try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "tmux is not installed")
     let port = try ToolRunner.freeLoopbackPort()
+    pairPort = port
     let bob = try openWindow("bob")
     let alice = try openWindow("alice")
     try startChat(bob, "-n bob -k \(bobKey) \(bobOptions)listen \(port)")
@@ -213,6 +214,9 @@ final class ChatTests: XCTestCase {
     XCTAssertTrue(bobScreen.contains("connected to alice"), bobScreen)
     return (alice, bob)
   }
+
+  /// The port of the last connectPair.
+  private var pairPort: UInt16 = 0
 
   private func assertNothingLeft(file: StaticString = #filePath, line: UInt = #line) {
     for side in ["alice", "bob"] {
@@ -354,6 +358,33 @@ final class ChatTests: XCTestCase {
     waitFor(alice, "connected to bob (127.0.0.1 port \(port)) (peers entry 'bob')")
     waitFor(bob, "connected to alice")
     try type(alice, "/quit")
+    waitFor(bob, "alice ended the chat")
+    XCTAssertEqual(exitStatus(alice), 0)
+    XCTAssertEqual(exitStatus(bob), 0)
+    assertNothingLeft()
+  }
+
+  func testReconnectCommandRetriesAtOnceDuringTheBackOff() throws {
+    let (alice, bob) = try connectPair()
+    // Bob's side goes away without a final frame, and stays away: alice's waits grow 1, 2, 4, 8 s.
+    try press(bob, "C-c")
+    XCTAssertEqual(exitStatus(bob), 130)
+    waitFor(alice, "the chat with bob broke off")
+    waitFor(alice, "reconnecting to 127.0.0.1 port \(pairPort) in 8 s", timeout: 20)
+    try FileManager.default.removeItem(atPath: path("bob.status"))
+    try startChat(bob, "-n bob -k k.key listen \(pairPort)")
+    listeningPort = pairPort
+    let listening = Date().addingTimeInterval(10)
+    while Date() < listening && !isListeningInBob() { usleep(20_000) }
+    try type(alice, "/reconnect")
+    // Well before the 8 s are over (the check is generous: it only has to beat the timer).
+    let deadline = Date().addingTimeInterval(4)
+    while Date() < deadline && occurrences(of: "verification code: ", in: screen(alice)) < 2 { usleep(50_000) }
+    XCTAssertEqual(occurrences(of: "verification code: ", in: screen(alice)), 2, screen(alice))
+    waitFor(bob, "connected to alice")
+    try type(alice, "back again")
+    waitFor(bob, "alice: back again")
+    try press(alice, "C-d")
     waitFor(bob, "alice ended the chat")
     XCTAssertEqual(exitStatus(alice), 0)
     XCTAssertEqual(exitStatus(bob), 0)
