@@ -374,8 +374,7 @@ final class ChatTests: XCTestCase {
     try FileManager.default.removeItem(atPath: path("bob.status"))
     try startChat(bob, "-n bob -k k.key listen \(pairPort)")
     listeningPort = pairPort
-    let listening = Date().addingTimeInterval(10)
-    while Date() < listening && !isListeningInBob() { usleep(20_000) }
+    waitUntilBobListens()
     try type(alice, "/reconnect")
     // Well before the 8 s are over (the check is generous: it only has to beat the timer).
     let deadline = Date().addingTimeInterval(4)
@@ -491,9 +490,7 @@ final class ChatTests: XCTestCase {
       done.signal()
     }
     thread.start()
-    // Wait for bob's listener before alice connects.
-    let deadline = Date().addingTimeInterval(10)
-    while Date() < deadline && !isListeningInBob() { usleep(20_000) }
+    waitUntilBobListens()  // before alice connects
     let alice = try Self.runChatHolding(
       aliceArguments, input: aliceInput, holdUntil: aliceMarker, side: "alice", environment: environment("alice"),
       directory: directory)
@@ -504,6 +501,13 @@ final class ChatTests: XCTestCase {
   }
 
   private var listeningPort: UInt16 = 0
+
+  /// Waits (at most 10 s) until something listens on `listeningPort`.
+  private func waitUntilBobListens() {
+    let deadline = Date().addingTimeInterval(10)
+    while Date() < deadline && !isListeningInBob() { usleep(20_000) }
+  }
+
   private func isListeningInBob() -> Bool {
     let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
     let local = String(format: ":%04X", listeningPort)
@@ -679,8 +683,7 @@ final class ChatTests: XCTestCase {
       done.signal()
     }.start()
     defer { _ = done.wait(timeout: .now() + 20) }
-    let deadline = Date().addingTimeInterval(10)
-    while Date() < deadline && !isListeningInBob() { usleep(20_000) }
+    waitUntilBobListens()
     let alice = try chat(
       ["-n", "alice", "-k", "k.key", "connect", "127.0.0.1", String(listeningPort)],
       stdin: .bytes(Data("first\nsecond\n".utf8)))

@@ -37,20 +37,7 @@ final class CuttingRelay: @unchecked Sendable {
 
   init(target: UInt16, cutAfter: Int, silence: TimeInterval) throws {
     (self.target, self.cutAfter, self.silence) = (target, cutAfter, silence)
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw ToolRunnerError(description: "socket failed") }
-    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-    var address = Self.loopback(port: 0)
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let listening = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-      }
-    }
-    guard listening, listen(fd, 16) == 0 else {
-      close(fd)
-      throw ToolRunnerError(description: "the relay cannot listen on 127.0.0.1")
-    }
+    let (fd, address) = try Loopback.listeningSocket(backlog: 16)
     listener = fd
     port = UInt16(bigEndian: address.sin_port)
     Thread { [self] in run() }.start()
@@ -64,19 +51,11 @@ final class CuttingRelay: @unchecked Sendable {
     for _ in 0..<100 where !lock.withLock({ finished }) { usleep(20_000) }
   }
 
-  private static func loopback(port: UInt16) -> sockaddr_in {
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return address
-  }
-
   private func connectToTarget() -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return -1 }
     _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-    var address = Self.loopback(port: target)
+    var address = Loopback.address(port: target)
     let connected = withUnsafePointer(to: &address) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
         connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))

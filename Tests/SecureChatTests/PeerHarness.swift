@@ -18,28 +18,38 @@ enum Loopback {
   nonisolated(unsafe) private static var listener: Int32 = -1
   nonisolated(unsafe) private static var address = sockaddr_in()
 
+  /// 127.0.0.1:`port` (0: any port).
+  static func address(port: UInt16) -> sockaddr_in {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return address
+  }
+
+  /// A new close-on-exec socket listening on 127.0.0.1 on a port the kernel chose, and its address.
+  static func listeningSocket(backlog: Int32) throws -> (fd: Int32, address: sockaddr_in) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw ToolRunnerError(description: "socket: \(String(cString: strerror(errno)))") }
+    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+    var bound = address(port: 0)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &bound) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+      }
+    }
+    guard ok, listen(fd, backlog) == 0 else {
+      close(fd)
+      throw ToolRunnerError(description: "cannot listen on 127.0.0.1: \(String(cString: strerror(errno)))")
+    }
+    return (fd, bound)
+  }
+
   /// Two ends of a new TCP connection over 127.0.0.1, close-on-exec.
   static func tcpPair() throws -> (Int32, Int32) {
     if listener < 0 {
-      let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-      guard fd >= 0 else { throw ToolRunnerError(description: "socket: \(String(cString: strerror(errno)))") }
-      _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-      var bound = sockaddr_in()
-      bound.sin_family = sa_family_t(AF_INET)
-      bound.sin_port = 0
-      bound.sin_addr.s_addr = inet_addr("127.0.0.1")
-      var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-      let ok = withUnsafeMutablePointer(to: &bound) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-          bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-        }
-      }
-      guard ok, listen(fd, 512) == 0 else {
-        close(fd)
-        throw ToolRunnerError(description: "cannot listen on 127.0.0.1: \(String(cString: strerror(errno)))")
-      }
-      listener = fd
-      address = bound
+      (listener, address) = try listeningSocket(backlog: 512)
     }
     let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard client >= 0 else { throw ToolRunnerError(description: "socket: \(String(cString: strerror(errno)))") }
