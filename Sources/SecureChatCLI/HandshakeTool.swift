@@ -14,12 +14,15 @@ public enum HandshakeTool {
       "sc-handshake --initiator|--responder -k KEYFILE -n NAME -o SESSIONFILE [--peer-name NAME]"
         + " [--timeout SECONDS]",
       "sc-handshake --responder --peers PEERSFILE -n NAME -o SESSIONFILE [--timeout SECONDS]",
+      "sc-handshake ... [--continue-from CONTFILE] [--continuation-to CONTFILE]",
     ],
     summary: """
       Authenticate the peer on standard input/output with the pre-shared key (ephemeral X25519 and
       mutual HMAC-SHA256 challenge-response), then write the session keys to SESSIONFILE. With
       --peers, the responder accepts any peer of the peers file and learns from the handshake
-      which one connected.
+      which one connected. --continuation-to keeps what a later handshake needs to prove that it
+      continues this session; --continue-from requires that proof (initiator) or reports whether it
+      was given (responder).
       """,
     options: [
       OptionSpec(nil, "initiator", help: "speak first (the side that connects)"),
@@ -30,6 +33,12 @@ public enum HandshakeTool {
       OptionSpec(nil, "peer-name", value: "NAME", help: "the name the peer must authenticate as (with -k)"),
       OptionSpec("o", "output", value: "SESSIONFILE", help: "write the session here (created 0600, never overwritten)"),
       OptionSpec(nil, "timeout", value: "SECONDS", help: "give up when the handshake takes longer (default 30)"),
+      OptionSpec(
+        nil, "continue-from", value: "CONTFILE",
+        help: "continue the session of this continuation file (initiator: required; responder: reported)"),
+      OptionSpec(
+        nil, "continuation-to", value: "CONTFILE",
+        help: "write this session's continuation file here (created 0600, never overwritten)"),
     ],
     maxOperands: 0)
 
@@ -87,6 +96,16 @@ public enum HandshakeTool {
     try StandardDescriptors.requireOpen(.standardInput)
     try StandardDescriptors.requireOpen(.standardOutput)
     let sink = try SessionFileSink(path: sessionPath)
+    let continuationPath = options.value("continuation-to")
+    if continuationPath == sessionPath {
+      throw ToolError.usage("the continuation file and the session file must be two files")
+    }
+    let continuationSink = try continuationPath.map { try SessionFileSink(path: $0) }
+    // The session this handshake must continue (PROTOCOL.md §4.7), checked against the other
+    // arguments before anything is sent.
+    let continued = try options.value("continue-from").map {
+      try ContinuationLoader.load($0, role: role, name: name, peerName: peerName, withPeersFile: peersPath != nil)
+    }
     // The keys this side accepts: one, or one per entry of the peers file (PROTOCOL.md §3.9).
     var entries: [PeersFile.Entry] = []
     let keys: [Handshake.PeerKey]
@@ -100,7 +119,17 @@ public enum HandshakeTool {
       }
     } else {
       let key = try KeyLoader.load(keyPath!, expecting: .psk)
-      keys = [Handshake.PeerKey(psk: key.secret, expectedName: peerName.map { Array($0.utf8) })]
+      if let continued {
+        // §4.7: the initiator holds only the continued key; the responder accepts it or, as a new
+        // session that it reports as such, the pre-shared key alone. The same peer either way.
+        let continuedKey = Handshake.PeerKey(
+          psk: try continued.continuedKey(psk: key.secret), expectedName: continued.peerName)
+        keys =
+          role == .initiator
+          ? [continuedKey] : [continuedKey, Handshake.PeerKey(psk: key.secret, expectedName: continued.peerName)]
+      } else {
+        keys = [Handshake.PeerKey(psk: key.secret, expectedName: peerName.map { Array($0.utf8) })]
+      }
     }
     ignoreBrokenPipeSignal()
 
@@ -120,14 +149,33 @@ public enum HandshakeTool {
       if error != .rejectedByPeer && error != .truncated {
         try? FileDescriptor.standardOutput.writeAll(HandshakeMessage.abortMessage)
       }
-      throw ToolError(error.description, status: error.isIntegrityFailure ? .integrityFailure : .operationalFailure)
+      var description = error.description
+      if let continued, role == .initiator,
+        error == .rejectedByPeer || { if case .authenticationFailed = error { true } else { false } }()
+      {
+        description =
+          "authentication failed: the peer did not prove that it continues session \(continued.sessionID.hexString)"
+          + " (\(error == .rejectedByPeer ? "it rejected the handshake" : "its response does not verify"):"
+          + " it does not hold that session's continuation secret, or not the key)"
+      }
+      throw ToolError(description, status: error.isIntegrityFailure ? .integrityFailure : .operationalFailure)
     }
     let session = handshake.result!
     try sink.write(SessionFile.serialize(session))
+    try continuationSink?.write(ContinuationFile.serialize(ContinuationFile.Contents(session)))
     Diagnostics.info("authenticated peer '\(String(decoding: session.peerName, as: UTF8.self))'")
     Diagnostics.info("verification code \(session.verificationCode)")
     if !entries.isEmpty, let index = handshake.selectedKeyIndex {
       Diagnostics.info("peers file entry '\(entries[index].peer)'")
+    }
+    if let continued {
+      // The continued key is the first of `keys` on both sides.
+      if handshake.selectedKeyIndex == 0 {
+        Diagnostics.info("continues session \(continued.sessionID.hexString)")
+      } else {
+        Diagnostics.info(
+          "new session: it does not continue session \(continued.sessionID.hexString); compare the verification code")
+      }
     }
   }
 

@@ -298,11 +298,14 @@ final class ChatTests: XCTestCase {
   func testWrongKeyShowsAuthenticationFailedOnBothSides() throws {
     let (alice, bob) = try connectPair(aliceKey: "other.key", expectSuccess: false)
     waitFor(alice, "authentication failed")
-    waitFor(bob, "authentication failed")
+    waitFor(bob, "did not authenticate: authentication failed")
     XCTAssertEqual(exitStatus(alice), 1)
-    XCTAssertEqual(exitStatus(bob), 1)
+    // The listener reports the failed attempt and goes on listening (--once would end it).
+    XCTAssertNil(exitStatus(bob, timeout: 1), screen(bob))
     XCTAssertFalse(screen(alice).contains("verification code"), screen(alice))
     XCTAssertFalse(screen(bob).contains("verification code"), screen(bob))
+    try press(bob, "C-c")
+    XCTAssertEqual(exitStatus(bob), 130)
     assertNothingLeft()
   }
 
@@ -381,7 +384,14 @@ final class ChatTests: XCTestCase {
     while Date() < deadline && occurrences(of: "verification code: ", in: screen(alice)) < 2 { usleep(50_000) }
     XCTAssertEqual(occurrences(of: "verification code: ", in: screen(alice)), 2, screen(alice))
     waitFor(bob, "connected to alice")
+    // The new bob holds nothing of the session alice verified: her first try to continue it is
+    // refused, and the new session she then makes is not verified until she confirms its code.
+    waitFor(alice, "NOT VERIFIED")
+    XCTAssertTrue(screen(bob).contains("did not authenticate"), screen(bob))
     try type(alice, "back again")
+    usleep(1_500_000)
+    XCTAssertFalse(screen(bob).contains("back again"), "nothing is sent before /confirm: \(screen(bob))")
+    try type(alice, "/confirm")
     waitFor(bob, "alice: back again")
     try press(alice, "C-d")
     waitFor(bob, "alice ended the chat")
@@ -568,7 +578,7 @@ final class ChatTests: XCTestCase {
   func testScriptedWrongKeyFailsBothWithStatusOne() throws {
     listeningPort = try ToolRunner.freeLoopbackPort()
     let (alice, bob) = try scriptedPair(
-      bob: ["-n", "bob", "-k", "k.key", "listen", String(listeningPort)], bobInput: Data("secret\n".utf8),
+      bob: ["-n", "bob", "-k", "k.key", "--once", "listen", String(listeningPort)], bobInput: Data("secret\n".utf8),
       alice: ["-n", "alice", "-k", "other.key", "connect", "127.0.0.1", String(listeningPort)],
       aliceInput: Data("secret too\n".utf8))
     XCTAssertEqual(alice.status, 1, alice.stderr)
@@ -759,7 +769,7 @@ final class ChatTests: XCTestCase {
     result = try chat(["peers", "add", "bob", "127.0.0.1", port, "bob.key", "robert"])
     XCTAssertEqual(result.status, 0, result.stderr)
     let (impostor, bobAgain) = try scriptedPair(
-      bob: ["-n", "bob", "-k", "bob.key", "--no-reconnect", "listen", port], bobInput: Data("secret\n".utf8),
+      bob: ["-n", "bob", "-k", "bob.key", "--no-reconnect", "--once", "listen", port], bobInput: Data("secret\n".utf8),
       alice: ["-n", "alice", "connect", "bob"], aliceInput: Data("for robert only\n".utf8))
     XCTAssertEqual(impostor.status, 1, impostor.stderr)
     XCTAssertTrue(impostor.stderr.contains("authentication failed"), impostor.stderr)
@@ -807,7 +817,7 @@ final class ChatTests: XCTestCase {
     XCTAssertEqual(try ToolRunner.run("sc-keygen", ["-o", path("eve.key")]).status, 0)
     for (visitor, key) in [("eve", "eve.key"), ("mallory", "carol.key")] {
       let (stranger, bob) = try scriptedPair(
-        bob: ["-n", "bob", "-p", bookPath, "listen", port], bobInput: Data("welcome\n".utf8),
+        bob: ["-n", "bob", "-p", bookPath, "--once", "listen", port], bobInput: Data("welcome\n".utf8),
         alice: ["-n", visitor, "-k", key, "connect", "127.0.0.1", port], aliceInput: Data("let me in\n".utf8))
       XCTAssertEqual(stranger.status, 1, "\(visitor): \(stranger.stderr)")
       XCTAssertEqual(bob.status, 1, "\(visitor): \(bob.stderr)")

@@ -367,6 +367,8 @@ extension VectorGenerator {
     try i2Case("name-frame-trailing-bytes", "authentication", goodFrameI + zeros(16))
     try i2Case("name-frame-of-responder", "authentication", try nameFrame(handshakeKeys.responder, padded: alice))
     try i2Case("name-frame-from-another-session", "authentication", Array(otherI2[35..<(otherI2.count - 32)]))
+    // §3.5 A5: the responder's own name, from its own other role or someone posing as it.
+    try i2Case("name-is-responders-own", "authentication", try nameFrame(keysI, padded: bob))
     // Two name frames do not fit: the body length is out of range before anything else.
     try bad("i2-two-name-frames", .responder, "malformed", [i1, try makeI2(nameFrame: goodFrameI + goodFrameI)])
 
@@ -380,6 +382,7 @@ extension VectorGenerator {
     try r2Case("name-frame-not-final", "malformed", try nameFrame(keysR, flags: 0, padded: bob))
     try r2Case("name-not-valid", "malformed", try nameFrame(keysR, padded: ForgedFrame.pkcs7(Array("bob\n".utf8))))
     try r2Case("name-frame-of-initiator", "authentication", try nameFrame(keysI, padded: bob))
+    try r2Case("name-is-initiators-own", "authentication", try nameFrame(keysR, padded: alice))
   }
 
   func writeSessionStreamVectors(_ directory: String) throws {

@@ -21,6 +21,8 @@ final class VectorGenerator: XCTestCase {
     // A responder with several keys, and the peers file: PeersVectorGenerator.swift.
     try PeersVectors.writeResponderKeysVectors(root + "/handshake", write: write)
     try PeersVectors.writePeersFileVectors(root + "/peers-file", write: write)
+    // Continuing a verified session (PROTOCOL.md §4.7, §8.5): ContinuationVectorGenerator.swift.
+    try ContinuationVectors.write(root + "/handshake", write: write)
     try writeSessionStreamVectors(root + "/session")
     try writeSessionReceiptVectors(root + "/session")
     try writeLogVectors(root + "/log")

@@ -33,7 +33,7 @@ final class VectorTests: XCTestCase {
       ], "PROTOCOL.md"
     ),
     "handshake": (
-      ["handshake", "handshake-failure", "handshake-responder-keys"],
+      ["handshake", "handshake-failure", "handshake-responder-keys", "handshake-continuation"],
       [
         "not-a-peer", "unsupported-version", "rejected", "unexpected-message", "malformed", "truncated",
         "invalid-public-key", "authentication",
@@ -56,6 +56,7 @@ final class VectorTests: XCTestCase {
       case "handshake": try checkHandshake(vector)
       case "handshake-failure": try checkHandshakeFailure(vector)
       case "handshake-responder-keys": try checkHandshakeResponderKeys(vector)
+      case "handshake-continuation": try checkHandshakeContinuation(vector)
       case "peers-file": try checkPeersFile(vector)
       case "session-stream": try checkSessionStream(vector)
       case "log": try checkLog(vector)
@@ -75,6 +76,7 @@ final class VectorTests: XCTestCase {
     XCTAssertGreaterThan(kinds["session-stream", default: 0], 10)
     XCTAssertGreaterThan(kinds["log", default: 0], 10)
     XCTAssertGreaterThan(kinds["handshake-responder-keys", default: 0], 5)
+    XCTAssertEqual(kinds["handshake-continuation", default: 0], 5)
     XCTAssertGreaterThan(kinds["peers-file", default: 0], 20)
   }
 
@@ -382,6 +384,74 @@ final class VectorTests: XCTestCase {
     }
     let abort = ["rejected", "truncated"].contains(errorClass) ? [] : HandshakeMessage.abortMessage
     XCTAssertEqual(sent, abort, "\(vector.name): what sc-handshake sent after its failure")
+  }
+
+  /// PROTOCOL.md §8.5: the continued keys are recomputed from the primitives here; then both
+  /// sides run with the keys sc-handshake gives them, and every message must match, up to the
+  /// side that must fail.
+  private func checkHandshakeContinuation(_ vector: TestVector) throws {
+    func secret(_ side: String) throws -> [UInt8]? {
+      vector.fields[side + "-continuation-secret"] == "none" ? nil : try hex(vector, side + "-continuation-secret")
+    }
+    let psk = try hex(vector, "psk")
+    for side in ["initiator", "responder"] {
+      guard let cs = try secret(side) else { continue }
+      let key = try HKDFSHA256.derive(
+        inputKeyMaterial: SecretBytes(copying: psk + cs), salt: [], info: Array("SecureChat v1 continued key".utf8),
+        outputCount: 32)
+      XCTAssertEqual(key.copyForTesting(), try hex(vector, side + "-continued-key"), vector.name)
+    }
+    func keys(_ role: Handshake.Role, _ cs: [UInt8]?, peer: String) throws -> [Handshake.PeerKey] {
+      let plain = Handshake.PeerKey(psk: SecretBytes(copying: psk), expectedName: Array(peer.utf8))
+      guard let cs else { return [plain] }
+      let continuation = ContinuationFile.Contents(
+        role: role, sessionID: [UInt8](repeating: 0, count: 16), secret: SecretBytes(copying: cs),
+        localName: [0x78], peerName: Array(peer.utf8))
+      let continued = Handshake.PeerKey(
+        psk: try continuation.continuedKey(psk: SecretBytes(copying: psk)), expectedName: Array(peer.utf8))
+      return role == .initiator ? [continued] : [continued, plain]
+    }
+    let initiator = try Handshake(
+      role: .initiator, keys: try keys(.initiator, try secret("initiator"), peer: "bob"),
+      localName: Array(vector.fields["initiator-name"]!.utf8), randomness: try randomness(vector, "initiator-"))
+    let responder = try Handshake(
+      role: .responder, keys: try keys(.responder, try secret("responder"), peer: "alice"),
+      localName: Array(vector.fields["responder-name"]!.utf8), randomness: try randomness(vector, "responder-"))
+    let i1 = initiator.start()!
+    _ = responder.start()
+    XCTAssertEqual(i1, try hex(vector, "message-i1"), vector.name)
+    let r1 = try responder.receive(i1)!
+    XCTAssertEqual(r1, try hex(vector, "message-r1"), vector.name)
+    let i2 = try initiator.receive(r1)!
+    XCTAssertEqual(i2, try hex(vector, "message-i2"), vector.name)
+    var failure: String?
+    var r2: [UInt8]?
+    if vector.fields["failing-side"] == "initiator" {
+      // The R2 of a responder that is not the honest one of this vector (§8.5).
+      r2 = try hex(vector, "message-r2")
+    } else {
+      do { r2 = try responder.receive(i2) } catch { failure = HandshakeVectors.errorClass(error) }
+    }
+    if let r2, failure == nil {
+      XCTAssertEqual(r2, try hex(vector, "message-r2"), vector.name)
+      do {
+        let reply = try initiator.receive(r2)
+        XCTAssertNil(reply, vector.name)
+      } catch { failure = HandshakeVectors.errorClass(error) }
+    }
+    XCTAssertEqual(failure, vector.expectedError, vector.name)
+    XCTAssertEqual(vector.data, i1 + r1 + i2 + (r2 ?? []), vector.name)
+    guard failure == nil, let a = initiator.result, let b = responder.result else { return }
+    let responderSecret = try secret("responder")
+    let continued = responder.selectedKeyIndex == 0 && responderSecret != nil
+    XCTAssertEqual(vector.fields["continued"], continued ? "yes" : "no", vector.name)
+    for side in [a, b] {
+      XCTAssertEqual(side.transcriptHash, try hex(vector, "final-transcript-hash"), vector.name)
+      XCTAssertEqual(side.sessionID, try hex(vector, "session-id"), vector.name)
+      XCTAssertEqual(side.verificationCode, vector.fields["verification-code"], vector.name)
+      XCTAssertEqual(side.continuationSecret.copyForTesting(), try hex(vector, "continuation-secret"), vector.name)
+    }
+    XCTAssertEqual(a.send.encryption.copyForTesting(), try hex(vector, "initiator-to-responder-encryption"))
   }
 
   private func checkSessionStream(_ vector: TestVector) throws {

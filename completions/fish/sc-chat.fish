@@ -11,7 +11,8 @@
 
 # The options of sc-chat, for argparse
 function __sc_chat_option_specs
-    printf '%s\n' n/name= k/key= p/peers= b/bind= t/timeout= no-reconnect log= log-key= h/help version
+    printf '%s\n' n/name= k/key= p/peers= b/bind= t/timeout= no-reconnect once accept-unverified log= log-key= \
+        h/help version
 end
 
 # The words before the cursor that follow the options: the subcommand and its arguments.
@@ -83,6 +84,8 @@ complete -c sc-chat -n __sc_chat_needs_subcommand -s p -l peers -r -F -d 'The pe
 complete -c sc-chat -n __sc_chat_needs_subcommand -s b -l bind -x -d 'With listen: the local address to listen on'
 complete -c sc-chat -n __sc_chat_needs_subcommand -s t -l timeout -x -d 'Give up when the handshake takes longer (default 30)'
 complete -c sc-chat -n __sc_chat_needs_subcommand -l no-reconnect -d 'When the connection breaks, end the chat instead of reconnecting'
+complete -c sc-chat -n __sc_chat_needs_subcommand -l once -d 'With listen: end at a failed handshake instead of listening again'
+complete -c sc-chat -n __sc_chat_needs_subcommand -l accept-unverified -d 'Accept a reconnect that does not continue the verified session'
 complete -c sc-chat -n __sc_chat_needs_subcommand -l log -r -F -d 'Append every message sent and received to a tamper-evident log'
 complete -c sc-chat -n __sc_chat_needs_subcommand -l log-key -r -F -d "The log's sealing key (made by sc-keygen --log)"
 complete -c sc-chat -n __sc_chat_needs_subcommand -s h -l help -d 'Show help and exit'

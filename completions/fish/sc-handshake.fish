@@ -10,6 +10,8 @@ complete -c sc-handshake -l peers -r -F -d 'Accept every peer of this peers file
 complete -c sc-handshake -s n -l name -x -d 'The name to authenticate as (letters, digits, . _ - @ +)'
 complete -c sc-handshake -l peer-name -x -d 'The name the peer must authenticate as (with -k)'
 complete -c sc-handshake -s o -l output -r -F -d 'Write the session here (created 0600, never overwritten)'
+complete -c sc-handshake -l continue-from -r -F -d 'Continue the session of this continuation file'
+complete -c sc-handshake -l continuation-to -r -F -d "Write this session's continuation file here (0600)"
 complete -c sc-handshake -l timeout -x -d 'Give up when the handshake takes longer (default 30)'
 complete -c sc-handshake -s h -l help -d 'Show help and exit'
 complete -c sc-handshake -l version -d 'Show the version and exit'

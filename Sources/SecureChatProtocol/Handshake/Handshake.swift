@@ -323,6 +323,12 @@ public final class Handshake {
       throw HandshakeError.authenticationFailed("the peer's name frame does not verify (\(error))")
     }
     guard SessionName.isValid(name) else { throw HandshakeError.malformed("the peer's name is not a valid name") }
+    // §3.5 A5: a peer that gives this side's own name is this side's own other role (one key for
+    // both, and the user's initiator reached the user's responder), or someone posing as us.
+    guard name != localName else {
+      throw HandshakeError.authenticationFailed(
+        "the peer authenticated with this side's own name '\(String(decoding: name, as: UTF8.self))'")
+    }
     // §3.5 A5: the name the holder of this key must give, if one is set. The responder checks it
     // before it answers, the initiator before it accepts the session.
     let key = keys[selectedKeyIndex!]
@@ -356,11 +362,13 @@ public final class Handshake {
     let sessionID = try KeySchedule.expand(prk, HandshakeLabels.sessionID, count: 16).withUnsafeBytes { Array($0) }
     result = SessionSecrets(
       role: role, sessionID: sessionID, localName: localName, peerName: peerName, transcriptHash: transcriptHash,
+
       verificationCode: KeySchedule.verificationCode(
         initiatorPublicKey: role == .initiator ? ephemeral.publicKey : peerPublicKey,
         responderPublicKey: role == .initiator ? peerPublicKey : ephemeral.publicKey),
       send: role == .initiator ? initiatorToResponder : responderToInitiator,
-      receive: role == .initiator ? responderToInitiator : initiatorToResponder)
+      receive: role == .initiator ? responderToInitiator : initiatorToResponder,
+      continuationSecret: try KeySchedule.expand(prk, HandshakeLabels.continuation))
     sharedSecret = nil
     handshakePRK = nil
     state = .complete

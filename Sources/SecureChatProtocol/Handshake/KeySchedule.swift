@@ -20,6 +20,8 @@ enum HandshakeLabels {
     "SecureChat v1 session responder-to-initiator authentication".utf8)
   static let sessionID = Array("SecureChat v1 session id".utf8)
   static let verificationCode = Array("SecureChat v1 verification code".utf8)
+  static let continuation = Array("SecureChat v1 continuation".utf8)
+  static let continuedKey = Array("SecureChat v1 continued key".utf8)
 }
 
 enum KeySchedule {
@@ -41,6 +43,15 @@ enum KeySchedule {
 
   static func expand(_ prk: SecretBytes, _ label: [UInt8], count: Int = 32) throws -> SecretBytes {
     try HKDFSHA256.derive(inputKeyMaterial: prk, salt: [], info: label, outputCount: count, mode: .expandOnly)
+  }
+
+  /// §4.7: the key a continued handshake uses in place of the pre-shared key. It needs both the
+  /// pre-shared key and the continuation secret of the session being continued, which only the
+  /// two sides of that session hold.
+  static func continuedKey(psk: SecretBytes, continuationSecret: SecretBytes) throws -> SecretBytes {
+    try HKDFSHA256.derive(
+      inputKeyMaterial: psk.concatenating(continuationSecret), salt: [], info: HandshakeLabels.continuedKey,
+      outputCount: 32)
   }
 
   static func handshakeFrameKeys(prk: SecretBytes, role: Handshake.Role) throws -> FrameKeys {
@@ -88,4 +99,7 @@ public struct SessionSecrets: Sendable {
   /// Keys for frames this side sends, and for frames it receives.
   public let send: FrameKeys
   public let receive: FrameKeys
+  /// §4.7: what a later handshake of the same two sides mixes in to prove that it continues this
+  /// session. Never written to the session file (all zero when read from one).
+  public internal(set) var continuationSecret = SecretBytes(count: 32)
 }

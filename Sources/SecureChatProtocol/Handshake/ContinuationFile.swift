@@ -1,0 +1,92 @@
+import SecureChatCrypto
+
+/// The continuation file (docs/PROTOCOL.md §5.1): what one side keeps of a session so that a
+/// later handshake between the same two sides can prove it continues it (§4.7). sc-handshake
+/// writes it with `--continuation-to` and reads it with `--continue-from`:
+///
+///     0   magic "SCCONT" (6)     6   version 1 (1)     7   role of this side (1)
+///     8   session id (16)        24  continuation secret (32)
+///     56  local name length n (1), local name (n), peer name length m (1), peer name (m)
+public enum ContinuationFile {
+  public static let magic = Array("SCCONT".utf8)
+  public static let version: UInt8 = 1
+  static let fixedPartSize = 56
+  public static let maxSize = fixedPartSize + 2 + 2 * SessionName.maxLength
+
+  public struct Contents {
+    public let role: Handshake.Role
+    /// The session it continues (public: it names that session in logs and diagnostics).
+    public let sessionID: [UInt8]
+    public let secret: SecretBytes
+    public let localName: [UInt8]
+    public let peerName: [UInt8]
+
+    public init(role: Handshake.Role, sessionID: [UInt8], secret: SecretBytes, localName: [UInt8], peerName: [UInt8]) {
+      precondition(sessionID.count == 16 && secret.count == 32)
+      self.role = role
+      self.sessionID = sessionID
+      self.secret = secret
+      self.localName = localName
+      self.peerName = peerName
+    }
+
+    public init(_ session: SessionSecrets) {
+      self.init(
+        role: session.role, sessionID: session.sessionID, secret: session.continuationSecret,
+        localName: session.localName, peerName: session.peerName)
+    }
+
+    /// §4.7: the key that takes the pre-shared key's place in a handshake that continues this session.
+    public func continuedKey(psk: SecretBytes) throws -> SecretBytes {
+      try KeySchedule.continuedKey(psk: psk, continuationSecret: secret)
+    }
+  }
+
+  public static func serialize(_ contents: Contents) -> SecretBytes {
+    let size = fixedPartSize + 2 + contents.localName.count + contents.peerName.count
+    let out = SecretBytes(count: size)
+    out.withUnsafeMutableBytes { o in
+      var offset = 0
+      func put(_ bytes: UnsafeRawBufferPointer) {
+        o.baseAddress!.advanced(by: offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        offset += bytes.count
+      }
+      func put(_ bytes: [UInt8]) { bytes.withUnsafeBytes { put($0) } }
+      put(magic + [version, contents.role.rawValue])
+      put(contents.sessionID)
+      contents.secret.withUnsafeBytes { put($0) }
+      put([UInt8(contents.localName.count)] + contents.localName)
+      put([UInt8(contents.peerName.count)] + contents.peerName)
+      precondition(offset == size)
+    }
+    return out
+  }
+
+  /// The checks of §5.1, in order: magic, version, role, then the two names and the exact size.
+  public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> Contents {
+    func fail(_ why: String) -> ProtocolError { .invalidKeyFile("not a valid continuation file: \(why)") }
+    guard bytes.count >= 8, bytes.prefix(6).elementsEqual(magic) else { throw fail("bad magic") }
+    guard bytes[6] == version else { throw ProtocolError.unsupported("continuation file version \(bytes[6])") }
+    guard let role = Handshake.Role(rawValue: bytes[7]) else { throw fail("bad role") }
+    guard bytes.count >= fixedPartSize + 1 else { throw fail("too short") }
+    func slice(_ start: Int, _ count: Int) -> UnsafeRawBufferPointer {
+      UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])
+    }
+    var offset = fixedPartSize
+    func name() throws -> [UInt8] {
+      guard offset < bytes.count else { throw fail("too short") }
+      let count = Int(bytes[offset])
+      guard offset + 1 + count <= bytes.count else { throw fail("too short") }
+      let name = Array(slice(offset + 1, count))
+      guard SessionName.isValid(name) else { throw fail("bad name") }
+      offset += 1 + count
+      return name
+    }
+    let localName = try name()
+    let peerName = try name()
+    guard bytes.count == offset else { throw fail("wrong size") }
+    return Contents(
+      role: role, sessionID: Array(slice(8, 16)), secret: SecretBytes(copying: slice(24, 32)), localName: localName,
+      peerName: peerName)
+  }
+}
