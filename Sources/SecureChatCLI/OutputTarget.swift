@@ -157,4 +157,36 @@ enum OutputTarget {
     }
     return FileDescriptor(rawValue: raw)
   }
+
+  /// An output written where it is (appended to, or emptied and rewritten) and kept open: a
+  /// descriptor named by the user is opened again through its path; a device is opened; an
+  /// existing file must be private (`requirePrivate`) and is emptied when `truncate`; a missing
+  /// one is created 0600. Another process creating the same file at the same moment (sc-seal and
+  /// sc-open of one session both logging) is not an error: its file is then checked and opened.
+  static func openInPlace(_ path: String, what: String, flags: Int32, truncate: Bool) throws -> FileDescriptor {
+    for _ in 0..<3 {
+      let target = try OutputTarget(checking: path, what: what)
+      switch target {
+      case .descriptor:
+        guard path != "-" else { throw ToolError("\(what) cannot be standard output") }
+        let raw = open(path, flags | O_CLOEXEC | O_NOCTTY)
+        guard raw >= 0 else { throw ToolError.system("cannot open \(what) \(path)") }
+        return FileDescriptor(rawValue: raw)
+      case .device:
+        return try target.openChecked(path, what: what, flags: flags)
+      case .existingFile(let info):
+        try requirePrivate(info, path: path, what: what)
+        let fd = try target.openChecked(path, what: what, flags: flags)
+        if truncate && ftruncate(fd.rawValue, 0) != 0 {
+          let code = errno
+          fd.close()
+          throw ToolError.system("cannot empty \(what) \(path)", errno: code)
+        }
+        return fd
+      case .missing:
+        if let fd = try createNew(path, what: what, flags: flags) { return fd }
+      }
+    }
+    throw replaced(path, what: what)
+  }
 }

@@ -9,10 +9,10 @@ import XCTest
 #endif
 
 /// DESIGN.md, "Secrets and outputs": every option that writes a secret, plaintext or sealed output
-/// (sc-handshake -o, sc-open -o, sc-seal -o, sc-keygen -o) is run against what another local user,
-/// or a mistake, could put at its path: a fifo named by its path, a symbolic link, a file of another
-/// user in a sticky world-writable directory, and (where an existing file is reused) a file others
-/// may read.
+/// (sc-handshake -o, sc-open -o, sc-seal -o, sc-keygen -o, --log, --receipts-to, --delivered,
+/// sc-logcheck --state) is run against what another local user, or a mistake, could put at its
+/// path: a fifo named by its path, a symbolic link, a file of another user in a sticky
+/// world-writable directory, and (where an existing file is reused) a file others may read.
 /// Each is refused with status 2 and one error line naming the path, and nothing reaches it.
 /// The same outputs named as descriptors the shell opened (/dev/fd/N), or /dev/null, are written.
 final class OutputTargetTests: XCTestCase {
@@ -149,7 +149,9 @@ final class OutputTargetTests: XCTestCase {
 
   private var options: [OutputOption] {
     let key = path("k.key")
+    let alice = path("alice.session")
     let bob = path("bob.session")
+    let hello = ToolInput.bytes(Data("hello\n".utf8))
     return [
       OutputOption(name: "sc-handshake -o", tool: "sc-handshake", reusesExistingFile: false) { _ in [] },
       OutputOption(name: "sc-open -k -o", tool: "sc-open", reusesExistingFile: true) {
@@ -162,6 +164,21 @@ final class OutputTargetTests: XCTestCase {
         ["-k", key, "-o", $0, self.path("plain")]
       },
       OutputOption(name: "sc-keygen -o", tool: "sc-keygen", reusesExistingFile: false) { ["-o", $0] },
+      OutputOption(
+        name: "sc-seal -s --log", tool: "sc-seal", reusesExistingFile: true,
+        arguments: { ["-s", alice, "--log", $0, "--log-key", try self.freshLogKey()] }, stdin: hello),
+      OutputOption(
+        name: "sc-open -s --log", tool: "sc-open", reusesExistingFile: true,
+        arguments: { ["-s", bob, "--log", $0, "--log-key", try self.freshLogKey()] }, stdin: .bytes(aliceStream)),
+      OutputOption(
+        name: "sc-open -s --receipts-to", tool: "sc-open", reusesExistingFile: true,
+        arguments: { ["-s", bob, "--receipts-to", $0] }, stdin: .bytes(aliceStream)),
+      OutputOption(
+        name: "sc-open -s --delivered", tool: "sc-open", reusesExistingFile: true,
+        arguments: { ["-s", alice, "--delivered", $0] }, stdin: .bytes(bobStreamWithReceipt)),
+      OutputOption(name: "sc-logcheck --state", tool: "sc-logcheck", reusesExistingFile: true) {
+        ["-k", self.path("audit.verify"), "--state", $0, self.path("audit.log")]
+      },
     ]
   }
 
