@@ -323,10 +323,23 @@ final class OutputTargetTests: XCTestCase {
         XCTAssertGreaterThan(n, 0, "\(option.name): the fifo behind /dev/fd/3 received the output")
       }
     }
-    // sc-open -o -, and no log: a log is a file the writer reads back.
+    // /dev/null for every option but --log: a log is a file its writers read back.
     for option in options where !option.name.hasSuffix("--log") {
       let result = try run(option, "/dev/null")
       XCTAssertEqual(result.status, 0, "\(option.name) /dev/null: \(result.stderr)")
+    }
+  }
+
+  /// The state file is read, then replaced: it must be named by its path. A log on standard
+  /// output would mix with the stream or the messages.
+  func testStateOnADescriptorAndLogOnStandardOutputAreRefused() throws {
+    for option in options where option.name == "sc-logcheck --state" || option.name.hasSuffix("--log") {
+      for target in option.tool == "sc-logcheck" ? ["/dev/fd/3", "-"] : ["-"] {
+        let result = try run(option, target, descriptor3: path("plain"))
+        XCTAssertEqual(result.status, 2, "\(option.name) \(target): \(result.stderr)")
+        XCTAssertTrue(result.stderr.hasPrefix("\(option.tool): error: "), "\(option.name) \(target): \(result.stderr)")
+        XCTAssertTrue(result.stdout.isEmpty || option.tool == "sc-seal", "\(option.name) \(target)")
+      }
     }
   }
 }
