@@ -207,51 +207,66 @@ public enum HandshakeTool {
   }
 }
 
-/// Where sc-handshake puts the session: a new file (O_EXCL, 0600), or an existing descriptor,
-/// fifo or device such as /dev/fd/N, so that a session need never touch a disk.
+/// Where sc-handshake puts the session (OutputTarget's rules): a new file, created O_EXCL and
+/// 0600 once the handshake has succeeded and never over an existing one; or a descriptor the user
+/// named (/dev/fd/N, so that a session need never touch a disk) or a device such as /dev/null,
+/// opened before the handshake. Never a symbolic link, nor a fifo or socket named by its path.
 struct SessionFileSink {
   let path: String
-  let isNewFile: Bool
+  /// The descriptor or device, opened up front; nil for a new file.
+  private let opened: FileDescriptor?
+
+  private static let what = "session file"
 
   /// Checks up front, before talking to the peer, that the session can be written.
   init(path: String) throws {
     self.path = path
-    var info = stat()
-    if stat(path, &info) == 0 {
-      guard (info.st_mode & S_IFMT) != S_IFREG else {
-        throw ToolError("\(path) already exists", hints: ["sc-handshake never overwrites a session file"])
-      }
-      guard (info.st_mode & S_IFMT) != S_IFDIR else { throw ToolError("\(path) is a directory") }
-      // Standard input and output are the connection: never write the keys there.
-      for stream in [FileDescriptor.standardInput, .standardOutput] {
-        var streamInfo = stat()
-        if fstat(stream.rawValue, &streamInfo) == 0 && streamInfo.st_dev == info.st_dev
-          && streamInfo.st_ino == info.st_ino
-        {
-          throw ToolError("\(path) is the connection to the peer: the session keys would be sent to it")
-        }
-      }
-      isNewFile = false
-    } else {
+    let target = try OutputTarget(checking: path, what: Self.what)
+    opened = try target.openDescriptorOrDevice(path, what: Self.what)
+    switch target {
+    case .descriptor, .device:
+      break
+    case .existingFile:
+      throw ToolError("\(path) already exists", hints: ["sc-handshake never overwrites a session file"])
+    case .missing:
       // Find out now, not after the peer has been told the handshake succeeded.
       let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
       guard access(directory.isEmpty ? "/" : directory, W_OK) == 0 else {
         throw ToolError.system("cannot create the session file in \(directory.isEmpty ? "/" : directory)")
       }
-      isNewFile = true
+    }
+    if let opened {
+      // Standard input and output are the connection: never write the keys there.
+      var info = stat()
+      if fstat(opened.rawValue, &info) == 0 {
+        for stream in [FileDescriptor.standardInput, .standardOutput] {
+          var streamInfo = stat()
+          if fstat(stream.rawValue, &streamInfo) == 0 && streamInfo.st_dev == info.st_dev
+            && streamInfo.st_ino == info.st_ino
+          {
+            opened.close()
+            throw ToolError("\(path) is the connection to the peer: the session keys would be sent to it")
+          }
+        }
+      }
     }
   }
 
   func write(_ contents: SecretBytes) throws {
-    let flags = isNewFile ? (O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW) : (O_WRONLY | O_CLOEXEC)
-    let raw = open(path, flags, 0o600)
-    guard raw >= 0 else { throw ToolError.system("cannot write the session to \(path)") }
-    let fd = FileDescriptor(rawValue: raw)
+    let fd: FileDescriptor
+    if let opened {
+      fd = opened
+    } else {
+      guard let created = try OutputTarget.createNew(path, what: Self.what, flags: O_WRONLY) else {
+        throw ToolError("\(path) already exists", hints: ["sc-handshake never overwrites a session file"])
+      }
+      fd = created
+    }
     defer { fd.close() }
     do {
       try contents.withUnsafeBytes { try fd.writeAll($0) }
     } catch {
-      if isNewFile { unlink(path) }
+      if opened == nil { unlink(path) }
       throw ToolError.system("cannot write the session to \(path)")
     }
   }

@@ -19,7 +19,7 @@ import SecureChatProtocol
 enum SecretFileReader {
   /// Whether `path` names a descriptor this process already has open.
   static func namesDescriptor(_ path: String) -> Bool {
-    path == "/dev/stdin" || path.hasPrefix("/dev/fd/") || path.hasPrefix("/proc/self/fd/")
+    OutputTarget.descriptorNumber(path) != nil
   }
 
   /// The file's bytes (at most `maxSize`) and their count. `what` names the file in messages.
@@ -58,9 +58,7 @@ enum SecretFileReader {
     }
     if kind == S_IFREG {
       if info.st_mode & 0o077 != 0 {
-        throw ToolError(
-          "\(what) \(path) is accessible by others (mode \(String(info.st_mode & 0o777, radix: 8)))",
-          hints: ["restrict it with: chmod 600 \(path)"])
+        throw OutputTarget.accessibleByOthers(what: what, path: path, mode: info.st_mode)
       }
       if info.st_size > maxSize { throw ToolError("\(what) \(path) is too large") }
     }

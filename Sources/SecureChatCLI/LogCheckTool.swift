@@ -184,17 +184,8 @@ enum LogCheckState {
   static let maxStateSize = 1 << 20
 
   static func load(_ path: String, fingerprint: String) throws -> Entry? {
-    let raw = open(path, O_RDONLY | O_CLOEXEC)
-    if raw < 0 {
-      if errno == ENOENT { return nil }
-      throw ToolError.system("cannot read the state file \(path)")
-    }
-    let fd = FileDescriptor(rawValue: raw)
-    defer { fd.close() }
-    var bytes = [UInt8](repeating: 0, count: maxStateSize + 1)
-    let count = try bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }
-    guard count <= maxStateSize else { throw ToolError("the state file \(path) is too large") }
-    for line in String(decoding: bytes[0..<count], as: UTF8.self).split(separator: "\n") {
+    guard let bytes = try readExisting(path) else { return nil }
+    for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
       let fields = line.split(separator: " ")
       guard fields.count == 4, fields[0] == tag else {
         throw ToolError("the state file \(path) is not a sc-logcheck state file")
@@ -212,16 +203,12 @@ enum LogCheckState {
   /// Rewrites the state file atomically, keeping the lines of other logs.
   static func save(_ path: String, fingerprint: String, entry: Entry) throws {
     var lines: [String] = []
-    if let raw = Optional(open(path, O_RDONLY | O_CLOEXEC)), raw >= 0 {
-      let fd = FileDescriptor(rawValue: raw)
-      var bytes = [UInt8](repeating: 0, count: maxStateSize + 1)
-      let count = (try? bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }) ?? 0
-      fd.close()
-      lines = String(decoding: bytes[0..<count], as: UTF8.self).split(separator: "\n")
+    if let bytes = try readExisting(path) {
+      lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
         .filter { !$0.contains(" \(fingerprint) ") }.map(String.init)
     }
     lines.append("\(tag) \(fingerprint) \(entry.count) \(entry.lastTag.hexString)")
-    let output = try OutputFile(path: path, mode: 0o600)
+    let output = try OutputFile(path: path, mode: 0o600, what: "state file")
     do {
       try output.write(Array((lines.joined(separator: "\n") + "\n").utf8))
       try output.commit()
@@ -229,6 +216,29 @@ enum LogCheckState {
       output.abandon()
       throw error
     }
+  }
+
+  /// The contents of the state file, or nil if there is none yet. It is read, then replaced: it
+  /// is named by its path, never a descriptor, and it follows OutputTarget's rules (no symbolic
+  /// link, no fifo, a file of the user's that others cannot read or write): a state file that
+  /// someone else could change would let them hide a cut log.
+  private static func readExisting(_ path: String) throws -> [UInt8]? {
+    let what = "state file"
+    guard OutputTarget.descriptorNumber(path) == nil else {
+      throw ToolError.usage("--state needs the path of a file: it is read, then replaced")
+    }
+    let target = try OutputTarget(checking: path, what: what)
+    switch target {
+    case .missing, .descriptor: return nil
+    case .existingFile(let info): try OutputTarget.requirePrivate(info, path: path, what: what)
+    case .device: break
+    }
+    let fd = try target.openChecked(path, what: what, flags: O_RDONLY)
+    defer { fd.close() }
+    var bytes = [UInt8](repeating: 0, count: maxStateSize + 1)
+    let count = try bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }
+    guard count <= maxStateSize else { throw ToolError("the state file \(path) is too large") }
+    return Array(bytes[0..<count])
   }
 }
 

@@ -2,12 +2,17 @@
   import Glibc
 #endif
 
-/// Where a tool's data goes, so that a failure never leaves partial output behind (DESIGN.md,
-/// "Secrets and outputs"):
-/// - a regular file (or a path that does not exist yet) is written to a temporary file in the
-///   same directory and renamed into place only by `commit()`;
-/// - standard output, a device, a fifo, a socket or a terminal (`/dev/null`, `/dev/fd/N`) is
-///   written directly — it cannot be replaced by a rename.
+/// Where a tool's data goes, so that a failure never leaves partial output behind and an output
+/// never follows an attacker (DESIGN.md, "Secrets and outputs"; the checks are OutputTarget's):
+/// - a regular file of the user's (or a path that does not exist yet) is written to a temporary
+///   file in the same directory, created 0600 by mkstemp(3), and renamed into place only by
+///   `commit()`; a rename replaces the name, it never writes into a file or through a link;
+/// - standard output and a descriptor the user named (`-`, /dev/stdout, /dev/fd/N) are written
+///   directly, on a duplicate of the descriptor (its offset and O_APPEND are the shell's), and so is
+///   a device of root's or of the user's named by its path (/dev/null, /dev/full);
+/// - a symbolic link, a fifo or socket named by its path, and a file of another user are refused;
+///   a secret output (`mode` without group or other access) also refuses to replace a file that
+///   others may read or write, with the hint key files get.
 public final class OutputFile {
   public let fd: FileDescriptor
   public let displayName: String
@@ -16,21 +21,21 @@ public final class OutputFile {
   private var finalPath: String?
 
   /// `path` nil or "-" means standard output. `mode` applies to a newly created regular file.
-  public init(path: String?, mode: mode_t) throws {
+  /// `what` names the output in messages.
+  public init(path: String?, mode: mode_t, what: String = "output") throws {
     guard let path, path != "-" else {
       fd = .standardOutput
       displayName = "standard output"
       return
     }
     displayName = path
-    var info = stat()
-    let exists = stat(path, &info) == 0
-    if exists && (info.st_mode & S_IFMT) != S_IFREG {
-      if (info.st_mode & S_IFMT) == S_IFDIR { throw ToolError("output \(path) is a directory") }
-      let raw = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY)
-      guard raw >= 0 else { throw ToolError.system("cannot open output \(path)") }
-      fd = FileDescriptor(rawValue: raw)
+    let target = try OutputTarget(checking: path, what: what)
+    if let direct = try target.openDescriptorOrDevice(path, what: what) {
+      fd = direct
       return
+    }
+    if case .existingFile(let info) = target, mode & 0o066 == 0 {
+      try OutputTarget.requirePrivate(info, path: path, what: what)
     }
     let directory: String
     let base: String
@@ -42,8 +47,9 @@ public final class OutputFile {
       base = path
     }
     var template = Array("\(directory)/.\(base).XXXXXX".utf8CString)
+    // mkstemp(3): O_CREAT|O_EXCL, mode 0600 from the start.
     let raw = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-    guard raw >= 0 else { throw ToolError.system("cannot create output in \(directory)") }
+    guard raw >= 0 else { throw ToolError.system("cannot create \(what) in \(directory)") }
     _ = fcntl(raw, F_SETFD, FD_CLOEXEC)
     fd = FileDescriptor(rawValue: raw)
     let mask = umask(0)

@@ -100,8 +100,9 @@ final class ReceiptInput {
 /// `sc-open -s --receipts-to FILE` and `--delivered FILE`: message numbers as decimal lines,
 /// collected while frames are verified and written by `flush()`.
 ///
-/// Writing never holds up the messages: FILE is opened and written without blocking. A fifo
-/// that has no reader yet (or any more) is opened for reading and writing, so that the numbers
+/// Writing never holds up the messages: FILE is opened and written without blocking. A fifo (named
+/// as the descriptor the shell opened, /dev/fd/N) that has no reader yet (or any more) is opened
+/// for reading and writing, so that the numbers
 /// wait in it for a reader that comes later (this side's sc-seal may start after sc-open, or have
 /// ended already); numbers a reader has not taken yet wait in memory, up to `maxPending`.
 final class NumberLines {
@@ -111,22 +112,25 @@ final class NumberLines {
   /// Numbers no reader has taken: beyond this, no more are written (about 100,000 lines).
   static let maxPending = 1 << 20
 
-  /// Opens `path` for writing; a regular file named by its path is created (mode 0600) or
-  /// emptied, while a descriptor the shell opened (/dev/fd/N, /dev/stdout…) is written at its
-  /// end: it may be a file that other output goes to as well (`--delivered /dev/fd/3 3>>log`).
+  /// Opens `path` for writing. A descriptor the shell opened (/dev/fd/N, /dev/stdout…) is opened
+  /// again through its path and written at its end: it may be a file that other output goes to
+  /// as well (`--delivered /dev/fd/3 3>>log`), or a fifo (`3<>FIFO`). Anything else follows
+  /// OutputTarget's rules: a new file is created 0600, a private file of the user's is emptied, a
+  /// fifo named by its path, a symbolic link or a file of another user is refused.
   init(path: String, option: String) throws {
     guard path != "-" else { throw ToolError.usage("\(option) cannot be standard output: the messages go there") }
-    let isDescriptor =
-      path.hasPrefix("/dev/fd/") || path.hasPrefix("/proc/self/fd/") || path == "/dev/stdout" || path == "/dev/stderr"
-    var raw = open(
-      path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (isDescriptor ? O_APPEND : O_CREAT | O_TRUNC), 0o600)
+    self.path = path
+    guard OutputTarget.descriptorNumber(path) != nil else {
+      fd = try OutputTarget.openInPlace(path, what: "\(option) file", flags: O_WRONLY | O_NONBLOCK, truncate: true)
+      return
+    }
+    var raw = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_APPEND)
     if raw < 0 && errno == ENXIO {
       // A fifo nobody reads: open it both ways, which does not wait (Linux, fifo(7)).
       raw = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
     }
     guard raw >= 0 else { throw ToolError.system("cannot open \(path) for \(option)") }
     fd = FileDescriptor(rawValue: raw)
-    self.path = path
     var info = stat()
     if fstat(raw, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR {
       throw ToolError("\(path) for \(option) is a directory")

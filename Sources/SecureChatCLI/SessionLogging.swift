@@ -19,9 +19,9 @@ final class LogAppender {
     self.keyPath = keyPath
     // Fail early, before any message flows, if the key is missing or of the wrong type.
     _ = try KeyLoader.load(keyPath, expecting: .logSeal)
-    let raw = open(logPath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0o600)
-    guard raw >= 0 else { throw ToolError.system("cannot open the log \(logPath)") }
-    log = FileDescriptor(rawValue: raw)
+    // Created 0600 or appended to; never through a symbolic link, a fifo named by its path, or a
+    // file that others may read or write (OutputTarget). A log on a descriptor: --log /dev/fd/N.
+    log = try OutputTarget.openInPlace(logPath, what: "log", flags: O_RDWR | O_APPEND, truncate: false)
   }
 
   /// Seals and appends `entries`, all under one lock; the key evolves once per entry.

@@ -60,11 +60,11 @@ public enum KeygenTool {
   /// A log key pair (FORMATS.md §1.2, §9.3): a random first key K0, written twice: as the
   /// verification key, and as the sealing key at entry 0 (which the writer then evolves).
   private static func makeLogKeyPair(_ options: ParsedArguments, comment: String?) throws {
-    guard let sealPath = options.value("output"), sealPath != "-" else {
+    guard let sealPath = options.value("output"), OutputTarget.descriptorNumber(sealPath) == nil else {
       throw ToolError.usage("--log needs -o SEALKEY (a file: the writer rewrites it after every entry)")
     }
-    guard let verifyPath = options.value("verify-key"), verifyPath != "-" else {
-      throw ToolError.usage("--log needs --verify-key VERIFYKEY")
+    guard let verifyPath = options.value("verify-key"), OutputTarget.descriptorNumber(verifyPath) == nil else {
+      throw ToolError.usage("--log needs --verify-key VERIFYKEY (a file)")
     }
     guard sealPath != verifyPath else { throw ToolError.usage("the two keys need two different files") }
     let first = SecretBytes.random(count: KeyFile.keySize)
@@ -72,36 +72,47 @@ public enum KeygenTool {
     let seal = KeyFile.Key(
       type: .logSeal, secret: first,
       logPosition: KeyFile.LogPosition(nextIndex: 0, previousTag: SessionLog.initialPreviousTag))
-    try createKeyFile(verifyPath, KeyFile.serialize(verify, comment: comment))
+    let createdVerifyKey = try createKeyFile(verifyPath, KeyFile.serialize(verify, comment: comment))
     do {
       try createKeyFile(sealPath, KeyFile.serialize(seal, comment: comment))
     } catch {
-      unlink(verifyPath)
+      if createdVerifyKey { unlink(verifyPath) }
       throw error
     }
     Diagnostics.info("log verification key fingerprint \(verify.fingerprint)")
     Diagnostics.info("keep \(verifyPath) secret and off this host: it can check the log, and forge it")
   }
 
-  /// Creates `path` exclusively with mode 0600 and writes `contents` to it.
-  private static func createKeyFile(_ path: String, _ contents: SecretBytes) throws {
-    let raw = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-    guard raw >= 0 else {
-      if errno == EEXIST {
-        throw ToolError(
-          "\(path) already exists", hints: ["sc-keygen never overwrites a key; remove it or pick another name"])
-      }
-      throw ToolError.system("cannot create \(path)")
+  /// Writes a new key file (OutputTarget's rules): created exclusively with mode 0600 and never
+  /// over an existing file, nor through a symbolic link or into a fifo named by its path; or
+  /// written to a descriptor the user named (/dev/fd/N) or a device such as /dev/null. Returns
+  /// true if it created a file (which the caller may have to remove again).
+  @discardableResult
+  private static func createKeyFile(_ path: String, _ contents: SecretBytes) throws -> Bool {
+    let exists = ToolError(
+      "\(path) already exists", hints: ["sc-keygen never overwrites a key; remove it or pick another name"])
+    let target = try OutputTarget(checking: path, what: "key file")
+    let fd: FileDescriptor
+    var isNewFile = false
+    if let direct = try target.openDescriptorOrDevice(path, what: "key file") {
+      fd = direct
+    } else if case .missing = target,
+      let created = try OutputTarget.createNew(path, what: "key file", flags: O_WRONLY)
+    {
+      fd = created
+      isNewFile = true
+    } else {
+      throw exists
     }
-    let fd = FileDescriptor(rawValue: raw)
     defer { fd.close() }
     do {
       try contents.withUnsafeBytes { try fd.writeAll($0) }
-      guard fsync(raw) == 0 else { throw ToolError.system("cannot write \(path)") }
+      guard fsync(fd.rawValue) == 0 || errno == EINVAL else { throw ToolError.system("cannot write \(path)") }
     } catch {
-      unlink(path)
+      if isNewFile { unlink(path) }
       throw error
     }
+    return isNewFile
   }
 }
 

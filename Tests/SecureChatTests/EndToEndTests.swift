@@ -387,12 +387,13 @@ final class EndToEndTests: XCTestCase {
     let key = try makeKey()
     let plaintext = randomBytes(100_000)
     let sealed = try write("in.sc", try seal(plaintext, key: key))
-    let output = try write("out", "old contents\n", mode: 0o644)
+    // An existing file of the user's that others cannot access (OutputTargetTests: the others).
+    let output = try write("out", "old contents\n", mode: 0o600)
     assertSuccess(try run("sc-open", ["-k", key.path, "-o", output, sealed]), "open over an existing file")
     XCTAssertEqual(read(output), plaintext)
 
     // A failed open leaves an existing output untouched (the temporary file is never renamed).
-    try write("out", "old contents\n", mode: 0o644)
+    try write("out", "old contents\n", mode: 0o600)
     var damaged = read(sealed)!
     damaged[damaged.count - 10] ^= 0xFF
     let damagedPath = try write("damaged.sc", damaged)

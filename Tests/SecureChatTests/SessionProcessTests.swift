@@ -217,8 +217,8 @@ final class SessionProcessTests: XCTestCase {
     case chat(messages: String)
     /// `cat <peer >REST`: what sc-handshake left on its input.
     case capture
-    /// With delivery receipts (PROTOCOL.md §6.5): `sc-open -s S --receipts-to SHOWN --delivered
-    /// DELIVERED <peer >OUT & sc-seal -s S --receipts-from SHOWN <INPUT >peer`, SHOWN a fifo. The
+    /// With delivery receipts (PROTOCOL.md §6.5): `sc-open -s S --receipts-to /dev/fd/4 --delivered
+    /// DELIVERED <peer >OUT 4<>SHOWN & sc-seal -s S --receipts-from SHOWN <INPUT >peer`, SHOWN a fifo. The
     /// input is MESSAGES, then held open until OUT has `expecting` lines (the peer's messages, all
     /// shown and so all acknowledged) or sc-open has ended, and 0.3 s more for the last numbers.
     case receiptChat(messages: String, expecting: Int)
@@ -248,13 +248,17 @@ final class SessionProcessTests: XCTestCase {
     case .receiptChat(let messages, let expecting):
       let shown = q(side.file("shown"))
       let opened = q(side.file("open.rc"))
+      // sc-open writes to the fifo on a descriptor the shell opened (4<>: without waiting for
+      // the reader); only sc-open keeps it, so sc-seal sees the end of the numbers when it ends.
       lines += [
         "mkfifo -m 600 \(shown) || exit 9",
         ": >\(q(side.output))",
-        "{ \(q(try ToolRunner.path(of: "sc-open"))) -s \(q(side.session)) --receipts-to \(shown)"
+        "exec 4<>\(shown)",
+        "{ \(q(try ToolRunner.path(of: "sc-open"))) -s \(q(side.session)) --receipts-to /dev/fd/4"
           + " --delivered \(q(side.file("delivered"))) <&3 >\(q(side.output)) 2>\(q(side.file("open.err"))) 3<&-;"
           + " echo $? >\(opened); } &",
         "opener=$!",
+        "exec 4<&-",
         "{ cat \(q(messages)); while [ ! -e \(opened) ] && [ \"$(wc -l <\(q(side.output)))\" -lt \(expecting) ];"
           + " do sleep 0.02; done; sleep 0.3; } 3<&- |"
           + " \(q(try ToolRunner.path(of: "sc-seal"))) -s \(q(side.session)) --receipts-from \(shown)"
