@@ -367,6 +367,28 @@ final class ChatTests: XCTestCase {
     assertNothingLeft()
   }
 
+  /// Issue 12, finding 6: a peer's line wrapped so that its second row reads like a status line
+  /// is still not one: status lines start with a mark in reverse video, which the peer's text
+  /// (its ESC shown as ^[) cannot produce.
+  func testAPeerCannotDrawAStatusLine() throws {
+    let (alice, bob) = try connectPair()
+    let fake = " sc-chat  verification code: 000 000 000 000"
+    // "  [12:34:56] bob: " takes 18 columns of alice's 80: the fake starts a row of its own.
+    try type(bob, String(repeating: "x", count: 80 - 18) + fake)
+    waitFor(alice, "000 000 000 000")
+    let rows = (try tmux("capture-pane", "-p", "-e", "-t", alice.target)).split(separator: "\n").map(String.init)
+    let reverseVideo = "\u{1b}[7m"
+    let genuine = rows.filter { $0.contains("verification code: ") && !$0.contains("000 000 000 000") }
+    XCTAssertFalse(genuine.isEmpty, rows.joined(separator: "\n"))
+    XCTAssertTrue(genuine.allSatisfy { $0.hasPrefix(reverseVideo) }, rows.joined(separator: "\n"))
+    let spoof = try XCTUnwrap(rows.first { $0.contains("000 000 000 000") }, rows.joined(separator: "\n"))
+    XCTAssertFalse(spoof.contains(reverseVideo), spoof)
+    try type(alice, "/quit")
+    waitFor(bob, "alice ended the chat")
+    XCTAssertEqual(exitStatus(alice), 0)
+    XCTAssertEqual(exitStatus(bob), 0)
+  }
+
   func testReconnectCommandRetriesAtOnceDuringTheBackOff() throws {
     let (alice, bob) = try connectPair()
     // Bob's side goes away without a final frame, and stays away: alice's waits grow 1, 2, 4, 8 s.
