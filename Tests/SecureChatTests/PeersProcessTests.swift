@@ -238,3 +238,115 @@ final class PeersProcessTests: XCTestCase {
       missing.stderr.contains("hint: the key file of peer 'zed' (\(path("missing-peers")) line 2)"), missing.stderr)
   }
 }
+
+// MARK: - Continuing a verified session (PROTOCOL.md §4.7), and one's own name (§3.5 A5)
+
+extension PeersProcessTests {
+  private func sessionID(_ stderr: String, _ prefix: String) -> String? {
+    stderr.split(separator: "\n").first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count).prefix(32)) }
+  }
+
+  func testAContinuedHandshakeNeedsTheSecretOfTheVerifiedSession() throws {
+    let key = path("dave.key")
+    let alice = ["--initiator", "-k", key, "-n", "alice"]
+    let bob = ["--responder", "-k", key, "-n", "bob"]
+    let first = try handshake(
+      "s1", initiator: alice + ["--continuation-to", path("c1.i")],
+      responder: bob + ["--continuation-to", path("c1.r")])
+    XCTAssertEqual(first.initiator.status, 0, first.initiator.stderr)
+    XCTAssertEqual(first.responder.status, 0, first.responder.stderr)
+    for side in ["c1.i", "c1.r"] {
+      let info = try FileManager.default.attributesOfItem(atPath: path(side))
+      XCTAssertEqual((info[.posixPermissions] as? NSNumber)?.intValue, 0o600, side)
+      XCTAssertEqual((info[.size] as? NSNumber)?.intValue, 58 + 5 + 3, side)
+    }
+
+    // Both hold it: the session continues, and both say which one.
+    let continued = try handshake(
+      "s2", initiator: alice + ["--continue-from", path("c1.i")], responder: bob + ["--continue-from", path("c1.r")])
+    XCTAssertEqual(continued.initiator.status, 0, continued.initiator.stderr)
+    XCTAssertEqual(continued.responder.status, 0, continued.responder.stderr)
+    let sid = sessionID(continued.initiator.stderr, "sc-handshake: continues session ")
+    XCTAssertNotNil(sid, continued.initiator.stderr)
+    XCTAssertEqual(sessionID(continued.responder.stderr, "sc-handshake: continues session "), sid)
+
+    // An initiator that does not continue: a new session, which the responder reports as such.
+    let fresh = try handshake("s3", initiator: alice, responder: bob + ["--continue-from", path("c1.r")])
+    XCTAssertEqual(fresh.initiator.status, 0, fresh.initiator.stderr)
+    XCTAssertEqual(fresh.responder.status, 0, fresh.responder.stderr)
+    XCTAssertTrue(fresh.responder.stderr.contains("new session: it does not continue session \(sid ?? "?")"))
+    XCTAssertFalse(fresh.responder.stderr.contains("continues session"))
+
+    // A responder without the secret (restarted, or a holder of the key who is not bob) cannot
+    // complete an initiator's continued handshake: neither side writes a session.
+    let stranger = try handshake("s4", initiator: alice + ["--continue-from", path("c1.i")], responder: bob)
+    XCTAssertEqual(stranger.initiator.status, 1, stranger.initiator.stderr)
+    XCTAssertEqual(stranger.responder.status, 1, stranger.responder.stderr)
+    XCTAssertTrue(
+      stranger.initiator.stderr.contains("the peer did not prove that it continues session \(sid ?? "?")"),
+      stranger.initiator.stderr)
+    XCTAssertFalse(stranger.initiator.wroteSession || stranger.responder.wroteSession)
+
+    // One bit of the initiator's secret changed: the continuation fails on both sides.
+    var bytes = try Data(contentsOf: URL(fileURLWithPath: path("c1.i")))
+    bytes[30] ^= 0x01
+    try bytes.write(to: URL(fileURLWithPath: path("c1.flipped")))
+    XCTAssertEqual(chmod(path("c1.flipped"), 0o600), 0)
+    let flipped = try handshake(
+      "s5", initiator: alice + ["--continue-from", path("c1.flipped")],
+      responder: bob + ["--continue-from", path("c1.r")])
+    XCTAssertEqual(flipped.initiator.status, 1, flipped.initiator.stderr)
+    XCTAssertEqual(flipped.responder.status, 1, flipped.responder.stderr)
+    XCTAssertFalse(flipped.initiator.wroteSession || flipped.responder.wroteSession)
+  }
+
+  func testAContinuationFileThatDoesNotFitIsRefusedBeforeAnythingIsSent() throws {
+    let key = path("dave.key")
+    let first = try handshake(
+      "m1", initiator: ["--initiator", "-k", key, "-n", "alice", "--continuation-to", path("m.i")],
+      responder: ["--responder", "-k", key, "-n", "bob"])
+    XCTAssertEqual(first.initiator.status, 0, first.initiator.stderr)
+    func refused(_ arguments: [String], _ message: String, line: UInt = #line) throws {
+      let result = try ToolRunner.run("sc-handshake", arguments + ["-o", path("never.session")])
+      XCTAssertEqual(result.status, 2, result.stderr, line: line)
+      XCTAssertTrue(result.stderr.hasPrefix("sc-handshake: error: \(message)"), result.stderr, line: line)
+      XCTAssertTrue(result.stdout.isEmpty, "nothing was sent", line: line)
+      XCTAssertFalse(FileManager.default.fileExists(atPath: path("never.session")), line: line)
+    }
+    let file = path("m.i")
+    try refused(
+      ["--responder", "-k", key, "-n", "alice", "--continue-from", file],
+      "\(file) continues a session in which this side was the initiator")
+    try refused(
+      ["--initiator", "-k", key, "-n", "carol", "--continue-from", file],
+      "\(file) continues a session in which this side was 'alice', not 'carol'")
+    try refused(
+      ["--initiator", "-k", key, "-n", "alice", "--peer-name", "dave", "--continue-from", file],
+      "\(file) continues a session with 'bob', not 'dave'")
+    try refused(
+      ["--responder", "--peers", path("peers"), "-n", "bob", "--continue-from", file],
+      "--continue-from cannot be used with --peers")
+    try refused(
+      ["--initiator", "-k", key, "-n", "alice", "--continue-from", key],
+      "\(key): invalid key file: not a valid continuation file: bad magic")
+    XCTAssertEqual(chmod(file, 0o640), 0)
+    try refused(
+      ["--initiator", "-k", key, "-n", "alice", "--continue-from", file],
+      "continuation file \(file) is accessible by others")
+  }
+
+  /// Issue 12, finding 3: with one key for both roles and no name required, a user's initiator
+  /// reached the same user's responder and both succeeded. A peer with one's own name is refused.
+  func testAPeerGivingThisSidesOwnNameIsRefused() throws {
+    let key = path("dave.key")
+    let selfie = try handshake(
+      "self", initiator: ["--initiator", "-k", key, "-n", "alice"],
+      responder: ["--responder", "-k", key, "-n", "alice"])
+    XCTAssertEqual(selfie.responder.status, 1, selfie.responder.stderr)
+    XCTAssertTrue(
+      selfie.responder.stderr.contains("the peer authenticated with this side's own name 'alice'"),
+      selfie.responder.stderr)
+    XCTAssertEqual(selfie.initiator.status, 1, selfie.initiator.stderr)
+    XCTAssertFalse(selfie.initiator.wroteSession || selfie.responder.wroteSession)
+  }
+}
