@@ -44,22 +44,13 @@ public enum ContinuationFile {
 
   public static func serialize(_ contents: Contents) -> SecretBytes {
     let size = fixedPartSize + 2 + contents.localName.count + contents.peerName.count
-    let out = SecretBytes(count: size)
-    out.withUnsafeMutableBytes { o in
-      var offset = 0
-      func put(_ bytes: UnsafeRawBufferPointer) {
-        o.baseAddress!.advanced(by: offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-        offset += bytes.count
-      }
-      func put(_ bytes: [UInt8]) { bytes.withUnsafeBytes { put($0) } }
-      put(magic + [version, contents.role.rawValue])
-      put(contents.sessionID)
-      contents.secret.withUnsafeBytes { put($0) }
-      put([UInt8(contents.localName.count)] + contents.localName)
-      put([UInt8(contents.peerName.count)] + contents.peerName)
-      precondition(offset == size)
+    return HandshakeFileWriter.make(size: size) { file in
+      file.put(magic + [version, contents.role.rawValue])
+      file.put(contents.sessionID)
+      file.put(contents.secret)
+      file.putName(contents.localName)
+      file.putName(contents.peerName)
     }
-    return out
   }
 
   /// The checks of §5.1, in order: magic, version, role, then the two names and the exact size.
@@ -72,21 +63,10 @@ public enum ContinuationFile {
     func slice(_ start: Int, _ count: Int) -> UnsafeRawBufferPointer {
       UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])
     }
-    var offset = fixedPartSize
-    func name() throws -> [UInt8] {
-      guard offset < bytes.count else { throw fail("too short") }
-      let count = Int(bytes[offset])
-      guard offset + 1 + count <= bytes.count else { throw fail("too short") }
-      let name = Array(slice(offset + 1, count))
-      guard SessionName.isValid(name) else { throw fail("bad name") }
-      offset += 1 + count
-      return name
-    }
-    let localName = try name()
-    let peerName = try name()
-    guard bytes.count == offset else { throw fail("wrong size") }
+    let names = try HandshakeFileNames(bytes, from: fixedPartSize, fail: fail)
+    guard bytes.count == names.end else { throw fail("wrong size") }
     return Contents(
-      role: role, sessionID: Array(slice(8, 16)), secret: SecretBytes(copying: slice(24, 32)), localName: localName,
-      peerName: peerName)
+      role: role, sessionID: Array(slice(8, 16)), secret: SecretBytes(copying: slice(24, 32)), localName: names.local,
+      peerName: names.peer)
   }
 }

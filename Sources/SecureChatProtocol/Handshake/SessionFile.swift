@@ -17,29 +17,20 @@ public enum SessionFile {
 
   public static func serialize(_ session: SessionSecrets) -> SecretBytes {
     let size = fixedPartSize + 2 + session.localName.count + session.peerName.count + codeSize
-    let out = SecretBytes(count: size)
-    out.withUnsafeMutableBytes { o in
-      var offset = 0
-      func put(_ bytes: UnsafeRawBufferPointer) {
-        o.baseAddress!.advanced(by: offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-        offset += bytes.count
-      }
-      func put(_ bytes: [UInt8]) { bytes.withUnsafeBytes { put($0) } }
-      put(magic + [version, session.role.rawValue])
-      put(session.sessionID)
-      put(session.transcriptHash)
+    return HandshakeFileWriter.make(size: size) { file in
+      file.put(magic + [version, session.role.rawValue])
+      file.put(session.sessionID)
+      file.put(session.transcriptHash)
       for key in [
         session.send.encryption, session.send.authentication, session.receive.encryption,
         session.receive.authentication,
       ] {
-        key.withUnsafeBytes { put($0) }
+        file.put(key)
       }
-      put([UInt8(session.localName.count)] + session.localName)
-      put([UInt8(session.peerName.count)] + session.peerName)
-      put(Array(session.verificationCode.utf8))
-      precondition(offset == size)
+      file.putName(session.localName)
+      file.putName(session.peerName)
+      file.put(Array(session.verificationCode.utf8))
     }
-    return out
   }
 
   public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> SessionSecrets {
@@ -52,18 +43,8 @@ public enum SessionFile {
       UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])
     }
     func key(_ start: Int) -> SecretBytes { SecretBytes(copying: slice(start, 32)) }
-    var offset = fixedPartSize
-    func name() throws -> [UInt8] {
-      guard offset < bytes.count else { throw fail("too short") }
-      let count = Int(bytes[offset])
-      guard offset + 1 + count <= bytes.count else { throw fail("too short") }
-      let name = Array(slice(offset + 1, count))
-      guard SessionName.isValid(name) else { throw fail("bad name") }
-      offset += 1 + count
-      return name
-    }
-    let localName = try name()
-    let peerName = try name()
+    let names = try HandshakeFileNames(bytes, from: fixedPartSize, fail: fail)
+    let (localName, peerName, offset) = (names.local, names.peer, names.end)
     guard bytes.count == offset + codeSize else { throw fail("wrong size") }
     let transcriptHash = Array(slice(24, 32))
     let code = String(decoding: slice(offset, codeSize), as: UTF8.self)
