@@ -22,8 +22,8 @@ struct FuzzTarget: Sendable {
     handshake("handshake-r1", .responderHello, "R1 to an initiator that has sent I1"),
     handshakeAuth("handshake-i2", .initiatorAuth, "I2 to a responder that has answered the good I1"),
     handshakeAuth("handshake-r2", .responderAuth, "R2 to an initiator that has answered the good R1"),
-    handshakeAbort, handshakeI2Keys, sessionFrames, sealedFile, armor, keyFile, peersFile, sessionFile, logLine,
-    logVerify,
+    handshakeAbort, handshakeI2Keys, sessionFrames, sealedFile, armor, keyFile, peersFile, sessionFile,
+    continuationFile, logLine, logVerify,
   ]
 
   static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
@@ -547,6 +547,35 @@ extension FuzzTarget {
     return [
       ("initiator", SessionFile.serialize(Fixtures.goodHandshake.initiator).copyForTesting()),
       ("responder", responder), ("truncated", Array(responder.dropLast())),
+    ]
+  }
+}
+
+extension FuzzTarget {
+  /// What parses serializes back to exactly the same bytes (PROTOCOL.md §5.1).
+  static let continuationFile = FuzzTarget(
+    name: "continuation-file",
+    summary: "ContinuationFile.parse, then serialize: the same bytes",
+    run: runContinuationFile, seeds: seedsContinuationFile)
+
+  @Sendable static func runContinuationFile(_ data: [UInt8]) -> String {
+    let contents: ContinuationFile.Contents
+    do {
+      contents = try data.withUnsafeBytes { try ContinuationFile.parse($0) }
+    } catch {
+      return outcome(error)
+    }
+    require(
+      ContinuationFile.serialize(contents).copyForTesting() == data, "a continuation file changed in a round trip")
+    return "success"
+  }
+
+  @Sendable static func seedsContinuationFile(_ _: Vectors) -> [Seed] {
+    let initiator = ContinuationFile.serialize(.init(Fixtures.goodHandshake.initiator)).copyForTesting()
+    return [
+      ("initiator", initiator),
+      ("responder", ContinuationFile.serialize(.init(Fixtures.goodHandshake.responder)).copyForTesting()),
+      ("truncated", Array(initiator.dropLast())),
     ]
   }
 }
