@@ -163,6 +163,11 @@ struct StreamToolSetup {
       let raw = open(inputPath, O_RDONLY | O_CLOEXEC | O_NOCTTY)
       guard raw >= 0 else { throw ToolError.system("cannot read \(inputPath)") }
       input = FileDescriptor(rawValue: raw)
+      // A directory opens but cannot be read: refuse it now, before a header is written.
+      var info = stat()
+      if fstat(raw, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+        throw ToolError("cannot read \(inputPath): it is a directory")
+      }
     }
     output = try OutputFile(path: outputPath, mode: outputMode)
   }

@@ -1210,6 +1210,9 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(listing(), before, "\(what): no temporary file left")
         let toStdout = try run(tool, ["-k", key.path] + armor + ["-o", "-", input])
         assertFailure(toStdout, tool: tool, status: 2, "\(what) to stdout")
+        // Refused before anything is written, by a message that names it (issue 13, defect 6).
+        XCTAssertEqual(toStdout.stdout.count, 0, "\(what): nothing written before the refusal")
+        XCTAssertTrue(toStdout.stderr.contains("cannot read \(input): it is a directory"), toStdout.stderr)
       }
     }
   }
