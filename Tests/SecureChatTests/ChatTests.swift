@@ -122,9 +122,10 @@ final class ChatTests: XCTestCase {
   /// A tmux window (80×24) running a plain bash for `side`, with the tools on PATH and its own
   /// runtime directory.
   private func openWindow(_ side: String) throws -> Window {
+    let locale = extraEnvironment["LC_ALL"] ?? "C"
     let environment =
-      "env LC_ALL=C PATH=\(binDirectory):/usr/bin:/bin XDG_RUNTIME_DIR=\(runtimeDirectory(side)) HOME=\(directory) "
-      + "PS1='$ ' bash --norc --noprofile"
+      "env LC_ALL=\(locale) PATH=\(binDirectory):/usr/bin:/bin XDG_RUNTIME_DIR=\(runtimeDirectory(side)) "
+      + "HOME=\(directory) PS1='$ ' bash --norc --noprofile"
     if windows.isEmpty {
       try tmux("-f", "/dev/null", "new-session", "-d", "-s", "chat", "-n", side, "-x", "80", "-y", "24", environment)
     } else {
@@ -387,6 +388,24 @@ final class ChatTests: XCTestCase {
     waitFor(bob, "alice ended the chat")
     XCTAssertEqual(exitStatus(alice), 0)
     XCTAssertEqual(exitStatus(bob), 0)
+  }
+
+  /// Issue 13, defect 5: a line of double-width characters takes two columns each, so a line of
+  /// 45 of them fills two rows; the mark of the next own line must still land on that line's row.
+  func testDoubleWidthCharactersKeepTheMarksOnTheirRows() throws {
+    extraEnvironment = ["LC_ALL": "C.UTF-8"]
+    let (alice, bob) = try connectPair()
+    let wide = String(repeating: "漢", count: 45)
+    try type(alice, wide)
+    waitFor(bob, "alice: " + wide)
+    try type(alice, "after the wide line")
+    waitFor(bob, "alice: after the wide line")
+    let deadline = Date().addingTimeInterval(5)
+    while Date() < deadline && ownLine(alice, "alice: after the wide line")?.first != "✓" { usleep(50_000) }
+    XCTAssertEqual(ownLine(alice, "alice: after the wide line")?.first, "✓", screen(alice))
+    XCTAssertEqual(ownLine(alice, "alice: " + String(repeating: "漢", count: 10))?.first, "✓", screen(alice))
+    try type(alice, "/quit")
+    waitFor(bob, "alice ended the chat")
   }
 
   func testReconnectCommandRetriesAtOnceDuringTheBackOff() throws {
