@@ -6,7 +6,8 @@ import Foundation
 
 /// A TCP relay on 127.0.0.1 that forwards each connection it accepts to `target` and spoils the
 /// first one the way a flaky link does: once `cutAfter` bytes have gone from the client to the
-/// server, it forwards nothing more in either direction (what arrives is read and dropped) for
+/// server (exactly: the rest of a read that crosses the mark is dropped), it forwards nothing
+/// more in either direction (what arrives is read and dropped) for
 /// `silence` seconds, then resets both connections. Later connections are forwarded whole.
 ///
 /// So some lines are lost on their way, and some receipts for lines that did arrive are lost
@@ -132,7 +133,13 @@ final class CuttingRelay: @unchecked Sendable {
             break
           }
           if pair.silentUntil != nil { continue }  // dropped on the floor
-          let delivered = buffer.withUnsafeBytes { Self.sendAll(to, UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+          // The cut falls exactly at `cutAfter` bytes, even inside what one read returned: a
+          // sender that wrote everything at once still loses the end of it.
+          var forward = count
+          if pair.spoiled && from == pair.client { forward = min(count, cutAfter - pair.forwardedFromClient) }
+          let delivered = buffer.withUnsafeBytes {
+            Self.sendAll(to, UnsafeRawBufferPointer(rebasing: $0[0..<forward]))
+          }
           if !delivered {
             close(pair.client)
             close(pair.server)
@@ -140,7 +147,7 @@ final class CuttingRelay: @unchecked Sendable {
             break
           }
           if from == pair.client {
-            pair.forwardedFromClient += count
+            pair.forwardedFromClient += forward
             if pair.spoiled && pair.forwardedFromClient >= cutAfter {
               pair.silentUntil = now.addingTimeInterval(silence)
             }
