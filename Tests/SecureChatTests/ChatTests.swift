@@ -664,6 +664,25 @@ final class ChatTests: XCTestCase {
     XCTAssertTrue(result.stderr.contains("Connection refused"), result.stderr)
     XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: runtimeDirectory("alice"))) ?? ["?"], [])
   }
+
+  /// Issue 13, defect 2: a key file that cannot be used is reported before anything is dialled,
+  /// so the peer's listener sees no connection at all (it used to see a failed handshake and end).
+  func testAnUnusableKeyFileIsRefusedBeforeDialling() throws {
+    let listener = try Loopback.listeningSocket(backlog: 4)
+    defer { close(listener.fd) }
+    let port = String(UInt16(bigEndian: listener.address.sin_port))
+    XCTAssertTrue(FileManager.default.createFile(atPath: path("loose.key"), contents: Data("x".utf8)))
+    for (key, words) in [("/nonexistent.key", "/nonexistent.key"), (path("loose.key"), path("loose.key"))] {
+      let result = try chat(["-n", "alice", "-k", key, "connect", "127.0.0.1", port])
+      XCTAssertEqual(result.status, 2, result.stderr)
+      XCTAssertTrue(result.stderr.hasPrefix("sc-chat: error: "), result.stderr)
+      XCTAssertTrue(result.stderr.contains(words), result.stderr)
+    }
+    // Nobody knocked: the listening socket has no connection waiting.
+    var pending = pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)
+    XCTAssertEqual(poll(&pending, 1, 200), 0, "a connection was made")
+  }
+
   // MARK: - Receipts, the address book, several peers, a cut link
 
   /// The line numbers in "sc-chat: delivered N" lines, in the order they came.
