@@ -683,6 +683,42 @@ final class ChatTests: XCTestCase {
     XCTAssertEqual(poll(&pending, 1, 200), 0, "a connection was made")
   }
 
+  /// Issue 13, defect 7: after `kill -9` of sc-chat (no trap runs), its socat used to keep the
+  /// port and its private directory stayed; a later listen failed with "Address already in use".
+  /// Now the children die with it, and the next sc-chat removes the directory.
+  func testAKilledListenerLeavesNeitherThePortNorItsDirectory() throws {
+    let port = try ToolRunner.freeLoopbackPort()
+    let script = #"""
+      set -u
+      port=$2
+      listening() { grep -q ":$(printf '%04X' "$port") 00000000:0000 0A" /proc/net/tcp; }
+      wait_for() { local i; for i in $(seq 100); do "$@" && return 0; sleep 0.05; done; return 1; }
+      "$1" -n bob -k k.key listen "$port" </dev/null >first.out 2>first.err &
+      first=$!
+      wait_for listening || { echo "never listened"; exit 1; }
+      kill -KILL "$first"
+      wait "$first" 2>/dev/null
+      if wait_for eval '! listening'; then echo "port free"; fi
+      ls run-bob
+      "$1" -n bob -k k.key listen "$port" </dev/null >second.out 2>second.err &
+      second=$!
+      if wait_for grep -q 'waiting for a peer' second.err && wait_for listening; then echo "listening again"; fi
+      sleep 0.3
+      echo "left: $(ls run-bob | wc -l)"
+      kill -TERM "$second"
+      wait "$second"
+      cat second.err
+      """#
+    let result = try ToolRunner.runExecutable(
+      "/bin/bash", ["-c", script, "killed", Self.chatScript, String(port)], stdin: .none,
+      environment: environment("bob"), directory: directory, timeout: 30)
+    let output = String(decoding: result.stdout, as: UTF8.self)
+    XCTAssertTrue(output.contains("port free"), output + result.stderr)
+    XCTAssertTrue(output.contains("listening again"), output + result.stderr)
+    XCTAssertTrue(output.contains("left: 1\n"), "only the second chat's directory: " + output)
+    XCTAssertFalse(output.contains("Address already in use"), output)
+  }
+
   // MARK: - Receipts, the address book, several peers, a cut link
 
   /// The line numbers in "sc-chat: delivered N" lines, in the order they came.
