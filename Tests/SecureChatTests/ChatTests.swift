@@ -719,6 +719,48 @@ final class ChatTests: XCTestCase {
     XCTAssertFalse(output.contains("Address already in use"), output)
   }
 
+  /// Issue 13, defect 4: the inbox.sh example of sc-chat(1), taken from the page as it is
+  /// printed there, serves a sender: its files are made in inbox/, for this user only.
+  func testTheInboxExampleOfTheManPageWorksAsWritten() throws {
+    let page = try String(contentsOfFile: Self.repository + "/man/sc-chat.1", encoding: .utf8)
+    let lines = page.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let start = try XCTUnwrap(lines.firstIndex(of: "$ cat inbox.sh"))
+    let end = try XCTUnwrap(lines[start...].firstIndex { $0.hasPrefix("$ socat TCP-LISTEN:7777") })
+    let script = lines[(start + 1)..<end].joined(separator: "\n") + "\n"
+    XCTAssertFalse(script.contains("\\"), "the example has no roff escapes to undo")
+    try Data(script.utf8).write(to: URL(fileURLWithPath: path("inbox.sh")))
+    XCTAssertEqual(chmod(path("inbox.sh"), 0o755), 0)
+    XCTAssertEqual(try ToolRunner.run("sc-keygen", ["-o", path("inbox.key")]).status, 0)
+    let port = try ToolRunner.freeLoopbackPort()
+    let serve = #"""
+      set -u
+      umask 022 # the script must not depend on a careful umask
+      socat TCP-LISTEN:"$2",bind=127.0.0.1,reuseaddr,fork EXEC:./inbox.sh 2>socat.err &
+      server=$!
+      for _ in $(seq 100); do
+        grep -q ":$(printf '%04X' "$2") 00000000:0000 0A" /proc/net/tcp && break
+        sleep 0.05
+      done
+      printf 'hello inbox\nsecond line\n' | "$1" -n alice -k inbox.key connect 127.0.0.1 "$2"
+      echo "sender-status $?"
+      sleep 0.5
+      kill "$server"
+      wait "$server" 2>/dev/null
+      stat -c '%a %n' inbox inbox/*
+      cat inbox/*.txt
+      """#
+    let result = try ToolRunner.runExecutable(
+      "/bin/bash", ["-c", serve, "inbox", Self.chatScript, String(port)], stdin: .none,
+      environment: environment("alice"), directory: directory, timeout: 40)
+    let output = String(decoding: result.stdout, as: UTF8.self)
+    XCTAssertTrue(output.contains("sender-status 0"), output + result.stderr)
+    XCTAssertTrue(output.contains("700 inbox\n"), output)
+    let files = output.split(separator: "\n").filter { $0.contains(" inbox/") }
+    XCTAssertEqual(files.count, 2, output)  // the .code and the .txt of the one connection
+    XCTAssertTrue(files.allSatisfy { $0.hasPrefix("600 ") }, output)
+    XCTAssertTrue(output.contains("m 1 hello inbox\nm 2 second line\n"), output)
+  }
+
   // MARK: - Receipts, the address book, several peers, a cut link
 
   /// The line numbers in "sc-chat: delivered N" lines, in the order they came.
