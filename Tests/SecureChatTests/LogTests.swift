@@ -335,6 +335,16 @@ final class LogTests: XCTestCase {
     XCTAssertEqual(parsed[4...23].map(\.sequence), (0..<20).map { String($0) })
     XCTAssertEqual(parsed[26...45].map(\.sequence), (0..<20).map { String($0) })
     XCTAssertEqual(ReferenceLog.unescape(parsed[26].text), Array(Self.textMessages("bob", 1)))
+    // The closing entries count in English, as FORMATS.md §9.2 says, and its example shows it
+    // (issue 14, item 5: the document said "1 messages").
+    XCTAssertEqual(ReferenceLog.unescape(parsed[2].text), Array("1 message; final frame sent".utf8))
+    XCTAssertEqual(ReferenceLog.unescape(parsed[24].text), Array("20 messages; final frame sent".utf8))
+    let formats = try String(contentsOfFile: TestVector.directory + "/../FORMATS.md", encoding: .utf8)
+    let documented = formats.split(separator: "\n").filter { $0.contains(" send-close ") || $0.contains(" receive-close ") }
+    XCTAssertFalse(documented.isEmpty)
+    for line in documented {
+      XCTAssertNotNil(line.firstMatch(of: /\ - (1 message|(0|[2-9]|[1-9][0-9]+) messages);\ /), String(line))
+    }
 
     let result = try logcheck(["-k", real.verify, real.log])
     XCTAssertEqual(result.status, 0, result.stderr)

@@ -60,7 +60,7 @@ enum LogVectors {
       entry(5, .sent, 1, (0..<256).map { UInt8($0) }),
       entry(6, .repair, nil, Array("cut 17 bytes of an entry torn by an interrupted writer".utf8), session: false),
       entry(7, .sendClose, nil, Array("2 messages; final frame sent".utf8)),
-      entry(8, .receiveClose, nil, Array("1 messages; final frame received".utf8)),
+      entry(8, .receiveClose, nil, Array("1 message; final frame received".utf8)),
     ]
   }
 
