@@ -191,7 +191,13 @@ enum LogCheckState {
         throw ToolError("the state file \(path) is not a sc-logcheck state file")
       }
       if fields[1] == fingerprint {
-        guard let entries = UInt64(fields[2]), let lastTag = [UInt8](hexString: fields[3]), lastTag.count == 32 else {
+        // §9.6: the count in digits only, without sign or leading zero; the tag in 64 lowercase
+        // hex digits. Anything else is damage, never read as another number or tag.
+        let count = fields[2]
+        let isCount = count.allSatisfy { ("0"..."9").contains($0) } && (count == "0" || count.first != "0")
+        let isTag =
+          fields[3].count == 64 && fields[3].allSatisfy { ("0"..."9").contains($0) || ("a"..."f").contains($0) }
+        guard isCount, isTag, let entries = UInt64(count), let lastTag = [UInt8](hexString: fields[3]) else {
           throw ToolError("the state file \(path) is damaged")
         }
         return Entry(count: entries, lastTag: lastTag)

@@ -340,7 +340,9 @@ final class LogTests: XCTestCase {
     XCTAssertEqual(ReferenceLog.unescape(parsed[2].text), Array("1 message; final frame sent".utf8))
     XCTAssertEqual(ReferenceLog.unescape(parsed[24].text), Array("20 messages; final frame sent".utf8))
     let formats = try String(contentsOfFile: TestVector.directory + "/../FORMATS.md", encoding: .utf8)
-    let documented = formats.split(separator: "\n").filter { $0.contains(" send-close ") || $0.contains(" receive-close ") }
+    let documented = formats.split(separator: "\n").filter {
+      $0.contains(" send-close ") || $0.contains(" receive-close ")
+    }
     XCTAssertFalse(documented.isEmpty)
     for line in documented {
       XCTAssertNotNil(line.firstMatch(of: /\ - (1 message|(0|[2-9]|[1-9][0-9]+) messages);\ /), String(line))
@@ -578,6 +580,24 @@ final class LogTests: XCTestCase {
     XCTAssertEqual(try logcheck(["-q", "-k", other.verify, "--state", state, path("empty.log")]).status, 0)
     XCTAssertEqual(try logcheck(["-q", "-k", real.verify, "--state", state, path("cut.log")]).status, 1)
     XCTAssertEqual(try logcheck(["-q", "-k", real.verify, "--state", state, real.log]).status, 0)
+
+    // A line of this key that does not follow the grammar of FORMATS.md §9.6 is damage, not
+    // another number or tag (issue 14, items 6 and 7: "+4", "-0" and upper-case hex passed).
+    let good = try String(contentsOfFile: state, encoding: .utf8)
+    let line = try XCTUnwrap(
+      good.split(separator: "\n").first { $0.hasPrefix("securechat-logcheck-state-v1 SHA256:") && $0.contains(" 69 ") })
+    let fields = line.split(separator: " ").map(String.init)
+    for (what, count, tag) in [
+      ("plus sign", "+69", fields[3]), ("leading zero", "069", fields[3]), ("minus zero", "-0", fields[3]),
+      ("upper-case tag", fields[2], fields[3].uppercased()),
+    ] {
+      try write(
+        state,
+        Array((good.replacingOccurrences(of: String(line), with: "\(fields[0]) \(fields[1]) \(count) \(tag)")).utf8))
+      let damaged = try logcheck(["-q", "-k", real.verify, "--state", state, real.log])
+      XCTAssertEqual(damaged.status, 2, "\(what): \(damaged.stderr)")
+      XCTAssertTrue(damaged.stderr.contains("the state file \(state) is damaged"), "\(what): \(damaged.stderr)")
+    }
   }
 
   func testCannotCheckExitsTwo() throws {
