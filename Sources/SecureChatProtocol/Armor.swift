@@ -71,7 +71,7 @@ public struct ArmorDecoder {
       }
       line.append(byte)
       if line.count > Armor.maxLineLength {
-        if state == .expectingBegin && !line.starts(with: Armor.beginLine) { throw ProtocolError.notSealed }
+        if state == .expectingBegin { throw ProtocolError.notSealed }  // §4.2 rule 3
         throw ProtocolError.malformed("armor line \(lineNumber + 1) is too long")
       }
     }
@@ -79,15 +79,9 @@ public struct ArmorDecoder {
 
   /// Call at end of input: the END line must have been seen.
   public mutating func finish(into out: inout [UInt8]) throws {
-    // §4.2: an unterminated last line counts only if it is the END line; anything else was cut off.
-    if !line.isEmpty {
-      var last = line
-      if last.last == UInt8(ascii: "\r") { last.removeLast() }
-      guard state == .ended || ((state == .body || state == .afterShortLine) && last == Armor.endLine) else {
-        throw state == .expectingBegin ? ProtocolError.notSealed : ProtocolError.truncated
-      }
-      try endOfLine(into: &out)
-    }
+    // §4.2 rule 2: the last line need not end in LF, and is checked like any other (rule 6: a
+    // line cut inside a 4-character group or inside the END line breaks rule 4 first).
+    if !line.isEmpty { try endOfLine(into: &out) }
     switch state {
     case .ended: return
     case .expectingBegin: throw ProtocolError.notSealed
@@ -101,10 +95,9 @@ public struct ArmorDecoder {
     if line.last == UInt8(ascii: "\r") { line.removeLast() }
     switch state {
     case .expectingBegin:
-      guard line == Armor.beginLine else {
-        // The input started with the BEGIN marker (that is how it was recognised): this is damage.
-        throw line.starts(with: Armor.beginLine) ? ProtocolError.malformed("armor BEGIN line") : ProtocolError.notSealed
-      }
+      // §4.2 rule 3: a first line that is not exactly the BEGIN line is not our armor, even if it
+      // starts with it (a later format may add to it).
+      guard line == Armor.beginLine else { throw ProtocolError.notSealed }
       state = .body
     case .body, .afterShortLine:
       if line == Armor.endLine {

@@ -952,25 +952,28 @@ final class EndToEndTests: XCTestCase {
       "a space at the end of a body line")
   }
 
-  /// FORMATS §4.2 and §5: an input that ends before a complete END line is `truncated`,
-  /// "whatever the last, incomplete line contains".
-  func testArmorCutInsideALineIsTruncated() throws {
+  /// FORMATS §4.2 rule 6: an input that ends before the END line is `truncated`, unless its last,
+  /// incomplete line already breaks rule 4 — cut inside a 4-character group, or inside the END
+  /// line — which is `malformed` (issue 14, items 3 and 4).
+  func testArmorCutAtAGroupBoundaryIsTruncatedAndInsideAGroupMalformed() throws {
     let key = try makeKey()
     let armored = try seal(randomBytes(10_000), key: key, armored: true)
     let lines = armorLines(armored)
-    // Cut after 10 and after 11 characters of the third body line (neither a multiple of 4).
+    // Cuts after 10, 11 and 12 characters of the third body line, and inside the END line.
     let lineStart = lines[0...2].reduce(0) { $0 + $1.utf8.count + 1 }
     for cut in [lineStart + 10, lineStart + 11, armored.count - 5] {
-      try assertOpenFails(armored.prefix(cut), key: key, status: 1, mentions: ["truncated"], "armor cut at \(cut)")
+      try assertOpenFails(armored.prefix(cut), key: key, status: 1, mentions: ["malformed"], "armor cut at \(cut)")
     }
+    try assertOpenFails(armored.prefix(lineStart + 12), key: key, status: 1, mentions: ["truncated"], "at a group")
   }
 
-  /// FORMATS §4.2: "text after the BEGIN marker" is damaged armor (1), not foreign input (2).
-  func testTextAfterTheBeginMarkerIsDamagedArmor() throws {
+  /// FORMATS §4.2 rule 3: a first line that is not exactly the BEGIN line is not our armor (2),
+  /// even when it starts with it (issue 14, item 1).
+  func testTextAfterTheBeginMarkerIsNotOurArmor() throws {
     let key = try makeKey()
     var lines = armorLines(try seal(Data("hello\n".utf8), key: key, armored: true))
     lines[0] += " x"
-    try assertOpenFails(armorText(lines), key: key, status: 1, "text after the BEGIN marker")
+    try assertOpenFails(armorText(lines), key: key, status: 2, "text after the BEGIN marker")
   }
 
   func testNonCanonicalBase64() throws {

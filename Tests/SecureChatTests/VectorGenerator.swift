@@ -421,6 +421,7 @@ final class VectorGenerator: XCTestCase {
         (lines[0] + "\n" + lines[1].prefix(60) + "\n" + lines[1].dropFirst(60) + lines[2...].joined(separator: "\n"))
           .utf8))
     try bad("armor-garbage-after-end", "trailing-data", armored + Array("x\n".utf8))
+    for (name, errorClass, data) in ArmorEdgeVectors.cases(armored: armored) { try bad(name, errorClass, data) }
     lines[1] = String(lines[1].dropFirst(4))
     try bad("armor-short-first-line", "malformed", Array(lines.joined(separator: "\n").utf8))
   }
