@@ -35,9 +35,11 @@ let package = Package(
     .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),
     .systemLibrary(name: "CSodium", providers: [.apt(["libsodium-dev"])]),
     .systemLibrary(name: "CDeflate", providers: [.apt(["libdeflate-dev"])]),
+    // prctl(2) and setrlimit(2) for ProcessHardening: a header, nothing to link.
+    .systemLibrary(name: "CProcess"),
 
     .target(
-      name: "SecureChatCrypto", dependencies: ["COpenSSL", "CSodium", "CDeflate"],
+      name: "SecureChatCrypto", dependencies: ["COpenSSL", "CSodium", "CDeflate", "CProcess"],
       linkerSettings: cLibraryLinkerSettings),
     .target(name: "SecureChatProtocol", dependencies: ["SecureChatCrypto"]),
     .target(name: "SecureChatCLI", dependencies: ["SecureChatCrypto", "SecureChatProtocol"]),

@@ -65,6 +65,8 @@ public enum Diagnostics {
 
 /// Runs a tool's body and turns every error into its diagnostic and exit status.
 public func runTool(_ name: String, _ body: () throws -> Void) -> Never {
+  // Before anything is read: no core dump, no crash report with memory in it.
+  ProcessHardening.apply()
   Diagnostics.setToolName(name)
   StandardDescriptors.reserve()
   do {

@@ -92,10 +92,14 @@ public enum KeyLoader {
 }
 
 enum SessionLoader {
-  static func load(_ path: String) throws -> SessionSecrets {
+  /// The session in the file at `path` with the keys of `direction` only. The file is read into
+  /// secret memory, zeroed once the keys of that direction are copied out (PROTOCOL.md §5).
+  static func load(_ path: String, direction: OneWaySession.Direction) throws -> OneWaySession {
     let (buffer, count) = try SecretFileReader.read(path, maxSize: SessionFile.maxSize, what: "session file")
     do {
-      return try buffer.withUnsafeBytes { try SessionFile.parse(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+      return try buffer.withUnsafeBytes {
+        try SessionFile.parse(UnsafeRawBufferPointer(rebasing: $0[0..<count]), direction: direction)
+      }
     } catch let error as ProtocolError {
       throw ToolError("\(path): \(error.description)", hints: ["session files are written by sc-handshake"])
     }

@@ -214,18 +214,16 @@ final class LogAppender {
 
 /// Logs one direction of a session: an opening entry, one entry per message, a closing entry.
 final class SessionLogger {
-  enum Direction { case send, receive }
-
   private let appender: LogAppender
-  private let session: SessionSecrets
-  private let direction: Direction
+  private let session: OneWaySession
+  private var direction: OneWaySession.Direction { session.direction }
   private var pending: [LogEntry] = []
   private(set) var messageCount = 0
 
-  init(appender: LogAppender, session: SessionSecrets, direction: Direction) {
+  /// Logs the direction of `session`.
+  init(appender: LogAppender, session: OneWaySession) {
     self.appender = appender
     self.session = session
-    self.direction = direction
   }
 
   func open() throws {

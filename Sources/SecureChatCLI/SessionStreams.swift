@@ -18,10 +18,11 @@ enum SessionSealing {
   static let frameBufferSize = 1 << 18
 
   static func run(
-    input: FileDescriptor, output: FileDescriptor, session: SessionSecrets, binary: Bool, logger: SessionLogger?,
+    input: FileDescriptor, output: FileDescriptor, session: OneWaySession, binary: Bool, logger: SessionLogger?,
     receipts: ReceiptInput? = nil
   ) throws {
-    let sealer = try FrameSealer(keys: session.send)
+    precondition(session.direction == .send)
+    let sealer = try FrameSealer(keys: session.keys)
     // Plaintext: zeroed on release. Holds at most one partial line besides what was just read.
     let inputBuffer = SecretBytes(count: readSize + RecordLayer.maxPlaintextCount)
     var frames = [UInt8](repeating: 0, count: frameBufferSize + RecordLayer.maxFrameSize)
@@ -144,10 +145,11 @@ enum SessionOpening {
   /// `escapeControls` is forced on by `--escape` for a program that shows the messages on a
   /// terminal through a pipe (sc-chat); on a terminal it is always on.
   static func run(
-    input: FileDescriptor, output: OutputFile, session: SessionSecrets, logger: SessionLogger?,
+    input: FileDescriptor, output: OutputFile, session: OneWaySession, logger: SessionLogger?,
     escapeControls forceEscaping: Bool = false, receiptsTo: NumberLines? = nil, delivered: NumberLines? = nil
   ) throws {
-    let reader = try SessionStreamReader(session: session)
+    precondition(session.direction == .receive)
+    let reader = try SessionStreamReader(keys: session.keys)
     let queue = InputQueue(capacity: (1 << 18) + RecordLayer.maxFrameSize, source: input.readFromPeer)
     let escapeControls = forceEscaping || output.fd.isTerminal
     var plaintext = [UInt8]()

@@ -121,7 +121,7 @@ public enum KeygenTool {
 struct StreamToolSetup {
   enum Secret {
     case key(KeyFile.Key)
-    case session(SessionSecrets)
+    case session(OneWaySession)
   }
 
   let secret: Secret
@@ -129,7 +129,11 @@ struct StreamToolSetup {
   let output: OutputFile
   let outputPath: String?
 
-  init(_ options: ParsedArguments, outputMode: mode_t, refuseBinaryTerminal: Bool, armored: Bool = false) throws {
+  /// `direction`: the keys of a session this tool uses (sc-seal sends, sc-open receives).
+  init(
+    _ options: ParsedArguments, direction: OneWaySession.Direction, outputMode: mode_t, refuseBinaryTerminal: Bool,
+    armored: Bool = false
+  ) throws {
     let keyPath = options.value("key")
     let sessionPath = options.value("session")
     switch (keyPath, sessionPath) {
@@ -155,7 +159,7 @@ struct StreamToolSetup {
     if let keyPath {
       secret = .key(try KeyLoader.load(keyPath, expecting: .psk))
     } else {
-      secret = .session(try SessionLoader.load(sessionPath!))
+      secret = .session(try SessionLoader.load(sessionPath!, direction: direction))
     }
     if inputPath == "-" {
       input = .standardInput
@@ -193,15 +197,13 @@ let logOption = OptionSpec(nil, "log", value: "LOGFILE", help: "with -s: append 
 let logKeyOption = OptionSpec(nil, "log-key", value: "SEALKEY", help: "the log's sealing key (made by sc-keygen --log)")
 
 /// `--log LOGFILE --log-key SEALKEY`, for session mode only.
-func sessionLogger(_ options: ParsedArguments, _ setup: StreamToolSetup, _ direction: SessionLogger.Direction) throws
-  -> SessionLogger?
-{
+func sessionLogger(_ options: ParsedArguments, _ setup: StreamToolSetup) throws -> SessionLogger? {
   switch (options.value("log"), options.value("log-key")) {
   case (nil, nil): return nil
   case (.some(let logPath), .some(let keyPath)):
     guard case .session(let session) = setup.secret else { throw ToolError.usage("--log is for sessions (-s)") }
     return SessionLogger(
-      appender: try LogAppender(logPath: logPath, keyPath: keyPath), session: session, direction: direction)
+      appender: try LogAppender(logPath: logPath, keyPath: keyPath), session: session)
   default: throw ToolError.usage("--log and --log-key go together")
   }
 }
@@ -232,9 +234,10 @@ public enum SealTool {
   public static func run(_ arguments: [String]) throws {
     let options = try ParsedArguments.parse(arguments, spec: spec)
     let armored = options.has("armor")
-    let setup = try StreamToolSetup(options, outputMode: 0o666, refuseBinaryTerminal: !armored, armored: armored)
+    let setup = try StreamToolSetup(
+      options, direction: .send, outputMode: 0o666, refuseBinaryTerminal: !armored, armored: armored)
     if case .session = setup.secret { ignoreBrokenPipeSignal() }
-    let logger = try sessionLogger(options, setup, .send)
+    let logger = try sessionLogger(options, setup)
     let receiptsPath = options.value("receipts-from")
     if receiptsPath != nil, case .key = setup.secret { throw ToolError.usage("--receipts-from is for sessions (-s)") }
     try setup.run {
@@ -279,8 +282,8 @@ public enum OpenTool {
 
   public static func run(_ arguments: [String]) throws {
     let options = try ParsedArguments.parse(arguments, spec: spec)
-    let setup = try StreamToolSetup(options, outputMode: 0o600, refuseBinaryTerminal: false)
-    let logger = try sessionLogger(options, setup, .receive)
+    let setup = try StreamToolSetup(options, direction: .receive, outputMode: 0o600, refuseBinaryTerminal: false)
+    let logger = try sessionLogger(options, setup)
     if options.has("escape"), case .key = setup.secret { throw ToolError.usage("--escape is for sessions (-s)") }
     let receiptsToPath = options.value("receipts-to")
     let deliveredPath = options.value("delivered")

@@ -27,6 +27,9 @@ public final class AES256CBC {
     guard ok == 1 else { throw CryptoFailure("EVP_CipherInit_ex2") }
   }
 
+  /// EVP_CIPHER_CTX_free resets the context first: the provider's aes_freectx
+  /// (providers/implementations/ciphers/cipher_aes.c in OpenSSL 3.0) frees the context that holds
+  /// the key schedule with OPENSSL_clear_free, which cleanses it.
   deinit { EVP_CIPHER_CTX_free(context) }
 
   /// The ciphertext size for `plaintextCount` bytes: padding always adds 1 to 16 bytes.

@@ -4,32 +4,47 @@ import CSodium
   import Glibc
 #endif
 
-/// The only home of key material: a fixed-size buffer that is locked in memory where
-/// the system allows it and zeroed with `sodium_memzero` when released.
+/// The only home of key material: a fixed-size buffer that is zeroed when released and, when
+/// small enough to be a key or a key file, kept in guarded, locked memory.
 ///
 /// It is a class so that the bytes are never copied implicitly; it deliberately has no
 /// `description` that would show its contents.
 public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
   public let count: Int
   private let pointer: UnsafeMutableRawPointer
-  private let isLocked: Bool
+  /// Whether the buffer came from sodium_malloc (else from calloc).
+  private let isGuarded: Bool
 
-  /// Buffers up to this size (keys, key files, sessions) are locked in memory. Larger ones hold
-  /// bulk plaintext: locking them would fault in every page up front (a measurable start-up cost)
-  /// and soon exceed RLIMIT_MEMLOCK; they are still zeroed on release.
-  public static let maxLockedCount = 64 * 1024
+  /// Buffers up to this size (keys, key files, sessions) come from `sodium_malloc`: pages of
+  /// their own, locked in memory (mlock, and MADV_DONTDUMP), between inaccessible guard pages,
+  /// with a canary checked on release; `sodium_free` zeroes them and unlocks only their own
+  /// pages. (Small calloc buffers used to be locked with sodium_mlock and unlocked with
+  /// sodium_munlock, which works on whole pages: releasing one buffer unlocked the page of every
+  /// other secret that shared it.) It costs a few system calls per buffer; no buffer is made per
+  /// message or frame. Larger buffers hold bulk plaintext: locking them would fault in every page
+  /// up front (a measurable start-up cost) and soon exceed RLIMIT_MEMLOCK; they come from calloc
+  /// and are zeroed on release. No tool can dump core (`ProcessHardening`), locked or not.
+  public static let maxGuardedCount = 64 * 1024
 
   /// A zero-filled secret buffer of `count` bytes.
   public init(count: Int) {
     precondition(count >= 0)
     ensureSodiumInitialised()
     self.count = count
-    // calloc: large buffers come as untouched zero pages, paid for only when used.
     // At least one byte, so the pointer is always valid.
-    guard let memory = calloc(max(count, 1), 1) else { fatalError("out of memory") }
-    pointer = memory
-    // Locking can fail under RLIMIT_MEMLOCK; the buffer is still zeroed on release.
-    isLocked = count <= Self.maxLockedCount && sodium_mlock(pointer, max(count, 1)) == 0
+    let size = max(count, 1)
+    if count <= Self.maxGuardedCount, let memory = sodium_malloc(size) {
+      // sodium_malloc fills the buffer with 0xdb.
+      sodium_memzero(memory, size)
+      pointer = memory
+      isGuarded = true
+    } else {
+      // Large buffers, or sodium_malloc failed (e.g. vm.max_map_count reached by thousands of
+      // keys at once): calloc, whose large buffers come as untouched zero pages.
+      guard let memory = calloc(size, 1) else { fatalError("out of memory") }
+      pointer = memory
+      isGuarded = false
+    }
   }
 
   /// A secret buffer holding a copy of `bytes`. The caller remains responsible for its own copy.
@@ -54,9 +69,12 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
   }
 
   deinit {
-    sodium_memzero(pointer, max(count, 1))
-    if isLocked { _ = sodium_munlock(pointer, max(count, 1)) }
-    free(pointer)
+    if isGuarded {
+      sodium_free(pointer)  // zeroes, unlocks and unmaps
+    } else {
+      sodium_memzero(pointer, max(count, 1))
+      free(pointer)
+    }
   }
 
   public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

@@ -42,8 +42,13 @@ public final class SessionStreamReader {
   /// Receipts released so far: the message number the next receipt must name.
   public private(set) var receiptCount: UInt64 = 0
 
-  public init(session: SessionSecrets) throws {
-    opener = try FrameOpener(keys: session.receive)
+  public convenience init(session: SessionSecrets) throws {
+    try self.init(keys: session.receive)
+  }
+
+  /// `keys`: those of the direction read (the receive keys of this side).
+  public init(keys: FrameKeys) throws {
+    opener = try FrameOpener(keys: keys)
   }
 
   /// `input` is the buffered, unconsumed input; `atEnd` says that no more will come.

@@ -102,4 +102,25 @@ public struct SessionSecrets: Sendable {
   /// §4.7: what a later handshake of the same two sides mixes in to prove that it continues this
   /// session. Never written to the session file (all zero when read from one).
   public internal(set) var continuationSecret = SecretBytes(count: 32)
+
+  /// What one of the session tools holds: this session with the keys of `direction` only.
+  public func oneWay(_ direction: OneWaySession.Direction) -> OneWaySession {
+    OneWaySession(
+      direction: direction, role: role, sessionID: sessionID, localName: localName, peerName: peerName,
+      transcriptHash: transcriptHash, verificationCode: verificationCode, keys: direction == .send ? send : receive)
+  }
+}
+
+/// One direction of a session, all that sc-seal -s (sending) or sc-open -s (receiving) holds:
+/// the session's public details and the two keys of that direction, never those of the other.
+public struct OneWaySession: Sendable {
+  public enum Direction: Sendable { case send, receive }
+  public let direction: Direction
+  public let role: Handshake.Role
+  public let sessionID: [UInt8]
+  public let localName: [UInt8]
+  public let peerName: [UInt8]
+  public let transcriptHash: [UInt8]
+  public let verificationCode: String
+  public let keys: FrameKeys
 }

@@ -33,26 +33,71 @@ public enum SessionFile {
     }
   }
 
+  /// Which keys of the file belong to a direction: 64 bytes, the encryption key then the
+  /// authentication key.
+  public static func keyRange(of direction: OneWaySession.Direction) -> Range<Int> {
+    direction == .send ? 56..<120 : 120..<184
+  }
+
+  /// The whole session, both directions (tests, fuzzing, the round trip of `serialize`).
   public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> SessionSecrets {
-    func fail(_ why: String) -> ProtocolError { .invalidKeyFile("not a valid session file: \(why)") }
-    guard bytes.count >= 8, bytes.prefix(6).elementsEqual(magic) else { throw fail("bad magic") }
-    guard bytes[6] == version else { throw ProtocolError.unsupported("session file version \(bytes[6])") }
-    guard let role = Handshake.Role(rawValue: bytes[7]) else { throw fail("bad role") }
-    guard bytes.count >= fixedPartSize + 1 else { throw fail("too short") }
-    func slice(_ start: Int, _ count: Int) -> UnsafeRawBufferPointer {
-      UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])
-    }
-    func key(_ start: Int) -> SecretBytes { SecretBytes(copying: slice(start, 32)) }
-    let names = try HandshakeFileNames(bytes, from: fixedPartSize, fail: fail)
-    let (localName, peerName, offset) = (names.local, names.peer, names.end)
-    guard bytes.count == offset + codeSize else { throw fail("wrong size") }
-    let transcriptHash = Array(slice(24, 32))
-    let code = String(decoding: slice(offset, codeSize), as: UTF8.self)
-    guard code.wholeMatch(of: /\d{3} \d{3} \d{3} \d{3}/) != nil else { throw fail("bad verification code") }
+    let header = try Header(bytes)
+    func keys(_ direction: OneWaySession.Direction) -> FrameKeys { header.keys(direction, bytes) }
     return SessionSecrets(
-      role: role, sessionID: Array(slice(8, 16)), localName: localName, peerName: peerName,
-      transcriptHash: transcriptHash, verificationCode: code,
-      send: FrameKeys(encryption: key(56), authentication: key(88)),
-      receive: FrameKeys(encryption: key(120), authentication: key(152)))
+      role: header.role, sessionID: header.sessionID, localName: header.localName, peerName: header.peerName,
+      transcriptHash: header.transcriptHash, verificationCode: header.verificationCode, send: keys(.send),
+      receive: keys(.receive))
+  }
+
+  /// One direction of the session: the file is checked whole, but only the keys of `direction`
+  /// are copied out of `bytes` (which the caller zeroes): sc-seal -s never holds the receive keys,
+  /// sc-open -s never the send keys.
+  public static func parse(_ bytes: UnsafeRawBufferPointer, direction: OneWaySession.Direction) throws
+    -> OneWaySession
+  {
+    let header = try Header(bytes)
+    return OneWaySession(
+      direction: direction, role: header.role, sessionID: header.sessionID, localName: header.localName,
+      peerName: header.peerName, transcriptHash: header.transcriptHash, verificationCode: header.verificationCode,
+      keys: header.keys(direction, bytes))
+  }
+
+  /// Everything in the file but the keys, checked.
+  private struct Header {
+    let role: Handshake.Role
+    let sessionID: [UInt8]
+    let localName: [UInt8]
+    let peerName: [UInt8]
+    let transcriptHash: [UInt8]
+    let verificationCode: String
+
+    init(_ bytes: UnsafeRawBufferPointer) throws {
+      func fail(_ why: String) -> ProtocolError { .invalidKeyFile("not a valid session file: \(why)") }
+      guard bytes.count >= 8, bytes.prefix(6).elementsEqual(magic) else { throw fail("bad magic") }
+      guard bytes[6] == version else { throw ProtocolError.unsupported("session file version \(bytes[6])") }
+      guard let role = Handshake.Role(rawValue: bytes[7]) else { throw fail("bad role") }
+      guard bytes.count >= fixedPartSize + 1 else { throw fail("too short") }
+      func slice(_ start: Int, _ count: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])
+      }
+      let names = try HandshakeFileNames(bytes, from: fixedPartSize, fail: fail)
+      let offset = names.end
+      localName = names.local
+      peerName = names.peer
+      guard bytes.count == offset + codeSize else { throw fail("wrong size") }
+      let code = String(decoding: slice(offset, codeSize), as: UTF8.self)
+      guard code.wholeMatch(of: /\d{3} \d{3} \d{3} \d{3}/) != nil else { throw fail("bad verification code") }
+      self.role = role
+      sessionID = Array(slice(8, 16))
+      transcriptHash = Array(slice(24, 32))
+      verificationCode = code
+    }
+
+    func keys(_ direction: OneWaySession.Direction, _ bytes: UnsafeRawBufferPointer) -> FrameKeys {
+      let start = keyRange(of: direction).lowerBound
+      return FrameKeys(
+        encryption: SecretBytes(copying: UnsafeRawBufferPointer(rebasing: bytes[start..<start + 32])),
+        authentication: SecretBytes(copying: UnsafeRawBufferPointer(rebasing: bytes[start + 32..<start + 64])))
+    }
   }
 }
