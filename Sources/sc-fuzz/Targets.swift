@@ -525,58 +525,34 @@ extension FuzzTarget {
     vectors.data(ofKind: "peers-file")
   }
 
-  /// What parses serializes back to exactly the same bytes.
-  static let sessionFile = FuzzTarget(
-    name: "session-file",
-    summary: "SessionFile.parse, then serialize: the same bytes",
-    run: runSessionFile, seeds: seedsSessionFile)
+  /// The two files of sc-handshake (PROTOCOL.md §5, §5.1): what parses serializes back to
+  /// exactly the same bytes.
+  static let sessionFile = roundTrip(
+    "session-file", "SessionFile", { SessionFile.serialize(try $0.withUnsafeBytes { try SessionFile.parse($0) }) },
+    seeds: [Fixtures.goodHandshake.initiator, Fixtures.goodHandshake.responder].map(SessionFile.serialize))
+  static let continuationFile = roundTrip(
+    "continuation-file", "ContinuationFile",
+    { ContinuationFile.serialize(try $0.withUnsafeBytes { try ContinuationFile.parse($0) }) },
+    seeds: [Fixtures.goodHandshake.initiator, Fixtures.goodHandshake.responder].map {
+      ContinuationFile.serialize(.init($0))
+    })
 
-  @Sendable static func runSessionFile(_ data: [UInt8]) -> String {
-    let session: SessionSecrets
-    do {
-      session = try data.withUnsafeBytes { try SessionFile.parse($0) }
-    } catch {
-      return outcome(error)
-    }
-    require(SessionFile.serialize(session).copyForTesting() == data, "a session file changed in a round trip")
-    return "success"
-  }
-
-  @Sendable static func seedsSessionFile(_ _: Vectors) -> [Seed] {
-    let responder = SessionFile.serialize(Fixtures.goodHandshake.responder).copyForTesting()
-    return [
-      ("initiator", SessionFile.serialize(Fixtures.goodHandshake.initiator).copyForTesting()),
-      ("responder", responder), ("truncated", Array(responder.dropLast())),
-    ]
-  }
-}
-
-extension FuzzTarget {
-  /// What parses serializes back to exactly the same bytes (PROTOCOL.md §5.1).
-  static let continuationFile = FuzzTarget(
-    name: "continuation-file",
-    summary: "ContinuationFile.parse, then serialize: the same bytes",
-    run: runContinuationFile, seeds: seedsContinuationFile)
-
-  @Sendable static func runContinuationFile(_ data: [UInt8]) -> String {
-    let contents: ContinuationFile.Contents
-    do {
-      contents = try data.withUnsafeBytes { try ContinuationFile.parse($0) }
-    } catch {
-      return outcome(error)
-    }
-    require(
-      ContinuationFile.serialize(contents).copyForTesting() == data, "a continuation file changed in a round trip")
-    return "success"
-  }
-
-  @Sendable static func seedsContinuationFile(_ _: Vectors) -> [Seed] {
-    let initiator = ContinuationFile.serialize(.init(Fixtures.goodHandshake.initiator)).copyForTesting()
-    return [
-      ("initiator", initiator),
-      ("responder", ContinuationFile.serialize(.init(Fixtures.goodHandshake.responder)).copyForTesting()),
-      ("truncated", Array(initiator.dropLast())),
-    ]
+  /// `parseAndSerialize` parses the input and serializes what it got; seeds are the initiator's
+  /// and responder's files, and the responder's one byte short.
+  static func roundTrip(
+    _ name: String, _ type: String, _ parseAndSerialize: @escaping @Sendable ([UInt8]) throws -> SecretBytes,
+    seeds files: [SecretBytes]
+  ) -> FuzzTarget {
+    let seeds = files.map { $0.copyForTesting() }
+    return FuzzTarget(
+      name: name, summary: "\(type).parse, then serialize: the same bytes",
+      run: { data in
+        let again: SecretBytes
+        do { again = try parseAndSerialize(data) } catch { return outcome(error) }
+        require(again.copyForTesting() == data, "a \(name) changed in a round trip")
+        return "success"
+      },
+      seeds: { _ in [("initiator", seeds[0]), ("responder", seeds[1]), ("truncated", Array(seeds[1].dropLast()))] })
   }
 }
 
