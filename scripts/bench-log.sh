@@ -22,6 +22,8 @@ mkfifo a2b b2a
 ( exec 3>a2b 4<b2a; "$bin/sc-handshake" --initiator -k chat.key -n alice -o s.alice <&4 >&3 2>/dev/null ) &
 ( exec 4<a2b 3>b2a; "$bin/sc-handshake" --responder -k chat.key -n bob -o s.bob <&4 >&3 2>/dev/null ) &
 wait
+# Each sc-seal -s claims the session file it is given (docs/PROTOCOL.md §5): one copy a run.
+cp -p s.alice s.alice2
 
 "$bin/sc-keygen" --log -o seal.key --verify-key verify.key 2>/dev/null
 python3 -c "
@@ -42,7 +44,7 @@ import os, sys, time
 for i in range($interactive):
     os.write(1, b'typed line %d\n' % i)
     time.sleep(0.00002)
-" | "$bin/sc-seal" -s s.alice --log small.log --log-key seal2.key >/dev/null
+" | "$bin/sc-seal" -s s.alice2 --log small.log --log-key seal2.key >/dev/null
 end=$(now)
 logged=$(wc -l <small.log)
 echo "append, interactive:  $logged entries in $(python3 -c "print(f'{$end - $start:.2f}')") s = $(rate "$logged" "$start" "$end") entries/s (one read, lock and key replacement per message when input trickles)"

@@ -26,6 +26,19 @@ enum SecretFileReader {
   static func read(_ path: String, maxSize: Int, what: String, missingHint: String? = nil) throws -> (
     SecretBytes, Int
   ) {
+    let (buffer, count, _) = try read(
+      path, maxSize: maxSize, what: what, missingHint: missingHint, reopenForWriting: false)
+    return (buffer, count)
+  }
+
+  /// The same, and with `reopenForWriting`, when what was read is a regular file (however it
+  /// was named: a path, /dev/fd/N, or `-` on a redirected standard input), a new descriptor open
+  /// for reading and writing on that same file: reopened through /proc/self/fd, so that it is the
+  /// file that was read even if the path has changed since, or was unlinked. Nil for a pipe,
+  /// fifo or device. A regular file that cannot be opened for writing is an error.
+  static func read(
+    _ path: String, maxSize: Int, what: String, missingHint: String? = nil, reopenForWriting: Bool
+  ) throws -> (SecretBytes, Int, FileDescriptor?) {
     let fd: FileDescriptor
     if path == "-" {
       try StandardDescriptors.requireOpen(.standardInput)
@@ -62,10 +75,25 @@ enum SecretFileReader {
       }
       if info.st_size > maxSize { throw ToolError("\(what) \(path) is too large") }
     }
+    var writable: FileDescriptor?
+    if reopenForWriting && kind == S_IFREG {
+      let raw = open("/proc/self/fd/\(fd.rawValue)", O_RDWR | O_CLOEXEC | O_NOCTTY)
+      guard raw >= 0 else {
+        throw ToolError(
+          "cannot open \(what) \(path) for writing: \(String(cString: strerror(errno)).lowercased())",
+          hints: ["sc-seal -s and sc-open -s mark their keys in the session file as used (PROTOCOL.md §5)"])
+      }
+      writable = FileDescriptor(rawValue: raw)
+    }
     // One byte more than the limit, so that an oversized pipe is seen as such by the parser.
     let buffer = SecretBytes(count: maxSize + 1)
-    let count = try buffer.withUnsafeMutableBytes { try fd.readFully(into: $0) }
-    return (buffer, count)
+    do {
+      let count = try buffer.withUnsafeMutableBytes { try fd.readFully(into: $0) }
+      return (buffer, count, writable)
+    } catch {
+      writable?.close()
+      throw error
+    }
   }
 }
 
@@ -92,16 +120,27 @@ public enum KeyLoader {
 }
 
 enum SessionLoader {
-  /// The session in the file at `path` with the keys of `direction` only. The file is read into
-  /// secret memory, zeroed once the keys of that direction are copied out (PROTOCOL.md §5).
-  static func load(_ path: String, direction: OneWaySession.Direction) throws -> OneWaySession {
-    let (buffer, count) = try SecretFileReader.read(path, maxSize: SessionFile.maxSize, what: "session file")
+  /// The session in the file at `path` with the keys of `direction` only, and the claim to make
+  /// on the file before the first frame (nil when it is not a regular file). The file is read into
+  /// secret memory, zeroed once the keys of that direction are copied out (PROTOCOL.md §5). A
+  /// direction already claimed is refused.
+  static func load(_ path: String, direction: OneWaySession.Direction) throws -> (OneWaySession, SessionClaim?) {
+    let (buffer, count, writable) = try SecretFileReader.read(
+      path, maxSize: SessionFile.maxSize, what: "session file", reopenForWriting: true)
     do {
-      return try buffer.withUnsafeBytes {
-        try SessionFile.parse(UnsafeRawBufferPointer(rebasing: $0[0..<count]), direction: direction)
+      let session = try buffer.withUnsafeBytes { all in
+        let bytes = UnsafeRawBufferPointer(rebasing: all[0..<count])
+        let session = try SessionFile.parse(bytes, direction: direction)
+        if SessionFile.isClaimed(bytes, direction: direction) { throw SessionClaim.alreadyUsed(path, direction) }
+        return session
       }
+      return (session, writable.map { SessionClaim(path: path, file: $0, session: session) })
     } catch let error as ProtocolError {
+      writable?.close()
       throw ToolError("\(path): \(error.description)", hints: ["session files are written by sc-handshake"])
+    } catch {
+      writable?.close()
+      throw error
     }
   }
 }

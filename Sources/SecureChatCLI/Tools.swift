@@ -125,6 +125,8 @@ struct StreamToolSetup {
   }
 
   let secret: Secret
+  /// The one-use mark of a session file, made by `run` before anything is sent or shown.
+  let claim: SessionClaim?
   let input: FileDescriptor
   let output: OutputFile
   let outputPath: String?
@@ -158,8 +160,11 @@ struct StreamToolSetup {
     }
     if let keyPath {
       secret = .key(try KeyLoader.load(keyPath, expecting: .psk))
+      claim = nil
     } else {
-      secret = .session(try SessionLoader.load(sessionPath!, direction: direction))
+      let (session, claim) = try SessionLoader.load(sessionPath!, direction: direction)
+      secret = .session(session)
+      self.claim = claim
     }
     if inputPath == "-" {
       input = .standardInput
@@ -176,10 +181,13 @@ struct StreamToolSetup {
     output = try OutputFile(path: outputPath, mode: outputMode)
   }
 
-  /// Runs `body`; on any failure removes a temporary output before the error is reported
-  /// (the process exits without running deinitialisers).
+  /// Claims the session file's direction, once every option has been checked and the input
+  /// and output are open (a usage error does not use up the session), then runs `body`; on any
+  /// failure removes a temporary output before the error is reported (the process exits without
+  /// running deinitialisers).
   func run(_ body: () throws -> Void) throws {
     do {
+      try claim?.take()
       try body()
       try output.commit()
     } catch {

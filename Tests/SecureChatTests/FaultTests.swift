@@ -214,11 +214,13 @@ final class FaultTests: XCTestCase {
   func testConnectionResetEndsTheStreamAsTruncated() throws {
     let sessions = try handshake()
     let sent = lines(5, "alice")
-    let sealed = try ToolRunner.run("sc-seal", ["-s", sessions.alice], stdin: .bytes(Data(sent.joined().utf8)))
+    let sealed = try ToolRunner.run(
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(sessions.alice)], stdin: .bytes(Data(sent.joined().utf8)))
     XCTAssertEqual(sealed.status, 0, sealed.stderr)
     let frames = Array(sealed.stdout.dropLast(84))  // without the final frame (68 + 16 bytes)
 
-    let opened = try runOnConnection([try ToolRunner.path(of: "sc-open"), "-s", sessions.bob], sending: frames)
+    let opened = try runOnConnection(
+      [try ToolRunner.path(of: "sc-open"), "-s", try ToolRunner.sessionCopy(sessions.bob)], sending: frames)
     XCTAssertEqual(opened.status, 1, opened.stderr)
     assertOneErrorLine(opened.stderr, "sc-open", mentions: ["truncated"])
     XCTAssertEqual(opened.stdout, Data(sent.joined().utf8))
@@ -289,7 +291,8 @@ final class FaultTests: XCTestCase {
     let sessions = try handshake()
     let sent = lines(3000, "alice")
     let input = Data(sent.joined().utf8)
-    let sealed = try ToolRunner.run("sc-seal", ["-s", sessions.alice], stdin: .bytes(input))
+    let sealed = try ToolRunner.run(
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(sessions.alice)], stdin: .bytes(input))
     XCTAssertEqual(sealed.status, 0, sealed.stderr)
     let keygen = try ToolRunner.run(
       "sc-keygen", ["--log", "-o", small + "/chat.seal", "--verify-key", path("chat.verify")])
@@ -302,7 +305,11 @@ final class FaultTests: XCTestCase {
     try sealed.stdout.write(to: URL(fileURLWithPath: path("stream")))
     let opened = try shell(
       #"s=$1; shift; { head -c 8000 "$s"; sleep 0.5; tail -c +8001 "$s"; } | "$T" "$@""#,
-      "sc-open", [path("stream"), "-s", sessions.bob, "--log", small + "/chat.log", "--log-key", small + "/chat.seal"])
+      "sc-open",
+      [
+        path("stream"), "-s", try ToolRunner.sessionCopy(sessions.bob), "--log", small + "/chat.log", "--log-key",
+        small + "/chat.seal",
+      ])
     XCTAssertEqual(opened.status, 2, opened.stderr)
     assertOneErrorLine(opened.stderr, "sc-open", mentions: ["cannot write the log", "no space left on device"])
     let shown = String(decoding: opened.stdout, as: UTF8.self)
@@ -325,11 +332,13 @@ final class FaultTests: XCTestCase {
     XCTAssertEqual(keygen2.status, 0, keygen2.stderr)
     let again = try handshake("2")
     let sealing = try ToolRunner.run(
-      "sc-seal", ["-s", again.alice, "--log", small + "/chat.log", "--log-key", small + "/chat.seal"],
+      "sc-seal",
+      ["-s", try ToolRunner.sessionCopy(again.alice), "--log", small + "/chat.log", "--log-key", small + "/chat.seal"],
       stdin: .bytes(input))
     XCTAssertEqual(sealing.status, 2, sealing.stderr)
     assertOneErrorLine(sealing.stderr, "sc-seal", mentions: ["cannot write the log", "no space left on device"])
-    let received = try ToolRunner.run("sc-open", ["-s", again.bob], stdin: .bytes(sealing.stdout))
+    let received = try ToolRunner.run(
+      "sc-open", ["-s", try ToolRunner.sessionCopy(again.bob)], stdin: .bytes(sealing.stdout))
     XCTAssertEqual(received.status, 1, received.stderr)
     assertOneErrorLine(received.stderr, "sc-open", mentions: ["truncated"])
     XCTAssertTrue(input.starts(with: received.stdout))
@@ -450,7 +459,8 @@ final class FaultTests: XCTestCase {
   func testClosedStandardInputIsReported() throws {
     let sessions = try handshake()
     for (tool, arguments) in [
-      ("sc-seal", ["-s", sessions.alice]), ("sc-seal", ["-k", path("k.key")]), ("sc-open", ["-s", sessions.bob]),
+      ("sc-seal", ["-s", try ToolRunner.sessionCopy(sessions.alice)]), ("sc-seal", ["-k", path("k.key")]),
+      ("sc-open", ["-s", sessions.bob]),
       ("sc-open", ["-k", path("k.key")]),
       ("sc-handshake", ["--responder", "-k", path("k.key"), "-n", "bob", "-o", path("x.session")]),
     ] {
@@ -464,12 +474,13 @@ final class FaultTests: XCTestCase {
       "sc-keygen", ["--log", "-o", path("chat.seal"), "--verify-key", path("chat.verify")])
     XCTAssertEqual(keygen.status, 0, keygen.stderr)
     let first = try ToolRunner.run(
-      "sc-seal", ["-s", sessions.alice, "--log", path("chat.log"), "--log-key", path("chat.seal")],
+      "sc-seal",
+      ["-s", try ToolRunner.sessionCopy(sessions.alice), "--log", path("chat.log"), "--log-key", path("chat.seal")],
       stdin: .bytes(Data("logged earlier\n".utf8)))
     XCTAssertEqual(first.status, 0, first.stderr)
     let closed = try shell(
       #"exec "$T" "$@" <&-"#, "sc-seal",
-      ["-s", sessions.alice, "--log", path("chat.log"), "--log-key", path("chat.seal")])
+      ["-s", try ToolRunner.sessionCopy(sessions.alice), "--log", path("chat.log"), "--log-key", path("chat.seal")])
     XCTAssertEqual(closed.status, 2, closed.stderr)
     XCTAssertEqual(closed.stdout, Data())
     let check = try ToolRunner.run("sc-logcheck", ["-k", path("chat.verify"), path("chat.log")])
@@ -478,7 +489,8 @@ final class FaultTests: XCTestCase {
 
   func testClosedStandardOutputIsReported() throws {
     let sessions = try handshake()
-    let sealed = try ToolRunner.run("sc-seal", ["-s", sessions.alice], stdin: .bytes(Data("one\ntwo\n".utf8)))
+    let sealed = try ToolRunner.run(
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(sessions.alice)], stdin: .bytes(Data("one\ntwo\n".utf8)))
     XCTAssertEqual(sealed.status, 0, sealed.stderr)
     let keygen = try ToolRunner.run(
       "sc-keygen", ["--log", "-o", path("chat.seal"), "--verify-key", path("chat.verify")])
@@ -487,7 +499,7 @@ final class FaultTests: XCTestCase {
     // would be written into it in clear and break its chain).
     let opened = try shell(
       #"exec "$T" "$@" >&-"#, "sc-open",
-      ["-s", sessions.bob, "--log", path("chat.log"), "--log-key", path("chat.seal")],
+      ["-s", try ToolRunner.sessionCopy(sessions.bob), "--log", path("chat.log"), "--log-key", path("chat.seal")],
       stdin: .bytes(sealed.stdout))
     XCTAssertEqual(opened.status, 2, opened.stderr)
     assertOneErrorLine(opened.stderr, "sc-open", mentions: ["standard output is closed"])
@@ -508,13 +520,14 @@ final class FaultTests: XCTestCase {
   /// final frame, an empty sealed file), sc-open -s reports a stream without its final frame.
   func testStandardInputFromDevNull() throws {
     let sessions = try handshake()
-    let stream = try ToolRunner.run("sc-seal", ["-s", sessions.alice], stdin: .none)
+    let stream = try ToolRunner.run("sc-seal", ["-s", try ToolRunner.sessionCopy(sessions.alice)], stdin: .none)
     XCTAssertEqual(stream.status, 0, stream.stderr)
     XCTAssertEqual(stream.stdout.count, 84, "one final frame with an empty message")
-    let opened = try ToolRunner.run("sc-open", ["-s", sessions.bob], stdin: .bytes(stream.stdout))
+    let opened = try ToolRunner.run(
+      "sc-open", ["-s", try ToolRunner.sessionCopy(sessions.bob)], stdin: .bytes(stream.stdout))
     XCTAssertEqual(opened.status, 0, opened.stderr)
     XCTAssertEqual(opened.stdout, Data())
-    let empty = try ToolRunner.run("sc-open", ["-s", sessions.bob], stdin: .none)
+    let empty = try ToolRunner.run("sc-open", ["-s", try ToolRunner.sessionCopy(sessions.bob)], stdin: .none)
     XCTAssertEqual(empty.status, 1, empty.stderr)
     assertOneErrorLine(empty.stderr, "sc-open", mentions: ["truncated"])
     let file = try ToolRunner.run("sc-seal", ["-k", path("k.key")], stdin: .none)

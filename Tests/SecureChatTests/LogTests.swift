@@ -118,11 +118,11 @@ final class LogTests: XCTestCase {
     from sender: String, to receiver: String, _ messages: [UInt8], binary: Bool = false,
     logSend: (log: String, key: String)? = nil, logReceive: (log: String, key: String)? = nil
   ) throws -> [UInt8] {
-    var sealArguments = ["-s", sender] + (binary ? ["--binary"] : [])
+    var sealArguments = ["-s", try ToolRunner.sessionCopy(sender)] + (binary ? ["--binary"] : [])
     if let logSend { sealArguments += ["--log", logSend.log, "--log-key", logSend.key] }
     let sealed = try ToolRunner.run("sc-seal", sealArguments, stdin: .bytes(Data(messages)))
     XCTAssertEqual(sealed.status, 0, "sc-seal: \(sealed.stderr)")
-    var openArguments = ["-s", receiver]
+    var openArguments = ["-s", try ToolRunner.sessionCopy(receiver)]
     if let logReceive { openArguments += ["--log", logReceive.log, "--log-key", logReceive.key] }
     let opened = try ToolRunner.run("sc-open", openArguments, stdin: .bytes(sealed.stdout))
     XCTAssertEqual(opened.status, 0, "sc-open: \(opened.stderr)")
@@ -519,13 +519,14 @@ final class LogTests: XCTestCase {
     let (seal, verify) = try makeLogKeys()
     let log = path("session.log")
     // Three frames from bob (two messages and the final frame); the second one damaged.
-    let sealed = try ToolRunner.run("sc-seal", ["-s", b], stdin: .bytes(Data("one\ntwo\n".utf8)))
+    let sealed = try ToolRunner.run(
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(b)], stdin: .bytes(Data("one\ntwo\n".utf8)))
     XCTAssertEqual(sealed.status, 0)
     var frames = Array(sealed.stdout)
     let first = 68 + 16  // "one\n" pads to one block
     frames[first + 40] ^= 1
     let opened = try ToolRunner.run(
-      "sc-open", ["-s", a, "--log", log, "--log-key", seal], stdin: .bytes(Data(frames)))
+      "sc-open", ["-s", try ToolRunner.sessionCopy(a), "--log", log, "--log-key", seal], stdin: .bytes(Data(frames)))
     XCTAssertEqual(opened.status, 1, opened.stderr)
     XCTAssertEqual(Array(opened.stdout), Array("one\n".utf8))
     let parsed = ReferenceLog.lines(try read(log)).compactMap { ReferenceLog.Line($0) }
@@ -727,13 +728,19 @@ final class LogTests: XCTestCase {
     XCTAssertEqual(try ToolRunner.run("sc-keygen", ["-o", psk]).status, 0)
     let message = Data("hello\n".utf8)
     let cases: [(String, String, [String])] = [
-      ("verification key as --log-key", "sc-seal", ["-s", a, "--log", log, "--log-key", verify]),
-      ("verification key as --log-key of sc-open", "sc-open", ["-s", a, "--log", log, "--log-key", verify]),
-      ("psk as --log-key", "sc-seal", ["-s", a, "--log", log, "--log-key", psk]),
+      (
+        "verification key as --log-key", "sc-seal",
+        ["-s", try ToolRunner.sessionCopy(a), "--log", log, "--log-key", verify]
+      ),
+      (
+        "verification key as --log-key of sc-open", "sc-open",
+        ["-s", try ToolRunner.sessionCopy(a), "--log", log, "--log-key", verify]
+      ),
+      ("psk as --log-key", "sc-seal", ["-s", try ToolRunner.sessionCopy(a), "--log", log, "--log-key", psk]),
       ("verification key as a chat key", "sc-seal", ["-k", verify]),
       ("sealing key as a chat key", "sc-seal", ["-k", seal]),
       ("verification key to open", "sc-open", ["-k", verify]),
-      ("--log without --log-key", "sc-seal", ["-s", a, "--log", log]),
+      ("--log without --log-key", "sc-seal", ["-s", try ToolRunner.sessionCopy(a), "--log", log]),
       ("--log with a key file instead of a session", "sc-seal", ["-k", psk, "--log", log, "--log-key", seal]),
     ]
     for (what, tool, arguments) in cases {
@@ -808,8 +815,9 @@ final class LogTests: XCTestCase {
       // Even rounds: bursts of 20 lines (many small appends); odd rounds: sc-seal reads 256 KiB at
       // a time (appends of thousands of entries, megabytes in one write(2)).
       let flush = round % 2 == 0 ? "if (i % 20 == 19) fflush()" : ""
+      let session = try ToolRunner.sessionCopy(a)
       let script = """
-        awk 'BEGIN { for (i = 0; i < 3000000; i++) { print "message " i; \(flush) } }' 2>/dev/null | "$SEAL" -s "\(a)" --log "\(log)" --log-key "\(seal)" >/dev/null 2>/dev/null & p=$!
+        awk 'BEGIN { for (i = 0; i < 3000000; i++) { print "message " i; \(flush) } }' 2>/dev/null | "$SEAL" -s "\(session)" --log "\(log)" --log-key "\(seal)" >/dev/null 2>/dev/null & p=$!
         sleep \(delay); kill -KILL $p; wait $p; echo $?
         """
       let result = try shell(script)
@@ -846,7 +854,8 @@ final class LogTests: XCTestCase {
       for file in leftovers { unlink(path(file)) }
       // The next writer carries on, and the whole log verifies.
       let next = try ToolRunner.run(
-        "sc-seal", ["-s", a, "--log", log, "--log-key", seal], stdin: .bytes(Data("after the crash\n".utf8)))
+        "sc-seal", ["-s", try ToolRunner.sessionCopy(a), "--log", log, "--log-key", seal],
+        stdin: .bytes(Data("after the crash\n".utf8)))
       XCTAssertEqual(next.status, 0, "round \(round) (\(outcomes.last!)): the next writer: \(next.stderr)")
       let after = try logcheck(["-q", "-k", verify, log])
       XCTAssertEqual(after.status, 0, "round \(round) (\(outcomes.last!)): \(after.stderr)")
@@ -917,7 +926,8 @@ final class LogTests: XCTestCase {
     try appendWithoutMovingTheKey(log: log, seal: seal, entries: 3, keepBytes: nil)
     XCTAssertEqual(try logcheck(["-q", "-k", verify, log]).status, 0, "the log itself is intact")
     let sealed = try ToolRunner.run(
-      "sc-seal", ["-s", a, "--log", log, "--log-key", seal], stdin: .bytes(Data("x\n".utf8)))
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(a), "--log", log, "--log-key", seal], stdin: .bytes(Data("x\n".utf8))
+    )
     XCTAssertEqual(sealed.status, 0, "the next writer refuses the log: \(sealed.stderr)")
     let check = try logcheck(["-k", verify, log])
     XCTAssertEqual(check.status, 0, check.stderr)
@@ -934,7 +944,8 @@ final class LogTests: XCTestCase {
     try appendWithoutMovingTheKey(log: log, seal: seal, entries: 3000, keepBytes: nil, textBytes: 500)
     XCTAssertGreaterThan(try read(log).count, 3 << 20)
     let sealed = try ToolRunner.run(
-      "sc-seal", ["-s", a, "--log", log, "--log-key", seal], stdin: .bytes(Data("x\n".utf8)))
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(a), "--log", log, "--log-key", seal], stdin: .bytes(Data("x\n".utf8))
+    )
     XCTAssertEqual(sealed.status, 0, "the next writer refuses the log: \(sealed.stderr)")
     let check = try logcheck(["-q", "-k", verify, log])
     XCTAssertEqual(check.status, 0, check.stderr)
@@ -961,7 +972,8 @@ final class LogTests: XCTestCase {
       try write(log, contents)
       let keyBefore = try read(seal)
       let result = try ToolRunner.run(
-        "sc-seal", ["-s", a, "--log", log, "--log-key", seal], stdin: .bytes(Data("x\n".utf8)))
+        "sc-seal", ["-s", try ToolRunner.sessionCopy(a), "--log", log, "--log-key", seal],
+        stdin: .bytes(Data("x\n".utf8)))
       XCTAssertEqual(result.status, status, "\(what): \(result.stderr)")
       XCTAssertTrue(result.stdout.isEmpty, "\(what): nothing is sent")
       XCTAssertEqual(try read(log), contents, "\(what): the log is unchanged")
@@ -970,7 +982,8 @@ final class LogTests: XCTestCase {
     // The right log with another log's sealing key.
     try write(log, good)
     let result = try ToolRunner.run(
-      "sc-seal", ["-s", a, "--log", log, "--log-key", other.seal], stdin: .bytes(Data("x\n".utf8)))
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(a), "--log", log, "--log-key", other.seal],
+      stdin: .bytes(Data("x\n".utf8)))
     XCTAssertEqual(result.status, 1, result.stderr)
     XCTAssertTrue(result.stderr.contains("does not match its sealing key"), result.stderr)
     XCTAssertEqual(try read(log), good)
@@ -997,7 +1010,8 @@ final class LogTests: XCTestCase {
     XCTAssertEqual(torn.status, 1)
     XCTAssertTrue(torn.stderr.contains("line 8: torn:"), torn.stderr)
     let sealed = try ToolRunner.run(
-      "sc-seal", ["-s", a, "--log", log, "--log-key", seal], stdin: .bytes(Data("x\n".utf8)))
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(a), "--log", log, "--log-key", seal], stdin: .bytes(Data("x\n".utf8))
+    )
     XCTAssertEqual(sealed.status, 0, "the next writer refuses the log: \(sealed.stderr)")
     let check = try logcheck(["-k", verify, log])
     XCTAssertEqual(check.status, 0, check.stderr)

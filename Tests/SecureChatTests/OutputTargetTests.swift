@@ -89,12 +89,12 @@ final class OutputTargetTests: XCTestCase {
         FileManager.default.createFile(
           atPath: path("\(name).session"), contents: Data(bytes), attributes: [.posixPermissions: 0o600]))
     }
-    let toBob = try ToolRunner.run("sc-seal", ["-s", path("alice.session")], stdin: .bytes(Data("hello\n".utf8)))
+    let toBob = try ToolRunner.run("sc-seal", ["-s", try freshSession("alice")], stdin: .bytes(Data("hello\n".utf8)))
     XCTAssertEqual(toBob.status, 0, toBob.stderr)
     aliceStream = toBob.stdout
     write(path("numbers"), "0\n")
     let toAlice = try ToolRunner.run(
-      "sc-seal", ["-s", path("bob.session"), "--receipts-from", path("numbers")], stdin: .bytes(Data("hi\n".utf8)))
+      "sc-seal", ["-s", try freshSession("bob"), "--receipts-from", path("numbers")], stdin: .bytes(Data("hi\n".utf8)))
     XCTAssertEqual(toAlice.status, 0, toAlice.stderr)
     bobStreamWithReceipt = toAlice.stdout
 
@@ -102,9 +102,22 @@ final class OutputTargetTests: XCTestCase {
       "sc-keygen", ["--log", "-o", path("audit.seal"), "--verify-key", path("audit.verify")])
     XCTAssertEqual(keys.status, 0, keys.stderr)
     let logged = try ToolRunner.run(
-      "sc-seal", ["-s", path("alice.session"), "--log", path("audit.log"), "--log-key", path("audit.seal")],
+      "sc-seal", ["-s", try freshSession("alice"), "--log", path("audit.log"), "--log-key", path("audit.seal")],
       stdin: .bytes(Data("logged\n".utf8)))
     XCTAssertEqual(logged.status, 0, logged.stderr)
+  }
+
+  /// A copy of alice's or bob's session file for one run: each tool claims its direction of the
+  /// file it is given, so a file serves one run (PROTOCOL.md §5).
+  private var sessionCount = 0
+  private func freshSession(_ name: String) throws -> String {
+    sessionCount += 1
+    let copy = path("fresh-session-\(sessionCount)")
+    XCTAssertTrue(
+      FileManager.default.createFile(
+        atPath: copy, contents: FileManager.default.contents(atPath: path("\(name).session")),
+        attributes: [.posixPermissions: 0o600]))
+    return copy
   }
 
   /// A fresh log sealing key at entry 0, so that a log that is new (or a fifo) would be appended to.
@@ -149,8 +162,8 @@ final class OutputTargetTests: XCTestCase {
 
   private var options: [OutputOption] {
     let key = path("k.key")
-    let alice = path("alice.session")
-    let bob = path("bob.session")
+    let alice = { try self.freshSession("alice") }
+    let bob = { try self.freshSession("bob") }
     let hello = ToolInput.bytes(Data("hello\n".utf8))
     return [
       OutputOption(name: "sc-handshake -o", tool: "sc-handshake", reusesExistingFile: false) { _ in [] },
@@ -158,7 +171,7 @@ final class OutputTargetTests: XCTestCase {
         ["-k", key, "-o", $0, self.path("plain.sc")]
       },
       OutputOption(
-        name: "sc-open -s -o", tool: "sc-open", reusesExistingFile: true, arguments: { ["-s", bob, "-o", $0] },
+        name: "sc-open -s -o", tool: "sc-open", reusesExistingFile: true, arguments: { ["-s", try bob(), "-o", $0] },
         stdin: .bytes(aliceStream)),
       OutputOption(name: "sc-seal -k -o", tool: "sc-seal", reusesExistingFile: false) {
         ["-k", key, "-o", $0, self.path("plain")]
@@ -166,16 +179,16 @@ final class OutputTargetTests: XCTestCase {
       OutputOption(name: "sc-keygen -o", tool: "sc-keygen", reusesExistingFile: false) { ["-o", $0] },
       OutputOption(
         name: "sc-seal -s --log", tool: "sc-seal", reusesExistingFile: true,
-        arguments: { ["-s", alice, "--log", $0, "--log-key", try self.freshLogKey()] }, stdin: hello),
+        arguments: { ["-s", try alice(), "--log", $0, "--log-key", try self.freshLogKey()] }, stdin: hello),
       OutputOption(
         name: "sc-open -s --log", tool: "sc-open", reusesExistingFile: true,
-        arguments: { ["-s", bob, "--log", $0, "--log-key", try self.freshLogKey()] }, stdin: .bytes(aliceStream)),
+        arguments: { ["-s", try bob(), "--log", $0, "--log-key", try self.freshLogKey()] }, stdin: .bytes(aliceStream)),
       OutputOption(
         name: "sc-open -s --receipts-to", tool: "sc-open", reusesExistingFile: true,
-        arguments: { ["-s", bob, "--receipts-to", $0] }, stdin: .bytes(aliceStream)),
+        arguments: { ["-s", try bob(), "--receipts-to", $0] }, stdin: .bytes(aliceStream)),
       OutputOption(
         name: "sc-open -s --delivered", tool: "sc-open", reusesExistingFile: true,
-        arguments: { ["-s", alice, "--delivered", $0] }, stdin: .bytes(bobStreamWithReceipt)),
+        arguments: { ["-s", try alice(), "--delivered", $0] }, stdin: .bytes(bobStreamWithReceipt)),
       OutputOption(name: "sc-logcheck --state", tool: "sc-logcheck", reusesExistingFile: true) {
         ["-k", self.path("audit.verify"), "--state", $0, self.path("audit.log")]
       },

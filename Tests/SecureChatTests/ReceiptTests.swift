@@ -283,17 +283,23 @@ final class ReceiptToolTests: XCTestCase {
   func testReceiptsFromAFileAndMessageNumbers() throws {
     let numbers = write("numbers", (0..<100).map { "\($0)\n" }.joined())
     let sealed = try ToolRunner.run(
-      "sc-seal", ["-s", path("alice.session"), "--receipts-from", numbers], stdin: .bytes(Data()))
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(path("alice.session")), "--receipts-from", numbers],
+      stdin: .bytes(Data()))
     XCTAssertEqual(sealed.status, 0, sealed.stderr)
     XCTAssertEqual(try units(sealed.stdout, session: "bob"), (0..<100).map { "r\($0)" } + ["end"])
 
     // 70,000 bytes on one line: messages 0 (65,536 bytes) and 1; then "b\n", message 2.
     let long = String(repeating: "a", count: 69_999) + "\nb\n"
-    let stream = try ToolRunner.run("sc-seal", ["-s", path("alice.session")], stdin: .bytes(Data(long.utf8)))
+    let stream = try ToolRunner.run(
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(path("alice.session"))], stdin: .bytes(Data(long.utf8)))
     XCTAssertEqual(stream.status, 0, stream.stderr)
     XCTAssertEqual(try units(stream.stdout, session: "bob"), ["m0:65536", "m1:4464", "m2:2", "end"])
     let opened = try ToolRunner.run(
-      "sc-open", ["-s", path("bob.session"), "--receipts-to", path("shown"), "--delivered", path("delivered")],
+      "sc-open",
+      [
+        "-s", try ToolRunner.sessionCopy(path("bob.session")), "--receipts-to", path("shown"), "--delivered",
+        path("delivered"),
+      ],
       stdin: .bytes(stream.stdout))
     XCTAssertEqual(opened.status, 0, opened.stderr)
     XCTAssertEqual(opened.stdout, Data(long.utf8))
@@ -302,13 +308,15 @@ final class ReceiptToolTests: XCTestCase {
 
     // Bob acknowledges them; alice's sc-open reports it.
     let receipts = try ToolRunner.run(
-      "sc-seal", ["-s", path("bob.session"), "--receipts-from", path("shown")], stdin: .bytes(Data("ok\n".utf8)))
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(path("bob.session")), "--receipts-from", path("shown")],
+      stdin: .bytes(Data("ok\n".utf8)))
     XCTAssertEqual(receipts.status, 0, receipts.stderr)
     let units = try units(receipts.stdout, session: "alice")
     XCTAssertEqual(units.filter { $0.hasPrefix("r") }, ["r0", "r1", "r2"])
     XCTAssertEqual(units.filter { !$0.hasPrefix("r") }, ["m0:3", "end"])
     let delivered = try ToolRunner.run(
-      "sc-open", ["-s", path("alice.session"), "--delivered", path("alice.delivered")], stdin: .bytes(receipts.stdout))
+      "sc-open", ["-s", try ToolRunner.sessionCopy(path("alice.session")), "--delivered", path("alice.delivered")],
+      stdin: .bytes(receipts.stdout))
     XCTAssertEqual(delivered.status, 0, delivered.stderr)
     XCTAssertEqual(delivered.stdout, Data("ok\n".utf8))
     XCTAssertEqual(contents("alice.delivered"), "0\n1\n2\n")
@@ -321,7 +329,7 @@ final class ReceiptToolTests: XCTestCase {
       "/bin/sh",
       [
         "-c",
-        "\(q(try ToolRunner.path(of: "sc-open"))) -s \(q(path("alice.session"))) --delivered /dev/fd/4"
+        "\(q(try ToolRunner.path(of: "sc-open"))) -s \(q(try ToolRunner.sessionCopy(path("alice.session")))) --delivered /dev/fd/4"
           + " <\(q(path("receipts.bin"))) 4>>\(q(path("log")))",
       ], stdin: .none)
     XCTAssertEqual(shell.status, 0, shell.stderr)
@@ -337,14 +345,15 @@ final class ReceiptToolTests: XCTestCase {
     let lines = (0..<20_000).map { "message \($0)\n" }.joined()
     let numbers = write("numbers", (0..<20_000).map { "\($0)\n" }.joined())
     let stream = try ToolRunner.run(
-      "sc-seal", ["-s", path("alice.session"), "--receipts-from", numbers], stdin: .bytes(Data(lines.utf8)))
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(path("alice.session")), "--receipts-from", numbers],
+      stdin: .bytes(Data(lines.utf8)))
     XCTAssertEqual(stream.status, 0, stream.stderr)
     let start = Date()
     let opened = try ToolRunner.runExecutable(
       "/bin/sh",
       [
         "-c", #"exec "$@" 3<>"$D/shown" 4<>"$D/delivered""#, "sh", try ToolRunner.path(of: "sc-open"),
-        "-s", path("bob.session"), "--receipts-to", "/dev/fd/3", "--delivered", "/dev/fd/4",
+        "-s", try ToolRunner.sessionCopy(path("bob.session")), "--receipts-to", "/dev/fd/3", "--delivered", "/dev/fd/4",
       ], stdin: .bytes(stream.stdout), environment: ["D": directory], timeout: 20)
     XCTAssertEqual(opened.status, 0, opened.stderr)
     XCTAssertEqual(opened.stdout, Data(lines.utf8))
@@ -368,7 +377,8 @@ final class ReceiptToolTests: XCTestCase {
     ] {
       let numbers = write("numbers", text)
       let result = try ToolRunner.run(
-        "sc-seal", ["-s", path("alice.session"), "--receipts-from", numbers], stdin: .bytes(Data("hi\n".utf8)))
+        "sc-seal", ["-s", try ToolRunner.sessionCopy(path("alice.session")), "--receipts-from", numbers],
+        stdin: .bytes(Data("hi\n".utf8)))
       XCTAssertEqual(result.status, 2, "\(name): \(result.stderr)")
       XCTAssertTrue(result.stderr.hasPrefix("sc-seal: error: line "), "\(name): \(result.stderr)")
       XCTAssertTrue(result.stderr.contains(words), "\(name): \(result.stderr)")
@@ -382,11 +392,14 @@ final class ReceiptToolTests: XCTestCase {
       ("sc-seal", ["-k", path("k.key"), "--receipts-from", "/dev/null"]),
       ("sc-open", ["-k", path("k.key"), "--receipts-to", path("x")]),
       ("sc-open", ["-k", path("k.key"), "--delivered", path("x")]),
-      ("sc-open", ["-s", path("bob.session"), "--receipts-to", path("x"), "-o", path("out")]),
-      ("sc-seal", ["-s", path("alice.session"), "--receipts-from", "-", "/dev/null"]),
-      ("sc-open", ["-s", path("bob.session"), "--delivered", "-"]),
-      ("sc-seal", ["-s", path("alice.session"), "--receipts-from", path("missing")]),
-      ("sc-seal", ["-s", path("alice.session"), "--receipts-from", directory]),
+      (
+        "sc-open",
+        ["-s", try ToolRunner.sessionCopy(path("bob.session")), "--receipts-to", path("x"), "-o", path("out")]
+      ),
+      ("sc-seal", ["-s", try ToolRunner.sessionCopy(path("alice.session")), "--receipts-from", "-", "/dev/null"]),
+      ("sc-open", ["-s", try ToolRunner.sessionCopy(path("bob.session")), "--delivered", "-"]),
+      ("sc-seal", ["-s", try ToolRunner.sessionCopy(path("alice.session")), "--receipts-from", path("missing")]),
+      ("sc-seal", ["-s", try ToolRunner.sessionCopy(path("alice.session")), "--receipts-from", directory]),
     ]
     for (tool, arguments) in cases {
       let result = try ToolRunner.run(tool, arguments, stdin: .bytes(Data()))

@@ -239,6 +239,8 @@ final class SessionProcessTests: XCTestCase {
       "\(handshake) 2>\(q(side.file("hs.err"))) 3<&-",
       "rc=$?; echo $rc >\(q(side.file("hs.rc")))",
       "[ $rc -eq 0 ] || exit $rc",
+      // Its mode before the session tools use it up (they remove it once both have claimed it).
+      "stat -c %a \(q(side.session)) >\(q(side.file("mode")))",
     ]
     switch after {
     case .nothing:
@@ -340,9 +342,9 @@ final class SessionProcessTests: XCTestCase {
     XCTAssertTrue(
       stderr.contains("sc-handshake: authenticated peer '\(peer)'\n"), "\(currentCase)\(side.name): \(stderr)",
       file: file, line: line)
-    var info = stat()
-    XCTAssertEqual(stat(side.session, &info), 0, "\(currentCase)\(side.name): no session file", file: file, line: line)
-    XCTAssertEqual(info.st_mode & 0o777, 0o600, "\(currentCase)\(side.name): session file mode", file: file, line: line)
+    XCTAssertEqual(
+      text(side.file("mode")), "600\n", "\(currentCase)\(side.name): no session file, or not mode 600", file: file,
+      line: line)
     guard
       let range = stderr.range(
         of: #"sc-handshake: verification code \d{3} \d{3} \d{3} \d{3}\n"#, options: .regularExpression)
@@ -405,6 +407,10 @@ final class SessionProcessTests: XCTestCase {
     XCTAssertEqual(aliceCode, bobCode, "both sides show the same verification code")
     assertOpenSucceeded(alice, received: bobLines)
     assertOpenSucceeded(bob, received: aliceLines)
+    // Each side's sc-seal -s and sc-open -s claimed their direction of its session file, and the
+    // second of them removed it (PROTOCOL.md §5).
+    XCTAssertFalse(exists(alice.session), "alice's session file is left")
+    XCTAssertFalse(exists(bob.session), "bob's session file is left")
   }
 
   // MARK: - 2. TCP with socat
@@ -537,7 +543,8 @@ final class SessionProcessTests: XCTestCase {
           // bob's sc-open must exit 1 without releasing anything, because the final frame never
           // comes. That is why the final frame is authenticated and required.
           XCTAssertEqual(status(bob, "hs"), 0, "\(flip.label): bob: \(bobErr)")
-          XCTAssertTrue(exists(bob.session))
+          // He wrote his session file (his sc-open and sc-seal have claimed and removed it since).
+          XCTAssertEqual(text(bob.file("mode")), "600\n", "\(flip.label): bob wrote no session")
           assertOpenFailed(bob, afterWriting: [])
         } else {
           // Bob checks I2 against the transcript, which the flip changed (or which is the flip):
@@ -692,30 +699,36 @@ final class SessionProcessTests: XCTestCase {
     let second = try handshakeOnly("two-")
     let (_, lines) = try writeMessages("alice.msgs", count: 20, sender: "alice")
     let plaintext = Data(lines.joined().utf8)
-    let sealed = try ToolRunner.run("sc-seal", ["-s", first.alice], stdin: .bytes(plaintext), timeout: 20)
+    let sealed = try ToolRunner.run(
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(first.alice)], stdin: .bytes(plaintext), timeout: 20)
     XCTAssertEqual(sealed.status, 0, sealed.stderr)
 
     // The control: the peer of the session opens them.
-    let opened = try ToolRunner.run("sc-open", ["-s", first.bob], stdin: .bytes(sealed.stdout), timeout: 20)
+    let opened = try ToolRunner.run(
+      "sc-open", ["-s", try ToolRunner.sessionCopy(first.bob)], stdin: .bytes(sealed.stdout), timeout: 20)
     XCTAssertEqual(opened.status, 0, opened.stderr)
     XCTAssertEqual(opened.stdout, plaintext)
 
     // Reflected: alice's own frames back to alice (her send direction, not her receive one).
-    let reflected = try ToolRunner.run("sc-open", ["-s", first.alice], stdin: .bytes(sealed.stdout), timeout: 20)
+    let reflected = try ToolRunner.run(
+      "sc-open", ["-s", try ToolRunner.sessionCopy(first.alice)], stdin: .bytes(sealed.stdout), timeout: 20)
     XCTAssertEqual(reflected.status, 1, reflected.stderr)
     XCTAssertEqual(reflected.stdout, Data(), "nothing may be released from a reflected frame")
     XCTAssertTrue(reflected.stderr.contains("authentication failed"), reflected.stderr)
 
     // Bob's frames reflected to bob.
-    let bobSealed = try ToolRunner.run("sc-seal", ["-s", first.bob], stdin: .bytes(plaintext), timeout: 20)
+    let bobSealed = try ToolRunner.run(
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(first.bob)], stdin: .bytes(plaintext), timeout: 20)
     XCTAssertEqual(bobSealed.status, 0, bobSealed.stderr)
-    let bobReflected = try ToolRunner.run("sc-open", ["-s", first.bob], stdin: .bytes(bobSealed.stdout), timeout: 20)
+    let bobReflected = try ToolRunner.run(
+      "sc-open", ["-s", try ToolRunner.sessionCopy(first.bob)], stdin: .bytes(bobSealed.stdout), timeout: 20)
     XCTAssertEqual(bobReflected.status, 1, bobReflected.stderr)
     XCTAssertEqual(bobReflected.stdout, Data())
 
     // Another session with the same key and the same roles: fresh ephemeral keys, other keys.
     for session in [second.bob, second.alice] {
-      let crossed = try ToolRunner.run("sc-open", ["-s", session], stdin: .bytes(sealed.stdout), timeout: 20)
+      let crossed = try ToolRunner.run(
+        "sc-open", ["-s", try ToolRunner.sessionCopy(session)], stdin: .bytes(sealed.stdout), timeout: 20)
       XCTAssertEqual(crossed.status, 1, crossed.stderr)
       XCTAssertEqual(crossed.stdout, Data())
       XCTAssertTrue(crossed.stderr.contains("authentication failed"), crossed.stderr)

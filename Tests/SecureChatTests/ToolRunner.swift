@@ -75,6 +75,19 @@ enum ToolRunner {
     return ToolResult(status: result.status, stdout: result.stdout, stderr: stderr + result.stderr)
   }
 
+  /// A copy of the session file at `path`, beside it under a new name, mode 0600. `sc-seal -s` and
+  /// `sc-open -s` each zero the keys of their direction in the session file they read, and the
+  /// second of them removes it (PROTOCOL.md §5), so a test that runs a tool more than once with
+  /// one session, or reads the file afterwards, gives each run a copy of its own. Never a file of
+  /// the repository (docs/vectors): tests write their session files to temporary directories.
+  static func sessionCopy(_ path: String) throws -> String {
+    let copy = path + "." + UUID().uuidString.prefix(8)
+    guard let bytes = FileManager.default.contents(atPath: path),
+      FileManager.default.createFile(atPath: copy, contents: bytes, attributes: [.posixPermissions: 0o600])
+    else { throw ToolRunnerError(description: "cannot copy the session file \(path)") }
+    return copy
+  }
+
   static func shellQuoted(_ word: String) -> String {
     "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
   }

@@ -39,6 +39,13 @@ public enum SessionFile {
     direction == .send ? 56..<120 : 120..<184
   }
 
+  /// Whether `direction` has been claimed (§5): its two keys are all zero. `bytes` holds at least
+  /// the 184 bytes before the names (a whole session file, or its start).
+  public static func isClaimed(_ bytes: UnsafeRawBufferPointer, direction: OneWaySession.Direction) -> Bool {
+    precondition(bytes.count >= keyRange(of: .receive).upperBound)
+    return bytes[keyRange(of: direction)].allSatisfy { $0 == 0 }
+  }
+
   /// The whole session, both directions (tests, fuzzing, the round trip of `serialize`).
   public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> SessionSecrets {
     let header = try Header(bytes)
@@ -51,7 +58,8 @@ public enum SessionFile {
 
   /// One direction of the session: the file is checked whole, but only the keys of `direction`
   /// are copied out of `bytes` (which the caller zeroes): sc-seal -s never holds the receive keys,
-  /// sc-open -s never the send keys.
+  /// sc-open -s never the send keys. Whether that direction was claimed is for the caller to ask
+  /// (`isClaimed`): a claimed file is still a valid one.
   public static func parse(_ bytes: UnsafeRawBufferPointer, direction: OneWaySession.Direction) throws
     -> OneWaySession
   {
