@@ -334,6 +334,20 @@ final class PeersTests: XCTestCase {
     XCTAssertEqual(try parse(h + "Bob - - bob2.key bob\n").count, 2)
   }
 
+  /// FORMATS.md §10.2: at most PeersFile.maxEntries entries; comments and blank lines do not
+  /// count; the entry after the last allowed one is refused at its line, after its own checks.
+  func testAtMostMaxEntries() throws {
+    func entries(_ count: Int) -> String {
+      (1...count).map { "p\($0) - - k\($0).key p\($0)\n" }.joined()
+    }
+    let h = "securechat-peers-v1\n# many\n\n"
+    XCTAssertEqual(try parse(h + entries(64) + "# the last\n").count, 64)
+    assertRefused(h + entries(65), .tooManyEntries, line: 68, "entry 65: a peers file holds at most 64 entries")
+    assertRefused(h + entries(64) + "\n# more\n" + entries(1), .duplicatePeer, line: 70)
+    assertRefused(h + entries(64) + "x - - y.key bad/name\n", .badName, line: 68)
+    assertRefused(h + entries(70), .tooManyEntries, line: 68)
+  }
+
   func testBytesThatCouldReachATerminalAreRefused() {
     let h = "securechat-peers-v1\n"
     assertRefused(h + "bob - - bob\u{1b}[2J.key bob\n", .badCharacter, line: 2, "control character 0x1b")

@@ -190,6 +190,8 @@ enum PeersVectors {
       h + "v6 [::1] 65535 v6.key v6\none 10.0.0.1 1 one.key one\n\(long64) \(String(repeating: "h", count: 253)) 80"
         + " long.key \(long64)\n")
     try good("good-relative-location", h + "bob - - bob.key bob\n", location: "peers")
+    func entries(_ count: Int) -> String { (1...count).map { "peer\($0) - - keys/peer\($0).key peer\($0)\n" }.joined() }
+    try good("good-64-entries", h + "# as many peers as a file may hold\n" + entries(PeersFile.maxEntries))
 
     try bad("empty", .notAPeersFile, line: 1, "")
     try bad("comment-before-header", .notAPeersFile, line: 1, "# my peers\n" + h)
@@ -211,6 +213,9 @@ enum PeersVectors {
     try bad("escape-sequence", .badCharacter, line: 2, h + "bob - - bob\u{1b}[2J.key bob\n")
     try bad("invalid-utf8", .badCharacter, line: 3, Array((h + "bob - - bob.key bob\n# ").utf8) + [0xff, 0x0a])
     try bad("duplicate-peer", .duplicatePeer, line: 4, h + "bob - - bob.key bob\n\nbob - - bob2.key robert\n")
+    try bad(
+      "too-many-entries", .tooManyEntries, line: 68,
+      h + "# 65 peers: one too many\n\n" + entries(PeersFile.maxEntries + 1))
     try bad(
       "duplicate-key-file", .duplicateKeyFile, line: 3,
       h + "bob - - keys/bob.key bob\nrobert - - /home/u/.config/securechat/keys/bob.key robert\n")
