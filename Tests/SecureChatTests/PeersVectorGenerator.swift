@@ -229,8 +229,9 @@ extension VectorTests {
   }
 
   /// PROTOCOL.md §8.4: the responder with the vector's keys and random values must send `send-1`
-  /// and then `send-2` (or fail with the class), identify `selected-key`; and a responder with
-  /// that key alone must send exactly the same messages.
+  /// and then `send-2` (or fail with the class), identify `selected-key`, and so must the same
+  /// responder padded as with a peers file (§3.9); and a responder with that key alone must send
+  /// exactly the same messages.
   func checkHandshakeResponderKeys(_ vector: TestVector) throws {
     let count = try XCTUnwrap(Int(vector.fields["keys"] ?? ""), vector.name)
     let keys = try (1...count).map { index in
@@ -238,9 +239,10 @@ extension VectorTests {
         psk: SecretBytes(copying: try bytes(vector, "psk-\(index)")),
         expectedName: Array(try XCTUnwrap(vector.fields["name-\(index)"]).utf8), label: "key \(index)")
     }
-    func responder(_ keys: [Handshake.PeerKey]) throws -> Handshake {
+    func responder(_ keys: [Handshake.PeerKey], paddedTo: Int? = nil) throws -> Handshake {
       try Handshake(
         role: .responder, keys: keys, localName: Array(try XCTUnwrap(vector.fields["local-name"]).utf8),
+        paddedTo: paddedTo,
         randomness: Handshake.Randomness(
           ephemeralSecret: SecretBytes(copying: try bytes(vector, "ephemeral-secret")),
           challenge: try bytes(vector, "challenge"), nameFrameIV: try bytes(vector, "name-iv")))
@@ -257,6 +259,20 @@ extension VectorTests {
       failure = HandshakeVectors.errorClass(error)
     }
     XCTAssertEqual(failure, vector.expectedError, vector.name)
+    // The padding changes nothing but the work done.
+    let padded = try responder(keys, paddedTo: PeersFile.maxEntries)
+    _ = padded.start()
+    XCTAssertEqual(try padded.receive(try bytes(vector, "receive-1")), try bytes(vector, "send-1"), vector.name)
+    do {
+      let paddedR2 = try padded.receive(i2)
+      XCTAssertEqual(paddedR2, r2, vector.name)
+      XCTAssertNil(failure, vector.name)
+    } catch {
+      XCTAssertEqual(HandshakeVectors.errorClass(error), failure, vector.name)
+    }
+    XCTAssertEqual(padded.selectedKeyIndex, machine.selectedKeyIndex, vector.name)
+    XCTAssertEqual(padded.candidateResponsesComputed, PeersFile.maxEntries, vector.name)
+    XCTAssertEqual(padded.result?.transcriptHash, machine.result?.transcriptHash, vector.name)
     guard failure == nil, vector.expectedError == nil else {
       XCTAssertNil(machine.result, vector.name)
       return
