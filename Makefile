@@ -54,7 +54,7 @@ demo: build
 bench: build
 	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
 	scripts/bench.sh "$$bin" && scripts/bench-session.sh "$$bin" && scripts/bench-log.sh "$$bin" && \
-	  scripts/bench-chat.sh "$$bin"
+	  scripts/bench-chat.sh "$$bin" && scripts/bench-handshake.sh "$$bin"
 
 # Binaries, sc-chat, man pages and shell completions (whatever is in completions/), each where
 # its consumer looks for it; uninstall removes exactly those files and leaves the directories.

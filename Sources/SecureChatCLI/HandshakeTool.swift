@@ -133,7 +133,11 @@ public enum HandshakeTool {
     }
     ignoreBrokenPipeSignal()
 
-    let handshake = try Handshake(role: role, keys: keys, localName: Array(name.utf8))
+    // §3.9: with a peers file, the responder computes as many candidate responses at I2 as a
+    // peers file may have entries, whatever it has; with -k (and --continue-from) it holds one
+    // key (or two) and does not pad.
+    let handshake = try Handshake(
+      role: role, keys: keys, localName: Array(name.utf8), paddedTo: peersPath != nil ? PeersFile.maxEntries : nil)
     let reader = PeerReader(
       fd: .standardInput, deadline: monotonicMilliseconds() + Int64(timeout) * 1000, timeoutSeconds: timeout)
     do {

@@ -33,6 +33,10 @@ public enum PeersFileLoader {
       case .notAPeersFile: hints = ["a peers file begins with the line: securechat-peers-v1"]
       case .fieldCount: hints = [formatHint]
       case .duplicateKeyFile: hints = ["make a key for each peer with: sc-keygen -o KEYFILE"]
+      case .tooManyEntries:
+        hints = [
+          "keep at most \(PeersFile.maxEntries) peers in one file; a listener on another port can take another"
+        ]
       default: break
       }
       throw ToolError("peers file \(path): \(error.description)", hints: hints)

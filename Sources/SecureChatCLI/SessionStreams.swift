@@ -229,10 +229,13 @@ enum SessionOpening {
 }
 
 enum TerminalText {
-  /// What a peer's message may show on a terminal: tab, newline and printable text, including
-  /// UTF-8. C0 controls and DEL are shown as `^X`/`^?`; C1 controls (U+0080–U+009F, which some
-  /// terminals obey like ESC sequences) and bytes that are not valid UTF-8 as `\xNN`; so a peer
-  /// cannot move the cursor, clear the screen or retitle the terminal.
+  /// What a peer's message may show on a terminal (docs/PROTOCOL.md §6.3): tab, newline and
+  /// printable text, including UTF-8. C0 controls and DEL are shown as `^X`/`^?`; C1 controls
+  /// (U+0080–U+009F, which some terminals obey like ESC sequences) and bytes that are not valid
+  /// UTF-8 as `\xNN`; so a peer cannot move the cursor, clear the screen or retitle the terminal.
+  /// The bidirectional formatting characters and the line and paragraph separators
+  /// (`isFormattingCharacter`) are shown as `\uNNNN`, so that a peer cannot make text read
+  /// backwards or look like a line of its own.
   static func escapingControls(_ bytes: [UInt8]) -> [UInt8] {
     var out = [UInt8]()
     out.reserveCapacity(bytes.count)
@@ -257,12 +260,42 @@ enum TerminalText {
       if length == 0 || (length == 2 && byte == 0xc2 && bytes[i + 1] < 0xa0) {
         hex(byte)
         i += 1
+      } else if let scalar = formattingCharacter(bytes, at: i, length: length) {
+        // `\u` and four lowercase hex digits: every such character is below U+10000.
+        out += [UInt8(ascii: "\\"), UInt8(ascii: "u")]
+        for shift in stride(from: 12, through: 0, by: -4) { out.append(digits[Int((scalar >> UInt32(shift)) & 0x0f)]) }
+        i += length
       } else {
         out += bytes[i..<(i + length)]
         i += length
       }
     }
     return out
+  }
+
+  /// §6.3: the Unicode bidirectional formatting characters (ALM U+061C, LRM U+200E, RLM U+200F,
+  /// the embeddings and overrides U+202A–U+202E, the isolates U+2066–U+2069), which reorder what
+  /// a terminal that implements the bidirectional algorithm shows, and the line and paragraph
+  /// separators U+2028 and U+2029, which some terminals and programs take for a line end. None
+  /// is needed in a chat line.
+  static func isFormattingCharacter(_ scalar: UInt32) -> Bool {
+    switch scalar {
+    case 0x061c, 0x200e, 0x200f, 0x2028...0x202e, 0x2066...0x2069: return true
+    default: return false
+    }
+  }
+
+  /// The code point of the valid `length`-byte sequence at `i` if it is a formatting character
+  /// (all are two- or three-byte sequences), else nil.
+  private static func formattingCharacter(_ bytes: [UInt8], at i: Int, length: Int) -> UInt32? {
+    let scalar: UInt32
+    switch length {
+    case 2: scalar = UInt32(bytes[i] & 0x1f) << 6 | UInt32(bytes[i + 1] & 0x3f)
+    case 3:
+      scalar = UInt32(bytes[i] & 0x0f) << 12 | UInt32(bytes[i + 1] & 0x3f) << 6 | UInt32(bytes[i + 2] & 0x3f)
+    default: return nil
+    }
+    return isFormattingCharacter(scalar) ? scalar : nil
   }
 
   /// The length of the valid UTF-8 sequence starting at `i`, or 0 (RFC 3629: no overlongs,

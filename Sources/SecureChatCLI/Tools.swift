@@ -276,7 +276,8 @@ public enum OpenTool {
       """,
     options: [
       keyOption, sessionOption, outputOption,
-      OptionSpec(nil, "escape", help: "with -s: show control characters as ^X or \\xNN even through a pipe"),
+      OptionSpec(
+        nil, "escape", help: "with -s: show control and bidi characters as ^X, \\xNN, \\uNNNN even through a pipe"),
       OptionSpec(
         nil, "receipts-to", value: "FILE",
         help: "with -s: write the number of each message to FILE once it is shown (for sc-seal --receipts-from)"),

@@ -13,6 +13,11 @@ public enum PeersFile {
   public static let header: [UInt8] = Array("securechat-peers-v1".utf8)
   /// §10.1: a larger file is refused before it is parsed.
   public static let maxSize = 1 << 20
+  /// §10.2: the most entries a peers file holds (`PEERS_MAX`). A responder with a peers file
+  /// computes a candidate response for this many keys at every handshake, whatever the number of
+  /// entries (PROTOCOL.md §3.9), so that its time does not tell how many there are: the bound
+  /// keeps that work small (about 0.1 ms) and fixed.
+  public static let maxEntries = 64
   /// The longest KEYFILE field, in bytes (Linux's PATH_MAX, with its terminator).
   public static let maxKeyFileLength = 4095
   /// The longest HOST field, in bytes (a DNS name).
@@ -116,6 +121,11 @@ public enum PeersFile {
           "key file \(entry.keyFile) is already the key of peer '\(other.peer)' (line \(other.line)):"
             + " each peer needs its own key")
       }
+      guard entries.count < maxEntries else {
+        throw PeersFileError(
+          .tooManyEntries, line: lineNumber, "entry \(maxEntries + 1): a peers file holds at most \(maxEntries) entries"
+        )
+      }
       labels[entry.peer] = lineNumber
       keyPaths[entry.keyPath] = entry
       entries.append(entry)
@@ -213,6 +223,7 @@ public struct PeersFileError: Error, Equatable, CustomStringConvertible {
     case badName = "bad-name"
     case duplicatePeer = "duplicate-peer"
     case duplicateKeyFile = "duplicate-key-file"
+    case tooManyEntries = "too-many-entries"
   }
 
   public let kind: Kind

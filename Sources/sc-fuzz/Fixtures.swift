@@ -124,8 +124,11 @@ enum Fixtures {
       + "7778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f90919293949596")
   static let multiKeyInitiatorKey = bytes("5eeb27648fa109ac0135d12cdceb3175ce05f1739006e5f991c002dd7415823c")
 
-  /// A responder with the three keys, each entry's name required, that has answered
-  /// `multiKeyI1`, and its answer R1.
+  /// A responder with the three keys, each entry's name required, padded with random keys to
+  /// `multiKeyCandidates` candidates as a peers file pads them (PROTOCOL.md §3.9; fewer than
+  /// PeersFile.maxEntries, to keep the fuzzer fast), that has answered `multiKeyI1`, and its
+  /// answer R1.
+  static let multiKeyCandidates = 8
   static func multiKeyResponder() -> (machine: Handshake, r1: [UInt8]) {
     let keys = responderKeys.map {
       Handshake.PeerKey(psk: SecretBytes(copying: $0.psk), expectedName: $0.name, label: "entry")
@@ -134,7 +137,8 @@ enum Fixtures {
       ephemeralSecret: SecretBytes(copying: multiKeyResponderSecret),
       challenge: bytes("78797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f9091929394959697"),
       nameFrameIV: bytes("c8c9cacbcccdcecfd0d1d2d3d4d5d6d7"))
-    let machine = try! Handshake(role: .responder, keys: keys, localName: Array("bob".utf8), randomness: randomness)
+    let machine = try! Handshake(
+      role: .responder, keys: keys, localName: Array("bob".utf8), paddedTo: multiKeyCandidates, randomness: randomness)
     _ = machine.start()
     return (machine, try! machine.receive(multiKeyI1)!)
   }

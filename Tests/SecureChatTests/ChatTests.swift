@@ -761,6 +761,20 @@ final class ChatTests: XCTestCase {
     XCTAssertTrue(output.contains("m 1 hello inbox\nm 2 second line\n"), output)
   }
 
+  /// A peers file holds at most 64 entries (FORMATS.md §10.2): `peers add` refuses a 65th,
+  /// which would make the file unusable for listening.
+  func testPeersAddRefusesASixtyFifthEntry() throws {
+    let book = path("full.peers")
+    let entries = (1...64).map { "p\($0) - - keys/p\($0).key p\($0)\n" }.joined()
+    XCTAssertTrue(
+      FileManager.default.createFile(
+        atPath: book, contents: Data(("securechat-peers-v1\n" + entries).utf8), attributes: [.posixPermissions: 0o600]))
+    let result = try chat(["-p", book, "peers", "add", "p65", "-", "-", path("k.key")])
+    XCTAssertEqual(result.status, 2, result.stderr)
+    XCTAssertTrue(result.stderr.contains("already holds 64 peers"), result.stderr)
+    XCTAssertFalse(try String(contentsOfFile: book, encoding: .utf8).contains("p65"))
+  }
+
   // MARK: - Receipts, the address book, several peers, a cut link
 
   /// The line numbers in "sc-chat: delivered N" lines, in the order they came.

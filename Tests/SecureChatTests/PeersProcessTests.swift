@@ -127,6 +127,36 @@ final class PeersProcessTests: XCTestCase {
     }
   }
 
+  /// FORMATS.md §10.2: a peers file of 64 entries serves its first and last peer; one of 65 is
+  /// refused before the handshake, with status 2, the line, and a hint.
+  func testAtMost64Entries() throws {
+    for index in 4...65 {
+      let result = try ToolRunner.run("sc-keygen", ["-o", path("keys/p\(index).key")])
+      XCTAssertEqual(result.status, 0, result.stderr)
+    }
+    let many = entries.map { "\($0.0) - - \($0.2) \($0.1)\n" } + (4...65).map { "p\($0) - - keys/p\($0).key p\($0)\n" }
+    try write("peers64", "securechat-peers-v1\n" + many.prefix(64).joined())
+    try write("peers65", "securechat-peers-v1\n" + many.joined())
+    for (label, name, key) in [("al", "alice", "keys/alice.key"), ("p64", "p64", "keys/p64.key")] {
+      let result = try handshake(
+        "many-\(label)", initiator: ["--initiator", "-k", path(key), "-n", name],
+        responder: listener + [path("peers64"), "-n", "bob"])
+      XCTAssertEqual(result.initiator.status, 0, "\(label): \(result.initiator.stderr)")
+      XCTAssertEqual(result.responder.status, 0, "\(label): \(result.responder.stderr)")
+      XCTAssertTrue(result.responder.stderr.hasSuffix("sc-handshake: peers file entry '\(label)'\n"))
+    }
+    let refused = try ToolRunner.run(
+      "sc-handshake", listener + [path("peers65"), "-n", "bob", "-o", path("never.session")],
+      stdin: .bytes(Data([0x7f, 0x00, 0x00])))  // the abort message: never read
+    XCTAssertEqual(refused.status, 2, refused.stderr)
+    XCTAssertEqual(
+      refused.stderr,
+      "sc-handshake: error: peers file \(path("peers65")): line 66: entry 65: a peers file holds at most 64 entries\n"
+        + "sc-handshake: hint: keep at most 64 peers in one file; a listener on another port can take another\n")
+    XCTAssertTrue(refused.stdout.isEmpty)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: path("never.session")))
+  }
+
   func testAFourthPeerWithAnUnknownKeyFailsOnBothSides() throws {
     let result = try handshake(
       "stranger", initiator: ["--initiator", "-k", path("stranger.key"), "-n", "eve"],

@@ -212,6 +212,142 @@ final class PeersTests: XCTestCase {
     XCTAssertNil(initiator.result)
   }
 
+  // MARK: - Padding: a responder with a peers file computes PeersFile.maxEntries candidates
+
+  /// `count` distinct keys, held by `peer0`, `peer1`, ...
+  private func manyKeys(_ count: Int) -> [(key: SecretBytes, name: String)] {
+    (0..<count).map { (SecretBytes.random(count: 32), "peer\($0)") }
+  }
+
+  private func peerKeys(_ keys: [(key: SecretBytes, name: String)]) -> [Handshake.PeerKey] {
+    keys.map { Handshake.PeerKey(psk: $0.key, expectedName: Array($0.name.utf8), label: "entry '\($0.name)'") }
+  }
+
+  /// §3.9: padded, the responder computes and compares exactly PeersFile.maxEntries responses
+  /// at I2, whether it holds 1 key or 64, whether a key verifies or none does; unpadded (-k,
+  /// --continue-from), as many as it holds keys.
+  func testThePaddedResponderComputesTheSameNumberOfCandidatesWhateverTheEntries() throws {
+    XCTAssertEqual(PeersFile.maxEntries, 64)
+    for count in [1, 2, 16, 63, 64] {
+      let keys = manyKeys(count)
+      for initiatorKey in [keys[count - 1].key, SecretBytes.random(count: 32)] {
+        let known = initiatorKey === keys[count - 1].key
+        let initiator = try Handshake(
+          role: .initiator, psk: initiatorKey, localName: Array(keys[count - 1].name.utf8))
+        let responder = try Handshake(
+          role: .responder, keys: peerKeys(keys), localName: Array("bob".utf8), paddedTo: PeersFile.maxEntries)
+        XCTAssertEqual(responder.candidateResponseKeys.count, PeersFile.maxEntries, "\(count) keys")
+        XCTAssertEqual(responder.paddingCount, PeersFile.maxEntries - count, "\(count) keys")
+        let outcome = run(initiator, responder)
+        XCTAssertEqual(responder.candidateResponsesComputed, PeersFile.maxEntries, "\(count) keys, known \(known)")
+        if known {
+          XCTAssertNil(outcome.responderError, "\(count) keys")
+          XCTAssertEqual(responder.selectedKeyIndex, count - 1)
+        } else {
+          // The message counts the keys, not the padding.
+          XCTAssertEqual(
+            detail(outcome.responderError),
+            count == 1
+              ? "the peer's response does not verify (different key, or tampered)"
+              : "the peer's response does not verify under any of the \(count) keys (unknown key, or tampered)")
+          XCTAssertNil(responder.selectedKeyIndex)
+        }
+      }
+    }
+    // Unpadded: one candidate per key.
+    for count in [1, 2, 3] {
+      let keys = manyKeys(count)
+      let initiator = try Handshake(role: .initiator, psk: keys[0].key, localName: Array(keys[0].name.utf8))
+      let responder = try Handshake(role: .responder, keys: peerKeys(keys), localName: Array("bob".utf8))
+      XCTAssertEqual(responder.paddingCount, 0)
+      XCTAssertNil(run(initiator, responder).responderError)
+      XCTAssertEqual(responder.candidateResponsesComputed, count)
+    }
+  }
+
+  /// The padding keys are fresh random keys: distinct from each other, from the real keys, and
+  /// from one responder to the next; the real keys' candidates come first, in order.
+  func testPaddingKeysAreDistinctRandomKeys() throws {
+    let keys = manyKeys(3)
+    func candidates() throws -> [[UInt8]] {
+      let responder = try Handshake(
+        role: .responder, keys: peerKeys(keys), localName: Array("bob".utf8), paddedTo: PeersFile.maxEntries)
+      return responder.candidateResponseKeys.map { $0.copyForTesting() }
+    }
+    let first = try candidates()
+    let second = try candidates()
+    XCTAssertEqual(first.count, 64)
+    XCTAssertEqual(Set(first).count, 64, "64 different candidates")
+    for (index, key) in keys.enumerated() {
+      let expected = try KeySchedule.responseKey(psk: key.key, role: .initiator).copyForTesting()
+      XCTAssertEqual(first[index], expected, "key \(index) in its place")
+      XCTAssertEqual(second[index], expected)
+    }
+    XCTAssertTrue(Set(first[3...]).isDisjoint(with: Set(second[3...])), "fresh padding for each responder")
+    XCTAssertFalse(first[3...].contains([UInt8](repeating: 0, count: 32)))
+  }
+
+  /// With padding, a real key is selected in the first, a middle and the last position, and
+  /// nothing on the wire changes: the same messages and session as a responder holding that key
+  /// alone, with the same random values.
+  func testRealKeysAreSelectedInEveryPositionWithPadding() throws {
+    let keys = manyKeys(16)
+    for position in [0, 7, 15] {
+      func session(_ responderKeys: [Handshake.PeerKey], paddedTo: Int?) throws -> ([[UInt8]], SessionSecrets, Int?) {
+        let initiator = try Handshake(
+          role: .initiator, psk: keys[position].key, localName: Array(keys[position].name.utf8),
+          randomness: Self.fixed(3))
+        let responder = try Handshake(
+          role: .responder, keys: responderKeys, localName: Array("bob".utf8), paddedTo: paddedTo,
+          randomness: Self.fixed(4))
+        let outcome = run(initiator, responder)
+        XCTAssertNil(outcome.responderError, "position \(position)")
+        XCTAssertNil(outcome.initiatorError, "position \(position)")
+        XCTAssertEqual(
+          try XCTUnwrap(initiator.result).verificationCode, try XCTUnwrap(responder.result).verificationCode)
+        return (outcome.messages, try XCTUnwrap(responder.result), responder.selectedKeyIndex)
+      }
+      let (padded, paddedSession, selected) = try session(peerKeys(keys), paddedTo: PeersFile.maxEntries)
+      let (alone, aloneSession, _) = try session([peerKeys(keys)[position]], paddedTo: nil)
+      XCTAssertEqual(selected, position)
+      XCTAssertEqual(padded, alone, "position \(position)")
+      XCTAssertEqual(paddedSession.peerName, Array(keys[position].name.utf8))
+      XCTAssertEqual(paddedSession.transcriptHash, aloneSession.transcriptHash)
+      XCTAssertTrue(paddedSession.receive.encryption.constantTimeEquals(aloneSession.receive.encryption))
+      XCTAssertTrue(paddedSession.send.authentication.constantTimeEquals(aloneSession.send.authentication))
+    }
+  }
+
+  /// A padding key is never selected, even if the initiator's response verified under it (it
+  /// cannot: the padding keys are random and kept by nobody; here the test gives the responder
+  /// the initiator's key as padding to show the mask).
+  func testAPaddingKeyThatVerifiesIsNeverSelected() throws {
+    let keys = manyKeys(2)
+    let stranger = SecretBytes.random(count: 32)
+    for padding in [[stranger], [.random(count: 32), stranger, .random(count: 32)]] {
+      let initiator = try Handshake(role: .initiator, psk: stranger, localName: Array("eve".utf8))
+      let responder = try Handshake(
+        role: .responder, keys: peerKeys(keys), localName: Array("bob".utf8), padding: padding,
+        randomness: .fresh())
+      let outcome = run(initiator, responder)
+      XCTAssertEqual(responder.candidateResponsesComputed, 2 + padding.count)
+      XCTAssertEqual(
+        detail(outcome.responderError),
+        "the peer's response does not verify under any of the 2 keys (unknown key, or tampered)")
+      XCTAssertNil(responder.selectedKeyIndex)
+      XCTAssertNil(responder.result)
+      XCTAssertEqual(outcome.initiatorError as? HandshakeError, .rejectedByPeer)
+      XCTAssertEqual(outcome.messages.last, HandshakeMessage.abortMessage)
+    }
+    // Beside a real key that verifies, it does not count as a second match either.
+    let initiator = try Handshake(role: .initiator, psk: keys[1].key, localName: Array(keys[1].name.utf8))
+    let responder = try Handshake(
+      role: .responder, keys: peerKeys(keys), localName: Array("bob".utf8),
+      padding: [SecretBytes(copying: keys[1].key.copyForTesting())], randomness: .fresh())
+    XCTAssertNil(run(initiator, responder).responderError)
+    XCTAssertEqual(responder.selectedKeyIndex, 1)
+  }
+
   // MARK: - The peers file parser
 
   private func parse(_ text: String, location: String = "/home/u/.config/securechat/peers") throws
@@ -332,6 +468,20 @@ final class PeersTests: XCTestCase {
       h + "robert - - /home/u/.config/securechat/bob.key robert\n", .duplicateKeyFile, line: 4)
     // Labels are case-sensitive, like names; two entries may expect the same NAME.
     XCTAssertEqual(try parse(h + "Bob - - bob2.key bob\n").count, 2)
+  }
+
+  /// FORMATS.md §10.2: at most PeersFile.maxEntries entries; comments and blank lines do not
+  /// count; the entry after the last allowed one is refused at its line, after its own checks.
+  func testAtMostMaxEntries() throws {
+    func entries(_ count: Int) -> String {
+      (1...count).map { "p\($0) - - k\($0).key p\($0)\n" }.joined()
+    }
+    let h = "securechat-peers-v1\n# many\n\n"
+    XCTAssertEqual(try parse(h + entries(64) + "# the last\n").count, 64)
+    assertRefused(h + entries(65), .tooManyEntries, line: 68, "entry 65: a peers file holds at most 64 entries")
+    assertRefused(h + entries(64) + "\n# more\n" + entries(1), .duplicatePeer, line: 70)
+    assertRefused(h + entries(64) + "x - - y.key bad/name\n", .badName, line: 68)
+    assertRefused(h + entries(70), .tooManyEntries, line: 68)
   }
 
   func testBytesThatCouldReachATerminalAreRefused() {

@@ -190,6 +190,8 @@ enum PeersVectors {
       h + "v6 [::1] 65535 v6.key v6\none 10.0.0.1 1 one.key one\n\(long64) \(String(repeating: "h", count: 253)) 80"
         + " long.key \(long64)\n")
     try good("good-relative-location", h + "bob - - bob.key bob\n", location: "peers")
+    func entries(_ count: Int) -> String { (1...count).map { "peer\($0) - - keys/peer\($0).key peer\($0)\n" }.joined() }
+    try good("good-64-entries", h + "# as many peers as a file may hold\n" + entries(PeersFile.maxEntries))
 
     try bad("empty", .notAPeersFile, line: 1, "")
     try bad("comment-before-header", .notAPeersFile, line: 1, "# my peers\n" + h)
@@ -212,6 +214,9 @@ enum PeersVectors {
     try bad("invalid-utf8", .badCharacter, line: 3, Array((h + "bob - - bob.key bob\n# ").utf8) + [0xff, 0x0a])
     try bad("duplicate-peer", .duplicatePeer, line: 4, h + "bob - - bob.key bob\n\nbob - - bob2.key robert\n")
     try bad(
+      "too-many-entries", .tooManyEntries, line: 68,
+      h + "# 65 peers: one too many\n\n" + entries(PeersFile.maxEntries + 1))
+    try bad(
       "duplicate-key-file", .duplicateKeyFile, line: 3,
       h + "bob - - keys/bob.key bob\nrobert - - /home/u/.config/securechat/keys/bob.key robert\n")
   }
@@ -224,8 +229,9 @@ extension VectorTests {
   }
 
   /// PROTOCOL.md §8.4: the responder with the vector's keys and random values must send `send-1`
-  /// and then `send-2` (or fail with the class), identify `selected-key`; and a responder with
-  /// that key alone must send exactly the same messages.
+  /// and then `send-2` (or fail with the class), identify `selected-key`, and so must the same
+  /// responder padded as with a peers file (§3.9); and a responder with that key alone must send
+  /// exactly the same messages.
   func checkHandshakeResponderKeys(_ vector: TestVector) throws {
     let count = try XCTUnwrap(Int(vector.fields["keys"] ?? ""), vector.name)
     let keys = try (1...count).map { index in
@@ -233,9 +239,10 @@ extension VectorTests {
         psk: SecretBytes(copying: try bytes(vector, "psk-\(index)")),
         expectedName: Array(try XCTUnwrap(vector.fields["name-\(index)"]).utf8), label: "key \(index)")
     }
-    func responder(_ keys: [Handshake.PeerKey]) throws -> Handshake {
+    func responder(_ keys: [Handshake.PeerKey], paddedTo: Int? = nil) throws -> Handshake {
       try Handshake(
         role: .responder, keys: keys, localName: Array(try XCTUnwrap(vector.fields["local-name"]).utf8),
+        paddedTo: paddedTo,
         randomness: Handshake.Randomness(
           ephemeralSecret: SecretBytes(copying: try bytes(vector, "ephemeral-secret")),
           challenge: try bytes(vector, "challenge"), nameFrameIV: try bytes(vector, "name-iv")))
@@ -252,6 +259,20 @@ extension VectorTests {
       failure = HandshakeVectors.errorClass(error)
     }
     XCTAssertEqual(failure, vector.expectedError, vector.name)
+    // The padding changes nothing but the work done.
+    let padded = try responder(keys, paddedTo: PeersFile.maxEntries)
+    _ = padded.start()
+    XCTAssertEqual(try padded.receive(try bytes(vector, "receive-1")), try bytes(vector, "send-1"), vector.name)
+    do {
+      let paddedR2 = try padded.receive(i2)
+      XCTAssertEqual(paddedR2, r2, vector.name)
+      XCTAssertNil(failure, vector.name)
+    } catch {
+      XCTAssertEqual(HandshakeVectors.errorClass(error), failure, vector.name)
+    }
+    XCTAssertEqual(padded.selectedKeyIndex, machine.selectedKeyIndex, vector.name)
+    XCTAssertEqual(padded.candidateResponsesComputed, PeersFile.maxEntries, vector.name)
+    XCTAssertEqual(padded.result?.transcriptHash, machine.result?.transcriptHash, vector.name)
     guard failure == nil, vector.expectedError == nil else {
       XCTAssertNil(machine.result, vector.name)
       return

@@ -5,7 +5,7 @@
 complete -c sc-open -s k -l key -r -F -d 'The pre-shared key file, for sealed files (- for stdin)'
 complete -c sc-open -s s -l session -r -F -d 'A live session written by sc-handshake'
 complete -c sc-open -s o -l output -r -F -d 'Write to OUTPUT instead of standard output'
-complete -c sc-open -l escape -d 'With -s: show control characters as ^X or \xNN even through a pipe'
+complete -c sc-open -l escape -d 'With -s: show control and bidi characters as ^X, \xNN, \uNNNN even through a pipe'
 complete -c sc-open -l receipts-to -r -F -d 'With -s: write the number of each message shown to FILE'
 complete -c sc-open -l delivered -r -F -d 'With -s: write the message numbers the peer acknowledges to FILE'
 complete -c sc-open -l log -r -F -d 'With -s: append an entry per message to LOGFILE'

@@ -12,9 +12,11 @@ import SecureChatCrypto
 /// initiator checks the responder's before it reports success. No keys exist until then.
 ///
 /// A responder may hold several pre-shared keys, one per peer (PROTOCOL.md §3.9): nothing it
-/// receives says which key the initiator holds, so when I2 arrives it computes the handshake
-/// secret and the expected response under every key, compares each with the response in I2 in
-/// constant time, and only then takes the one key that verified.
+/// receives says which key the initiator holds, so when I2 arrives it computes the expected
+/// response under every key, compares each with the response in I2 in constant time, and only
+/// then takes the one key that verified. Padded (`paddedTo`, for a peers file), it also computes
+/// and compares the responses of random keys that can never verify, up to a fixed count, so that
+/// the time it takes does not say how many keys it holds.
 public final class Handshake {
   public enum Role: UInt8, Sendable {
     case initiator = 1
@@ -85,8 +87,17 @@ public final class Handshake {
   private var transcriptHash: [UInt8] = []
   private var sharedSecret: SecretBytes?
   private var handshakePRK: SecretBytes?
-  /// The responder's handshake secret under each of its keys, between K2 and A1 of I2.
-  private var candidatePRKs: [SecretBytes] = []
+  /// The responder's candidates (§3.9): the response key `KI` (§4.1) of each of its keys, in
+  /// order, then of the padding keys. Each depends on a key alone, so it is derived once, before
+  /// the handshake; at I2 every candidate costs the same, one HMAC and one comparison.
+  let candidateResponseKeys: [SecretBytes]
+  /// How many of `candidateResponseKeys` are padding (random keys, never selectable).
+  let paddingCount: Int
+  /// How many candidate responses the responder computed and compared for I2 (for the tests).
+  private(set) var candidateResponsesComputed = 0
+  /// The transcript hash TH2 that salts the handshake secret (§4.2), kept by the responder
+  /// until a key has verified.
+  private var handshakeSalt: [UInt8] = []
   private var peerName: [UInt8] = []
   /// The peer's ephemeral public key, for the verification code.
   private var peerPublicKey: [UInt8] = []
@@ -104,16 +115,39 @@ public final class Handshake {
   }
 
   /// The initiator holds exactly one key; a responder one or more, all different (two keys that
-  /// are the same would both verify, and the handshake would then fail: see §3.9).
-  public init(role: Role, keys: [PeerKey], localName: [UInt8], randomness: Randomness = .fresh()) throws {
+  /// are the same would both verify, and the handshake would then fail: see §3.9). A responder
+  /// `paddedTo` a count (at least `keys.count`) computes that many candidate responses at I2
+  /// whatever the number of its keys: its keys, then fresh random keys that it never selects.
+  public convenience init(
+    role: Role, keys: [PeerKey], localName: [UInt8], paddedTo candidateCount: Int? = nil,
+    randomness: Randomness = .fresh()
+  ) throws {
+    precondition(role == .responder || candidateCount == nil, "only a responder pads its keys")
+    precondition(candidateCount.map { $0 >= keys.count } ?? true, "more keys than candidates")
+    let padding = (0..<((candidateCount ?? keys.count) - keys.count)).map { _ in
+      SecretBytes.random(count: KeyFile.keySize)
+    }
+    try self.init(role: role, keys: keys, localName: localName, padding: padding, randomness: randomness)
+  }
+
+  /// `padding`: the keys of the padding candidates (random in use; chosen by the tests, to show
+  /// that one that verifies is still not selected).
+  init(role: Role, keys: [PeerKey], localName: [UInt8], padding: [SecretBytes], randomness: Randomness) throws {
     precondition(SessionName.isValid(localName), "invalid local name")
     precondition(!keys.isEmpty, "no pre-shared key")
     precondition(role == .responder || keys.count == 1, "an initiator holds exactly one key")
+    precondition(role == .responder || padding.isEmpty, "only a responder pads its keys")
     self.role = role
     self.keys = keys
+    paddingCount = padding.count
     if role == .initiator {
       psk = keys[0].psk
       selectedKeyIndex = 0
+      candidateResponseKeys = []
+    } else {
+      candidateResponseKeys = try (keys.map(\.psk) + padding).map {
+        try KeySchedule.responseKey(psk: $0, role: .initiator)
+      }
     }
     self.localName = localName
     self.randomness = randomness
@@ -170,7 +204,6 @@ public final class Handshake {
       state = .failed
       sharedSecret = nil
       handshakePRK = nil
-      candidatePRKs = []
       throw error
     }
   }
@@ -218,13 +251,11 @@ public final class Handshake {
     guard ConstantTime.equals(Self.commitment(to: initiatorKey), initiatorCommitment) else {
       throw HandshakeError.authenticationFailed("the initiator's key does not match its commitment")
     }
-    // §3.5 K2: one DH, then the handshake secret under every key the responder holds.
+    // §3.5 K2: one DH; the handshake secret follows once a key has verified (§3.9).
     peerPublicKey = initiatorKey
     guard let shared = ephemeral.sharedSecret(with: initiatorKey) else { throw HandshakeError.invalidPublicKey }
     sharedSecret = shared
-    candidatePRKs = try keys.map {
-      try KeySchedule.extract(sharedSecret: shared, psk: $0.psk, transcriptHash: transcriptHash)
-    }
+    handshakeSalt = transcriptHash
     try checkAuth(message, from: .initiator)
     let reply = try makeAuth(.responderAuth)
     try complete()
@@ -251,19 +282,25 @@ public final class Handshake {
   }
 
   /// §3.5 A1 for the responder (§3.9): the response the initiator would have made under each
-  /// key, every one computed and compared in constant time whatever the others gave, so that the
-  /// time taken does not depend on which key verifies. The index is kept with masks, not
-  /// branches. Exactly one key must verify.
+  /// candidate, every one computed and compared in constant time whatever the others gave, so
+  /// that the time taken depends neither on which key verifies nor, padded, on how many keys
+  /// there are. The index is kept with masks, not branches; a padding key's match is masked out,
+  /// so it can never be selected. Exactly one key must verify; then, and only for it, the
+  /// handshake secret (§4.2).
   private func selectKey(response: [UInt8]) throws {
     var selected = 0
     var matches = 0
-    for index in keys.indices {
-      let expected = try Self.response(psk: keys[index].psk, role: .initiator, transcriptHash: transcriptHash)
-      let match = ConstantTime.equals(expected, response) ? 1 : 0
+    for index in candidateResponseKeys.indices {
+      let expected = try HMACSHA256(key: candidateResponseKeys[index]).authenticate(
+        HandshakeLabels.initiatorResponse, transcriptHash)
+      // 1 for the responder's own keys, 0 for padding; arithmetic, like the rest of the loop.
+      let isKey = Int(bitPattern: UInt(bitPattern: index &- keys.count) >> (UInt.bitWidth - 1))
+      let match = (ConstantTime.equals(expected, response) ? 1 : 0) & isKey
       let mask = 0 &- match
       selected = (index & mask) | (selected & ~mask)
       matches &+= match
     }
+    candidateResponsesComputed = candidateResponseKeys.count
     guard matches == 1 else {
       if matches > 1 {
         throw HandshakeError.authenticationFailed(
@@ -276,8 +313,7 @@ public final class Handshake {
     }
     selectedKeyIndex = selected
     psk = keys[selected].psk
-    handshakePRK = candidatePRKs[selected]
-    candidatePRKs = []
+    handshakePRK = try KeySchedule.extract(sharedSecret: sharedSecret!, psk: psk!, transcriptHash: handshakeSalt)
   }
 
   /// I2 or R2: our name in a frame under our handshake keys, then our response over the
