@@ -119,8 +119,10 @@ final class TerminalTextTests: XCTestCase {
 
     let sealed = try ToolRunner.run("sc-seal", ["-s", directory + "/alice.session"], stdin: .bytes(Data(message.utf8)))
     XCTAssertEqual(sealed.status, 0, sealed.stderr)
+    // Each run of sc-open -s claims its direction of the file it is given (PROTOCOL.md §5): one copy each.
     let escaped = try ToolRunner.run(
-      "sc-open", ["-s", directory + "/bob.session", "--escape"], stdin: .bytes(sealed.stdout))
+      "sc-open", ["-s", try ToolRunner.sessionCopy(directory + "/bob.session"), "--escape"],
+      stdin: .bytes(sealed.stdout))
     XCTAssertEqual(escaped.status, 0, escaped.stderr)
     XCTAssertEqual(String(decoding: escaped.stdout, as: UTF8.self), expected)
     for (scalar, _) in Self.bidiAndSeparators {
@@ -129,14 +131,16 @@ final class TerminalTextTests: XCTestCase {
         "U+\(String(scalar.value, radix: 16)) reached the output")
     }
 
-    let plain = try ToolRunner.run("sc-open", ["-s", directory + "/bob.session"], stdin: .bytes(sealed.stdout))
+    let plain = try ToolRunner.run(
+      "sc-open", ["-s", try ToolRunner.sessionCopy(directory + "/bob.session")], stdin: .bytes(sealed.stdout))
     XCTAssertEqual(plain.status, 0, plain.stderr)
     XCTAssertEqual(plain.stdout, Data(message.utf8), "a pipe without --escape gets the message unchanged")
 
     let streamPath = directory + "/stream"
     XCTAssertTrue(FileManager.default.createFile(atPath: streamPath, contents: sealed.stdout))
     if let terminal = try ToolRunner.runOnTerminal(
-      "sc-open", ["-s", directory + "/bob.session"], stdinPath: streamPath, stderrPath: directory + "/err")
+      "sc-open", ["-s", try ToolRunner.sessionCopy(directory + "/bob.session")], stdinPath: streamPath,
+      stderrPath: directory + "/err")
     {
       XCTAssertEqual(terminal.status, 0, terminal.stderr)
       XCTAssertEqual(String(decoding: terminal.stdout, as: UTF8.self), expected, "a terminal gets them escaped")
