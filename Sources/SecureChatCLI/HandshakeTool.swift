@@ -154,13 +154,19 @@ public enum HandshakeTool {
         try? FileDescriptor.standardOutput.writeAll(HandshakeMessage.abortMessage)
       }
       var description = error.description
-      if let continued, role == .initiator,
-        error == .rejectedByPeer || { if case .authenticationFailed = error { true } else { false } }()
-      {
-        description =
-          "authentication failed: the peer did not prove that it continues session \(continued.sessionID.hexString)"
-          + " (\(error == .rejectedByPeer ? "it rejected the handshake" : "its response does not verify"):"
-          + " it does not hold that session's continuation secret, or not the key)"
+      // An initiator that continues (§4.7) learns only that its peer could not prove it.
+      if let continued, role == .initiator {
+        let how: String?
+        switch error {
+        case .rejectedByPeer: how = "it rejected the handshake"
+        case .authenticationFailed: how = "its response does not verify"
+        default: how = nil
+        }
+        if let how {
+          description =
+            "authentication failed: the peer did not prove that it continues session \(continued.sessionID.hexString)"
+            + " (\(how): it does not hold that session's continuation secret, or not the key)"
+        }
       }
       throw ToolError(description, status: error.isIntegrityFailure ? .integrityFailure : .operationalFailure)
     }

@@ -225,17 +225,7 @@ final class ReceiptToolTests: XCTestCase {
   override func setUpWithError() throws {
     directory = FileManager.default.temporaryDirectory.appendingPathComponent("sc-receipts-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    for (name, send, receive) in [("alice", aliceToBob, bobToAlice), ("bob", bobToAlice, aliceToBob)] {
-      let session = SessionSecrets(
-        role: name == "alice" ? .initiator : .responder, sessionID: [UInt8](repeating: 1, count: 16),
-        localName: Array(name.utf8), peerName: Array((name == "alice" ? "bob" : "alice").utf8),
-        transcriptHash: [UInt8](repeating: 2, count: 32), verificationCode: "000 000 000 000", send: send,
-        receive: receive)
-      XCTAssertTrue(
-        FileManager.default.createFile(
-          atPath: path("\(name).session"), contents: Data(SessionFile.serialize(session).copyForTesting()),
-          attributes: [.posixPermissions: 0o600]))
-    }
+    try ToolRunner.writeSessionPair(in: directory, aliceToBob: aliceToBob, bobToAlice: bobToAlice)
   }
 
   override func tearDownWithError() throws {

@@ -101,17 +101,7 @@ final class TerminalTextTests: XCTestCase {
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let aliceToBob = FrameKeys(encryption: .random(count: 32), authentication: .random(count: 32))
     let bobToAlice = FrameKeys(encryption: .random(count: 32), authentication: .random(count: 32))
-    for (name, send, receive) in [("alice", aliceToBob, bobToAlice), ("bob", bobToAlice, aliceToBob)] {
-      let session = SessionSecrets(
-        role: name == "alice" ? .initiator : .responder, sessionID: [UInt8](repeating: 1, count: 16),
-        localName: Array(name.utf8), peerName: Array((name == "alice" ? "bob" : "alice").utf8),
-        transcriptHash: [UInt8](repeating: 2, count: 32), verificationCode: "000 000 000 000", send: send,
-        receive: receive)
-      XCTAssertTrue(
-        FileManager.default.createFile(
-          atPath: directory + "/\(name).session", contents: Data(SessionFile.serialize(session).copyForTesting()),
-          attributes: [.posixPermissions: 0o600]))
-    }
+    try ToolRunner.writeSessionPair(in: directory, aliceToBob: aliceToBob, bobToAlice: bobToAlice)
     let lines = Self.bidiAndSeparators.map { "start \(String(Character($0.scalar))) end\n" }
     let message = "\u{202E}שלום مرحبا\u{2066}x\u{2069}\n" + lines.joined()
     let expected =

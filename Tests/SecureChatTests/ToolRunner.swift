@@ -1,4 +1,7 @@
 import Foundation
+import SecureChatCrypto
+
+@testable import SecureChatProtocol
 
 #if canImport(Glibc)
   import Glibc
@@ -80,6 +83,23 @@ enum ToolRunner {
   /// second of them removes it (PROTOCOL.md §5), so a test that runs a tool more than once with
   /// one session, or reads the file afterwards, gives each run a copy of its own. Never a file of
   /// the repository (docs/vectors): tests write their session files to temporary directories.
+  /// `alice.session` (initiator) and `bob.session` (responder) of one session with the given
+  /// keys, in `directory`, mode 0600.
+  static func writeSessionPair(in directory: String, aliceToBob: FrameKeys, bobToAlice: FrameKeys) throws {
+    for (name, send, receive) in [("alice", aliceToBob, bobToAlice), ("bob", bobToAlice, aliceToBob)] {
+      let session = SessionSecrets(
+        role: name == "alice" ? .initiator : .responder, sessionID: [UInt8](repeating: 1, count: 16),
+        localName: Array(name.utf8), peerName: Array((name == "alice" ? "bob" : "alice").utf8),
+        transcriptHash: [UInt8](repeating: 2, count: 32), verificationCode: "000 000 000 000", send: send,
+        receive: receive)
+      guard
+        FileManager.default.createFile(
+          atPath: directory + "/\(name).session", contents: Data(SessionFile.serialize(session).copyForTesting()),
+          attributes: [.posixPermissions: 0o600])
+      else { throw ToolRunnerError(description: "cannot write \(name).session in \(directory)") }
+    }
+  }
+
   static func sessionCopy(_ path: String) throws -> String {
     let copy = path + "." + UUID().uuidString.prefix(8)
     guard let bytes = FileManager.default.contents(atPath: path),

@@ -398,7 +398,6 @@ public final class Handshake {
     let sessionID = try KeySchedule.expand(prk, HandshakeLabels.sessionID, count: 16).withUnsafeBytes { Array($0) }
     result = SessionSecrets(
       role: role, sessionID: sessionID, localName: localName, peerName: peerName, transcriptHash: transcriptHash,
-
       verificationCode: KeySchedule.verificationCode(
         initiatorPublicKey: role == .initiator ? ephemeral.publicKey : peerPublicKey,
         responderPublicKey: role == .initiator ? peerPublicKey : ephemeral.publicKey),
