@@ -55,18 +55,14 @@ public enum ContinuationFile {
 
   /// The checks of §5.1, in order: magic, version, role, then the two names and the exact size.
   public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> Contents {
-    func fail(_ why: String) -> ProtocolError { .invalidKeyFile("not a valid continuation file: \(why)") }
-    guard bytes.count >= 8, bytes.prefix(6).elementsEqual(magic) else { throw fail("bad magic") }
-    guard bytes[6] == version else { throw ProtocolError.unsupported("continuation file version \(bytes[6])") }
-    guard let role = Handshake.Role(rawValue: bytes[7]) else { throw fail("bad role") }
-    guard bytes.count >= fixedPartSize + 1 else { throw fail("too short") }
+    let file = try HandshakeFileLayout(
+      bytes, magic: magic, version: version, fixedPartSize: fixedPartSize, what: "continuation file")
+    guard bytes.count == file.end else { throw file.fail("wrong size") }
     func slice(_ start: Int, _ count: Int) -> UnsafeRawBufferPointer {
       UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])
     }
-    let names = try HandshakeFileNames(bytes, from: fixedPartSize, fail: fail)
-    guard bytes.count == names.end else { throw fail("wrong size") }
     return Contents(
-      role: role, sessionID: Array(slice(8, 16)), secret: SecretBytes(copying: slice(24, 32)), localName: names.local,
-      peerName: names.peer)
+      role: file.role, sessionID: Array(slice(8, 16)), secret: SecretBytes(copying: slice(24, 32)),
+      localName: file.local, peerName: file.peer)
   }
 }

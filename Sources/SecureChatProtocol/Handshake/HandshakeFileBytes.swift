@@ -28,15 +28,29 @@ struct HandshakeFileWriter {
   mutating func putName(_ name: [UInt8]) { put([UInt8(name.count)] + name) }
 }
 
-/// Reads the two names that end the fixed part of either file, checking each (§2.2).
-struct HandshakeFileNames {
+/// Reads what the two files share, in the order of their checks (§5, §5.1): the magic, the
+/// version (another is `unsupported`), the role, then, after the fixed part, the two names, each
+/// checked (§2.2). The caller checks the size and reads the fixed fields.
+struct HandshakeFileLayout {
+  let role: Handshake.Role
   let local: [UInt8]
   let peer: [UInt8]
   /// Where the bytes after the two names start.
   let end: Int
+  /// The refusal of this kind of file ("not a valid session file: …").
+  let fail: (String) -> ProtocolError
 
-  init(_ bytes: UnsafeRawBufferPointer, from start: Int, fail: (String) -> ProtocolError) throws {
-    var offset = start
+  init(
+    _ bytes: UnsafeRawBufferPointer, magic: [UInt8], version: UInt8, fixedPartSize: Int, what: String
+  ) throws {
+    let fail = { (why: String) in ProtocolError.invalidKeyFile("not a valid \(what): \(why)") }
+    self.fail = fail
+    guard bytes.count >= 8, bytes.prefix(6).elementsEqual(magic) else { throw fail("bad magic") }
+    guard bytes[6] == version else { throw ProtocolError.unsupported("\(what) version \(bytes[6])") }
+    guard let role = Handshake.Role(rawValue: bytes[7]) else { throw fail("bad role") }
+    guard bytes.count >= fixedPartSize + 1 else { throw fail("too short") }
+    self.role = role
+    var offset = fixedPartSize
     func name() throws -> [UInt8] {
       guard offset < bytes.count else { throw fail("too short") }
       let count = Int(bytes[offset])

@@ -80,18 +80,15 @@ public enum SessionFile {
     let verificationCode: String
 
     init(_ bytes: UnsafeRawBufferPointer) throws {
-      func fail(_ why: String) -> ProtocolError { .invalidKeyFile("not a valid session file: \(why)") }
-      guard bytes.count >= 8, bytes.prefix(6).elementsEqual(magic) else { throw fail("bad magic") }
-      guard bytes[6] == version else { throw ProtocolError.unsupported("session file version \(bytes[6])") }
-      guard let role = Handshake.Role(rawValue: bytes[7]) else { throw fail("bad role") }
-      guard bytes.count >= fixedPartSize + 1 else { throw fail("too short") }
+      let file = try HandshakeFileLayout(
+        bytes, magic: magic, version: version, fixedPartSize: fixedPartSize, what: "session file")
+      let fail = file.fail
       func slice(_ start: Int, _ count: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])
       }
-      let names = try HandshakeFileNames(bytes, from: fixedPartSize, fail: fail)
-      let offset = names.end
-      localName = names.local
-      peerName = names.peer
+      let (role, offset) = (file.role, file.end)
+      localName = file.local
+      peerName = file.peer
       guard bytes.count == offset + codeSize else { throw fail("wrong size") }
       let code = String(decoding: slice(offset, codeSize), as: UTF8.self)
       guard code.wholeMatch(of: /\d{3} \d{3} \d{3} \d{3}/) != nil else { throw fail("bad verification code") }
