@@ -27,6 +27,15 @@ final class LogAppender {
   /// Seals and appends `entries`, all under one lock; the key evolves once per entry.
   func append(_ entries: [LogEntry]) throws {
     guard !entries.isEmpty else { return }
+    try appendUnderLock(entries)
+  }
+
+  /// Checks, before anything is sent, that the log can be appended to: the key is a sealing key
+  /// and the log ends where it says (§9.5 step 3). The work of an interrupted writer is finished
+  /// (a torn line is cut and the repair entry written), so that the check changes nothing else.
+  func check() throws { try appendUnderLock([]) }
+
+  private func appendUnderLock(_ entries: [LogEntry]) throws {
     while flock(log.rawValue, LOCK_EX) != 0 {
       if errno != EINTR { throw ToolError.system("cannot lock the log \(logPath)") }
     }
@@ -43,6 +52,7 @@ final class LogAppender {
           text: Array("cut \(cut) bytes of an entry torn by an interrupted writer".utf8)))
     }
     for entry in entries { lines += try state.seal(entry) }
+    guard !lines.isEmpty else { return }
     try lines.withUnsafeBytes { bytes in
       do { try log.writeAll(bytes) } catch { throw ToolError.system("cannot write the log \(logPath)") }
     }

@@ -222,6 +222,7 @@ public enum SealTool {
     usage: [
       "sc-seal -k KEYFILE [-a] [-o OUTPUT] [INPUT]",
       "sc-seal -s SESSIONFILE [--binary] [--receipts-from FILE] [-o OUTPUT] [INPUT]",
+      "sc-seal --check-log --log LOGFILE --log-key SEALKEY",
     ],
     summary: """
       Encrypt and authenticate INPUT (default: standard input): into a sealed file with -k, or into
@@ -236,11 +237,15 @@ public enum SealTool {
         nil, "receipts-from", value: "FILE",
         help: "with -s: send a receipt for each message number read from FILE (sc-open --receipts-to)"),
       outputOption, logOption, logKeyOption,
+      OptionSpec(
+        nil, "check-log",
+        help: "check that LOGFILE can be appended to with SEALKEY and exit (sc-chat, before it dials)"),
     ],
     maxOperands: 1)
 
   public static func run(_ arguments: [String]) throws {
     let options = try ParsedArguments.parse(arguments, spec: spec)
+    if options.has("check-log") { return try checkLog(options) }
     let armored = options.has("armor")
     let setup = try StreamToolSetup(
       options, direction: .send, outputMode: 0o666, refuseBinaryTerminal: !armored, armored: armored)
@@ -260,6 +265,21 @@ public enum SealTool {
           receipts: receipts)
       }
     }
+  }
+}
+
+extension SealTool {
+  /// `--check-log`: a log that cannot take the session's entries is found before a connection is
+  /// made, not after the peer has been shown a verification code.
+  static func checkLog(_ options: ParsedArguments) throws {
+    guard let logPath = options.value("log"), let keyPath = options.value("log-key") else {
+      throw ToolError.usage("--check-log needs --log LOGFILE and --log-key SEALKEY")
+    }
+    let others = ["key", "armor", "session", "binary", "receipts-from", "output"].filter { options.has($0) }
+    guard others.isEmpty, options.operands.isEmpty else {
+      throw ToolError.usage("--check-log takes only --log and --log-key")
+    }
+    try LogAppender(logPath: logPath, keyPath: keyPath).check()
   }
 }
 

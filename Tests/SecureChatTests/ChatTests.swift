@@ -1,4 +1,6 @@
 import Foundation
+import SecureChatCrypto
+import SecureChatProtocol
 import XCTest
 
 #if canImport(Glibc)
@@ -677,6 +679,47 @@ final class ChatTests: XCTestCase {
       XCTAssertEqual(result.status, 2, result.stderr)
       XCTAssertTrue(result.stderr.hasPrefix("sc-chat: error: "), result.stderr)
       XCTAssertTrue(result.stderr.contains(words), result.stderr)
+    }
+    // Nobody knocked: the listening socket has no connection waiting.
+    var pending = pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)
+    XCTAssertEqual(poll(&pending, 1, 200), 0, "a connection was made")
+  }
+
+  /// Issue 13, defect 1: a log that cannot take the session's entries is found before anything is
+  /// dialled (it used to make every session fail after its handshake, and the connecting side
+  /// reconnect for ever): a missing directory or a key of the wrong type is status 2, a log that
+  /// no longer matches its key status 1, and the peer sees no connection at all. A listener with
+  /// such a log ends the same way, without listening.
+  func testAnUnusableLogIsRefusedBeforeDiallingOrListening() throws {
+    let listener = try Loopback.listeningSocket(backlog: 4)
+    defer { close(listener.fd) }
+    let port = String(UInt16(bigEndian: listener.address.sin_port))
+    let made = try ToolRunner.run("sc-keygen", ["--log", "-o", path("log.seal"), "--verify-key", path("log.verify")])
+    XCTAssertEqual(made.status, 0, made.stderr)
+    // A log whose key has sealed two entries, emptied afterwards: it no longer matches its key.
+    let sessions = path("sessions")
+    try FileManager.default.createDirectory(atPath: sessions, withIntermediateDirectories: false)
+    let keys = FrameKeys(encryption: .random(count: 32), authentication: .random(count: 32))
+    try ToolRunner.writeSessionPair(in: sessions, aliceToBob: keys, bobToAlice: keys)
+    let logged = try ToolRunner.run(
+      "sc-seal", ["-s", sessions + "/alice.session", "--log", path("emptied.log"), "--log-key", path("log.seal")],
+      stdin: .bytes(Data("one line\n".utf8)))
+    XCTAssertEqual(logged.status, 0, logged.stderr)
+    XCTAssertEqual(truncate(path("emptied.log"), 0), 0)
+    let cases: [(log: String, key: String, status: Int32, words: String)] = [
+      (path("missing/chat.log"), path("log.seal"), 2, path("missing/chat.log")),
+      (path("chat.log"), path("log.verify"), 2, "log-seal key is needed"),
+      (path("chat.log"), path("nonexistent.seal"), 2, path("nonexistent.seal")),
+      (path("emptied.log"), path("log.seal"), 1, "does not match its sealing key"),
+    ]
+    for (log, key, status, words) in cases {
+      for command in [["connect", "127.0.0.1", port], ["--once", "listen", port]] {
+        let result = try chat(["-n", "alice", "-k", "k.key", "--log", log, "--log-key", key] + command, timeout: 10)
+        XCTAssertEqual(result.status, status, "\(command) with \(log): \(result.stderr)")
+        XCTAssertTrue(result.stderr.hasPrefix("sc-chat: error: "), result.stderr)
+        XCTAssertTrue(result.stderr.contains(words), result.stderr)
+        XCTAssertFalse(result.stderr.contains("waiting for a peer"), result.stderr)
+      }
     }
     // Nobody knocked: the listening socket has no connection waiting.
     var pending = pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)
