@@ -663,8 +663,27 @@ final class ChatTests: XCTestCase {
     let result = try chat(["-n", "alice", "-k", "k.key", "connect", "127.0.0.1", String(port)])
     XCTAssertEqual(result.status, 2, result.stderr)
     XCTAssertTrue(result.stderr.contains("cannot connect to 127.0.0.1 port \(port)"), result.stderr)
-    XCTAssertTrue(result.stderr.contains("Connection refused"), result.stderr)
+    XCTAssertTrue(result.stderr.contains("port \(port): connection refused\n"), result.stderr)
+    // socat's own words name the system call and its arguments: the user is not shown them.
+    XCTAssertFalse(result.stderr.contains("AF="), result.stderr)
     XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: runtimeDirectory("alice"))) ?? ["?"], [])
+  }
+
+  /// Issue 13: "waiting for a peer" used to be said before socat had bound the port, so a port
+  /// in use read as "waiting", then "bind(5, {AF=2 0.0.0.0:7777}, 16): Address already in use".
+  func testAPortInUseIsReportedWithoutWaitingAndInPlainWords() throws {
+    let taken = try Loopback.listeningSocket(backlog: 1)
+    defer { close(taken.fd) }
+    let port = String(UInt16(bigEndian: taken.address.sin_port))
+    let result = try chat(["-n", "bob", "-k", "k.key", "-b", "127.0.0.1", "listen", port], timeout: 10)
+    XCTAssertEqual(result.status, 2, result.stderr)
+    XCTAssertEqual(result.stderr, "sc-chat: error: cannot listen on port \(port): address already in use\n")
+    let unknown = try chat(["-n", "alice", "-k", "k.key", "connect", "nonexistent.invalid", "7777"], timeout: 20)
+    XCTAssertEqual(unknown.status, 2, unknown.stderr)
+    XCTAssertTrue(
+      unknown.stderr.hasPrefix("sc-chat: error: cannot connect to nonexistent.invalid port 7777: unknown host"),
+      unknown.stderr)
+    XCTAssertFalse(unknown.stderr.contains("getaddrinfo"), unknown.stderr)
   }
 
   /// Issue 13, defect 2: a key file that cannot be used is reported before anything is dialled,
