@@ -745,6 +745,59 @@ final class ChatTests: XCTestCase {
     XCTAssertEqual(poll(&pending, 1, 200), 0, "a connection was made")
   }
 
+  /// Issue 13: a listener keeps serving through a stray connection and a peer with a wrong key,
+  /// reports each on one line, and after 3 failed attempts in a row from one address closes that
+  /// address's connections unanswered for 10 s (said once, with how many were closed), then
+  /// chats with the right peer.
+  func testAListenerRateLimitsFailedAttemptsFromOneAddressAndThenChats() throws {
+    let port = try ToolRunner.freeLoopbackPort()
+    let script = #"""
+      set -u
+      chat=$1 port=$2
+      listening() { grep -q ":$(printf '%04X' "$port") 00000000:0000 0A" /proc/net/tcp; }
+      wait_for() { local i; for i in $(seq 300); do "$@" && return 0; sleep 0.05; done; return 1; }
+      failures() { [ "$(grep -c 'did not authenticate' bob.err)" -ge "$1" ]; }
+      stray() { printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 socat -t 1 - "TCP:127.0.0.1:$port" >/dev/null 2>&1; }
+      mkfifo bob.in
+      "$chat" -n bob -k k.key -b 127.0.0.1 listen "$port" <bob.in >bob.out 2>bob.err &
+      bob=$!
+      exec {hold}>bob.in
+      wait_for listening || echo "never listened"
+      stray
+      wait_for failures 1 && wait_for listening
+      "$chat" -n mallory -k other.key connect 127.0.0.1 "$port" </dev/null >/dev/null 2>mallory.err
+      echo "mallory: $?"
+      wait_for failures 2 && wait_for listening
+      stray
+      wait_for failures 3 && wait_for grep -q 'closed unanswered for' bob.err && wait_for listening
+      stray
+      wait_for listening
+      sleep 10.5
+      printf 'hello bob\n' | "$chat" -n alice -k k.key connect 127.0.0.1 "$port" >alice.out 2>alice.err
+      echo "alice: $?"
+      exec {hold}>&-
+      wait "$bob"
+      echo "bob: $?"
+      """#
+    let result = try ToolRunner.runExecutable(
+      "/bin/bash", ["-c", script, "limits", Self.chatScript, String(port)], stdin: .none,
+      environment: environment("bob"), directory: directory, timeout: 60)
+    let output = String(decoding: result.stdout, as: UTF8.self)
+    let bobErr = (try? String(contentsOfFile: path("bob.err"), encoding: .utf8)) ?? ""
+    let bobOut = (try? String(contentsOfFile: path("bob.out"), encoding: .utf8)) ?? ""
+    XCTAssertTrue(output.contains("mallory: 1\n"), output + result.stderr)
+    XCTAssertTrue(output.contains("alice: 0\n"), output + result.stderr)
+    XCTAssertTrue(output.contains("bob: 0\n"), output + bobErr)
+    XCTAssertEqual(bobErr.components(separatedBy: "did not authenticate").count - 1, 3, bobErr)
+    XCTAssertTrue(
+      bobErr.contains(
+        "sc-chat: 3 failed attempts in a row from 127.0.0.1: its connections are closed unanswered for 10 s\n"),
+      bobErr)
+    XCTAssertTrue(bobErr.contains("sc-chat: 1 connection from 127.0.0.1 closed unanswered meanwhile\n"), bobErr)
+    XCTAssertTrue(bobErr.contains("connected to alice (127.0.0.1:"), bobErr)
+    XCTAssertTrue(bobOut.contains("] alice: hello bob\n"), bobOut)
+  }
+
   /// Issue 13, defect 7: after `kill -9` of sc-chat (no trap runs), its socat used to keep the
   /// port and its private directory stayed; a later listen failed with "Address already in use".
   /// Now the children die with it, and the next sc-chat removes the directory.
