@@ -412,6 +412,9 @@ final class ChatTests: XCTestCase {
 
   func testReconnectCommandRetriesAtOnceDuringTheBackOff() throws {
     let (alice, bob) = try connectPair()
+    // While connected there is nothing to do, and sc-chat says so (it used to say nothing).
+    try type(alice, "/reconnect")
+    waitFor(alice, "connected to bob: nothing to reconnect (/reconnect is for a broken connection)")
     // Bob's side goes away without a final frame, and stays away: alice's waits grow 1, 2, 4, 8 s.
     try press(bob, "C-c")
     XCTAssertEqual(exitStatus(bob), 130)
@@ -422,6 +425,7 @@ final class ChatTests: XCTestCase {
     listeningPort = pairPort
     waitUntilBobListens()
     try type(alice, "/reconnect")
+    waitFor(alice, "reconnecting to 127.0.0.1 port \(pairPort) now")
     // Well before the 8 s are over (the check is generous: it only has to beat the timer). The
     // first try, to continue the session, is refused by the new bob; the second comes at once.
     let deadline = Date().addingTimeInterval(6)
