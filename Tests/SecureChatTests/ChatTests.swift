@@ -312,6 +312,42 @@ final class ChatTests: XCTestCase {
     assertNothingLeft()
   }
 
+  /// Issue 13: a listener on a terminal survives a stray connection (what a port scanner or
+  /// `echo GET | socat - TCP:host:port` makes) and a peer with a wrong key, says so for each, and
+  /// then chats with the right peer as if nothing had happened.
+  func testAListenerSurvivesAStrayConnectionAndAWrongKeyThenChats() throws {
+    let (alice, bob) = try connectPair(aliceKey: "other.key", expectSuccess: false)
+    waitFor(bob, "did not authenticate: authentication failed")
+    XCTAssertEqual(exitStatus(alice), 1)
+    listeningPort = pairPort
+    waitUntilBobListens()
+    _ = try ToolRunner.runExecutable(
+      "/bin/sh", ["-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | socat -t 1 - TCP:127.0.0.1:\(pairPort)"],
+      stdin: .none, timeout: 10)
+    let deadline = Date().addingTimeInterval(10)
+    while Date() < deadline && occurrences(of: "did not authenticate", in: screen(bob)) < 2 { usleep(50_000) }
+    XCTAssertEqual(occurrences(of: "did not authenticate", in: screen(bob)), 2, screen(bob))
+    XCTAssertNil(exitStatus(bob, timeout: 0.5), screen(bob))
+    waitUntilBobListens()
+    try FileManager.default.removeItem(atPath: path("alice.status"))
+    try startChat(alice, "-n alice -k k.key connect 127.0.0.1 \(pairPort)")
+    let aliceScreen = waitFor(alice, "verification code: ")
+    let bobScreen = waitFor(bob, "verification code: ")
+    let codes = [aliceScreen, bobScreen].map { screen in
+      screen.split(separator: "\n").first { $0.contains("verification code: ") }.map(String.init) ?? ""
+    }
+    XCTAssertEqual(codes[0], codes[1], "both sides show the same verification code")
+    try type(alice, "third time lucky")
+    waitFor(bob, "alice: third time lucky")
+    try type(bob, "welcome")
+    waitFor(alice, "bob: welcome")
+    try press(alice, "C-d")
+    waitFor(bob, "alice ended the chat")
+    XCTAssertEqual(exitStatus(alice), 0)
+    XCTAssertEqual(exitStatus(bob), 0)
+    assertNothingLeft()
+  }
+
   func testCtrlCLeavesNoDirectoryAndNoProcessAndThePeerSeesTheBreak() throws {
     let (alice, bob) = try connectPair(bobOptions: "--no-reconnect ")
     try type(alice, "one message before")
