@@ -41,6 +41,17 @@ public struct ToolError: Error, Sendable {
   }
 }
 
+extension ProtocolError {
+  /// The description of an error found in the file at `path`, still starting with the words of
+  /// its class (FORMATS.md §5): `invalid key file k.key: no key line`, or
+  /// `unsupported key file version (k.key)`.
+  func naming(_ path: String) -> String {
+    let text = description
+    guard text.hasPrefix(classWording + ": ") else { return "\(text) (\(path))" }
+    return "\(classWording) \(path): \(text.dropFirst(classWording.count + 2))"
+  }
+}
+
 /// Writes diagnostics to stderr; never data, never secrets.
 public enum Diagnostics {
   nonisolated(unsafe) public private(set) static var toolName = "securechat"
