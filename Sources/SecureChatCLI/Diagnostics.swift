@@ -35,6 +35,16 @@ public struct ToolError: Error, Sendable {
     self.init(error.description, status: error.isIntegrityFailure ? .integrityFailure : .operationalFailure)
   }
 
+  /// A failed read(2) or write(2) ("read failed: …", from FileDescriptor) told with the file it
+  /// was on: "cannot read the log x.log: input/output error". Other errors are kept as they are.
+  public func naming(_ file: String, reads: Bool = true, writes: Bool = true) -> ToolError {
+    let kinds = (reads ? [("read failed: ", "read")] : []) + (writes ? [("write failed: ", "write")] : [])
+    for (prefix, verb) in kinds where message.hasPrefix(prefix) {
+      return ToolError("cannot \(verb) \(file): \(message.dropFirst(prefix.count))", hints: hints, status: status)
+    }
+    return self
+  }
+
   /// An error from a system call, with strerror's text in lowercase.
   public static func system(_ what: String, errno code: Int32 = errno) -> ToolError {
     ToolError("\(what): \(String(cString: strerror(code)).lowercased())")

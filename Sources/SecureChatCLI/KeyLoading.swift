@@ -90,6 +90,9 @@ enum SecretFileReader {
     do {
       let count = try buffer.withUnsafeMutableBytes { try fd.readFully(into: $0) }
       return (buffer, count, writable)
+    } catch let error as ToolError {
+      writable?.close()
+      throw error.naming(path == "-" ? "\(what) on standard input" : "\(what) \(path)")
     } catch {
       writable?.close()
       throw error

@@ -1,0 +1,70 @@
+import Foundation
+import XCTest
+
+/// Edges where FORMATS.md and PROTOCOL.md used to leave a reader guessing (issue 14, gaps A–M),
+/// checked against the tools where a vector cannot express them.
+final class DocumentGapTests: XCTestCase {
+  private var directory = ""
+
+  override func setUpWithError() throws {
+    directory = FileManager.default.temporaryDirectory.appendingPathComponent("sc-gaps-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+  }
+
+  override func tearDownWithError() throws {
+    try? FileManager.default.removeItem(atPath: directory)
+  }
+
+  @discardableResult
+  private func write(_ name: String, _ bytes: [UInt8], mode: Int = 0o600) -> String {
+    let path = directory + "/" + name
+    _ = FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: mode])
+    return path
+  }
+
+  private let verifyKeyHex = "232e39444f5a65707b86919ca7b2bdc8d3dee9f4ff0a15202b36414c57626d78"
+
+  /// Gap G, FORMATS.md §9.6: empty lines are skipped and not kept, another key's damaged line
+  /// is neither checked nor repaired, and a key checked for the first time adds its line last.
+  func testStateFileLinesOfOtherKeysAndEmptyLines() throws {
+    let key = write("chat.verify", Array("securechat-key-v1 log-verify \(verifyKeyHex)\n".utf8))
+    let body = Array("0 2026-01-01T00:00:00.000000Z send-open \(String(repeating: "01", count: 16)) bob - x".utf8)
+    let log = write("chat.log", try ReferenceLog.seal([body], verifyKey: [UInt8](hexString: verifyKeyHex)!))
+    let other = "securechat-logcheck-state-v1 SHA256:other +4 " + String(repeating: "A", count: 64)
+    let state = write("audit.state", Array("\n\(other)\n\n".utf8))
+    let result = try ToolRunner.run("sc-logcheck", ["-q", "-k", key, "--state", state, log])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let lines = try String(contentsOfFile: state, encoding: .utf8).split(
+      separator: "\n", omittingEmptySubsequences: false)
+    XCTAssertEqual(lines.count, 3, "\(lines)")
+    XCTAssertEqual(String(lines[0]), other, "the other key's line, kept as it was")
+    XCTAssertTrue(lines[1].hasPrefix("securechat-logcheck-state-v1 SHA256:"), "this key's new line, last")
+    XCTAssertTrue(lines[1].contains(" 1 "), "\(lines[1])")
+    XCTAssertEqual(lines[2], "", "every line ends in LF")
+  }
+
+  /// Gap C, FORMATS.md §9.4: the look-ahead of steps 3 and 4 is the next complete line of the
+  /// same file. Entries 0, 2 | 1, 3 in two files: entry 2 is the last line of the first file,
+  /// so entry 1 is not its next line and the defect is `deleted`, not `reordered`; the same
+  /// when entry 1 follows without its LF.
+  func testTheNextLineIsCompleteAndInTheSameFile() throws {
+    let key = write("chat.verify", Array("securechat-key-v1 log-verify \(verifyKeyHex)\n".utf8))
+    let bodies = (0..<4).map {
+      Array("\($0) 2026-01-01T00:00:00.000000Z sent \(String(repeating: "01", count: 16)) bob \($0) x".utf8)
+    }
+    let lines = ReferenceLog.lines(try ReferenceLog.seal(bodies, verifyKey: [UInt8](hexString: verifyKeyHex)!))
+    let first = write("a.log", lines[0] + [0x0a] + lines[2] + [0x0a])
+    let second = write("b.log", lines[1] + [0x0a] + lines[3] + [0x0a])
+    var result = try ToolRunner.run("sc-logcheck", ["-k", key, first, second])
+    XCTAssertEqual(result.status, 1, result.stderr)
+    XCTAssertTrue(result.stderr.hasPrefix("sc-logcheck: error: \(first): line 2: deleted: "), result.stderr)
+    // In one file the same lines are two swapped entries.
+    let swapped = write("swapped.log", [0, 2, 1, 3].flatMap { lines[$0] + [0x0a] })
+    result = try ToolRunner.run("sc-logcheck", ["-k", key, swapped])
+    XCTAssertTrue(result.stderr.hasPrefix("sc-logcheck: error: \(swapped): line 2: reordered: "), result.stderr)
+    // The next line without its LF is no next line.
+    let torn = write("torn.log", lines[0] + [0x0a] + lines[2] + [0x0a] + lines[1])
+    result = try ToolRunner.run("sc-logcheck", ["-k", key, torn])
+    XCTAssertTrue(result.stderr.hasPrefix("sc-logcheck: error: \(torn): line 2: deleted: "), result.stderr)
+  }
+}
