@@ -1,5 +1,8 @@
 import Foundation
+import SecureChatCrypto
 import XCTest
+
+@testable import SecureChatProtocol
 
 /// Edges where FORMATS.md and PROTOCOL.md used to leave a reader guessing (issue 14, gaps A–M),
 /// checked against the tools where a vector cannot express them.
@@ -66,5 +69,33 @@ final class DocumentGapTests: XCTestCase {
     let torn = write("torn.log", lines[0] + [0x0a] + lines[2] + [0x0a] + lines[1])
     result = try ToolRunner.run("sc-logcheck", ["-k", key, torn])
     XCTAssertTrue(result.stderr.hasPrefix("sc-logcheck: error: \(torn): line 2: deleted: "), result.stderr)
+  }
+
+  /// Gap A, FORMATS.md §4.2 rule 7: armor is read line by line, not decoded whole before the
+  /// header checks. The old vector `armor-short-first-line` had two defects: its first body line
+  /// lost a group (so a line follows a short one) and its bytes no longer start with the magic.
+  /// Line by line, the magic fails first: `not-sealed`, from the library and from sc-open, read
+  /// from a file (one read) or a pipe fed a line at a time.
+  func testArmorIsReadLineByLine() throws {
+    let good = try TestVector(path: TestVector.directory + "/sealed-file/good-armored-100-bytes.vector")
+    var lines = String(decoding: good.data, as: UTF8.self).split(separator: "\n").map(String.init)
+    lines[1] = String(lines[1].dropFirst(4))
+    let input = Array((lines.joined(separator: "\n") + "\n").utf8)
+    let secret = SecretBytes(copying: [UInt8](hexString: good.fields["key"]!)!)
+    XCTAssertThrowsError(try SealedFile.open(input, fileKey: secret)) {
+      XCTAssertEqual(($0 as? ProtocolError)?.vectorClass, "not-sealed", "\($0)")
+    }
+    let key = write("k.key", Array("securechat-key-v1 psk \(good.fields["key"]!)\n".utf8))
+    let file = write("input", input)
+    let whole = try ToolRunner.run("sc-open", ["-k", key], stdin: .file(file))
+    XCTAssertEqual(whole.status, 2, whole.stderr)
+    XCTAssertTrue(whole.stderr.hasPrefix("sc-open: error: input is not a sealed file"), whole.stderr)
+    let script =
+      "for l in " + lines.map { "'\($0)'" }.joined(separator: " ")
+      + "; do printf '%s\\n' \"$l\"; sleep 0.05; done | \"$0\" -k \"$1\""
+    let piped = try ToolRunner.runExecutable(
+      "/bin/sh", ["-c", script, try ToolRunner.path(of: "sc-open"), key], stdin: .none)
+    XCTAssertEqual(piped.status, 2, piped.stderr)
+    XCTAssertTrue(piped.stderr.hasPrefix("sc-open: error: input is not a sealed file"), piped.stderr)
   }
 }
