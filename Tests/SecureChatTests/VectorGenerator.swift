@@ -72,6 +72,16 @@ final class VectorGenerator: XCTestCase {
     try bad("two-key-lines", "invalid-key", Array("\(line)\n\(line)\n".utf8))
     try bad("unknown-type", "invalid-key", Array("securechat-key-v1 rsa \(keyBytes.hexString)\n".utf8))
     try bad("future-version", "unsupported", Array("securechat-key-v2 psk \(keyBytes.hexString)\n".utf8))
+    // §1.1's order: lines in order, the key line checked when it is met, so the first line's class wins.
+    try bad(
+      "future-version-then-second-key-line", "unsupported",
+      Array("securechat-key-v2 psk \(keyBytes.hexString)\n\(line)\n".utf8))
+    try bad(
+      "second-key-line-of-future-version", "invalid-key",
+      Array("\(line)\nsecurechat-key-v2 psk \(keyBytes.hexString)\n".utf8))
+    // §1.1: one CR at the end of the last line is removed even without an LF; a CR alone ends no line.
+    try good("good-cr-no-final-newline", Array("\(line)\r".utf8))
+    try bad("cr-is-not-a-line-end", "invalid-key", Array("# comment\r\(line)\n".utf8))
     try bad("short-key", "invalid-key", Array("securechat-key-v1 psk \(keyBytes.hexString.dropLast(2))\n".utf8))
     try bad("long-key", "invalid-key", Array("securechat-key-v1 psk \(keyBytes.hexString)00\n".utf8))
     try bad("not-hex", "invalid-key", Array("securechat-key-v1 psk \(keyBytes.hexString.dropLast(1))g\n".utf8))
