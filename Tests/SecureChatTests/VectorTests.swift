@@ -390,6 +390,8 @@ final class VectorTests: XCTestCase {
     }
     XCTAssertEqual(failure, vector.expectedError, vector.name)
     XCTAssertNil(machine.result, vector.name)
+    // PROTOCOL.md §8.2: the side fails on the last message; none follows the failing one.
+    XCTAssertNil(vector.fields["receive-\(index)"], "\(vector.name): a message after the one that fails")
     // A failure on the first message does not depend on this side's random values, so the tool,
     // which draws its own, must fail the same way on that message alone. A failure on a later
     // message is run through the tool too when a side with fresh random values fails on the same
