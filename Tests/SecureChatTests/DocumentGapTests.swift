@@ -98,4 +98,27 @@ final class DocumentGapTests: XCTestCase {
     XCTAssertEqual(piped.status, 2, piped.stderr)
     XCTAssertTrue(piped.stderr.hasPrefix("sc-open: error: input is not a sealed file"), piped.stderr)
   }
+
+  /// Gap F, FORMATS.md §9.5: the REASON of `failed: REASON` is the tool's error line without
+  /// its prefix, starting with the words of its class.
+  func testACloseEntrySaysWhyInTheToolsWords() throws {
+    try ToolRunner.writeSessionPair(
+      in: directory,
+      aliceToBob: FrameKeys(encryption: .random(count: 32), authentication: .random(count: 32)),
+      bobToAlice: FrameKeys(encryption: .random(count: 32), authentication: .random(count: 32)))
+    let seal = directory + "/chat.seal"
+    let verify = directory + "/chat.verify"
+    let log = directory + "/chat.log"
+    XCTAssertEqual(try ToolRunner.run("sc-keygen", ["--log", "-o", seal, "--verify-key", verify]).status, 0)
+    let result = try ToolRunner.run(
+      "sc-open", ["-s", try ToolRunner.sessionCopy(directory + "/bob.session"), "--log", log, "--log-key", seal])
+    XCTAssertEqual(result.status, 1, result.stderr)
+    let error = try XCTUnwrap(result.stderr.split(separator: "\n").first { $0.hasPrefix("sc-open: error: ") })
+    let reason = error.dropFirst("sc-open: error: ".count)
+    XCTAssertTrue(reason.hasPrefix("input is truncated"), result.stderr)
+    let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(lines.count, 2, "\(lines)")
+    XCTAssertTrue(lines[1].contains(" receive-close "), "\(lines)")
+    XCTAssertTrue(lines[1].contains(" - 0 messages; failed: \(reason) "), "\(lines[1])")
+  }
 }
