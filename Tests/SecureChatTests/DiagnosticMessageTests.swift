@@ -66,6 +66,17 @@ final class DiagnosticMessageTests: XCTestCase {
     }
   }
 
+  /// Issue 14: a reserved byte set under a valid tag is `unsupported` (FORMATS.md §2.3 step 6)
+  /// and the message names that byte, not the flags (which are 1, the final flag, there).
+  func testAReservedByteIsNamedAsSuch() throws {
+    let vector = try TestVector(path: TestVector.directory + "/sealed-file/frame-reserved-byte-under-valid-tag.vector")
+    let key = write("r.key", Array(("securechat-key-v1 psk " + vector.fields["key"]! + "\n").utf8))
+    let result = try ToolRunner.run("sc-open", ["-k", key], stdin: .bytes(Data(vector.data)))
+    XCTAssertEqual(result.status, 2, result.stderr)
+    XCTAssertTrue(result.stderr.hasPrefix("sc-open: error: unsupported frame reserved byte "), result.stderr)
+    XCTAssertFalse(result.stderr.contains("flags"), result.stderr)
+  }
+
   // MARK: - sc-logcheck
 
   private let verifyKeyHex = "232e39444f5a65707b86919ca7b2bdc8d3dee9f4ff0a15202b36414c57626d78"
