@@ -20,7 +20,7 @@ enum ContinuationLoader {
         try ContinuationFile.parse(UnsafeRawBufferPointer(rebasing: $0[0..<count]))
       }
     } catch let error as ProtocolError {
-      throw ToolError("\(path): \(error.description)", hints: ["continuation files are written by sc-handshake"])
+      throw ToolError(error.naming(path), hints: ["continuation files are written by sc-handshake"])
     }
     let storedName = String(decoding: contents.localName, as: UTF8.self)
     let storedPeer = String(decoding: contents.peerName, as: UTF8.self)

@@ -35,9 +35,30 @@ public struct ToolError: Error, Sendable {
     self.init(error.description, status: error.isIntegrityFailure ? .integrityFailure : .operationalFailure)
   }
 
+  /// A failed read(2) or write(2) ("read failed: …", from FileDescriptor) told with the file it
+  /// was on: "cannot read the log x.log: input/output error". Other errors are kept as they are.
+  public func naming(_ file: String, reads: Bool = true, writes: Bool = true) -> ToolError {
+    let kinds = (reads ? [("read failed: ", "read")] : []) + (writes ? [("write failed: ", "write")] : [])
+    for (prefix, verb) in kinds where message.hasPrefix(prefix) {
+      return ToolError("cannot \(verb) \(file): \(message.dropFirst(prefix.count))", hints: hints, status: status)
+    }
+    return self
+  }
+
   /// An error from a system call, with strerror's text in lowercase.
   public static func system(_ what: String, errno code: Int32 = errno) -> ToolError {
     ToolError("\(what): \(String(cString: strerror(code)).lowercased())")
+  }
+}
+
+extension ProtocolError {
+  /// The description of an error found in the file at `path`, still starting with the words of
+  /// its class (FORMATS.md §5): `invalid key file k.key: no key line`, or
+  /// `unsupported key file version (k.key)`.
+  func naming(_ path: String) -> String {
+    let text = description
+    guard text.hasPrefix(classWording + ": ") else { return "\(text) (\(path))" }
+    return "\(classWording) \(path): \(text.dropFirst(classWording.count + 2))"
   }
 }
 

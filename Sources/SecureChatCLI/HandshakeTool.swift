@@ -156,16 +156,18 @@ public enum HandshakeTool {
       var description = error.description
       // An initiator that continues (§4.7) learns only that its peer could not prove it.
       if let continued, role == .initiator {
-        let how: String?
+        // The message still starts with the words of its class (PROTOCOL.md §3.7).
+        let lack = "it does not hold that session's continuation secret, or not the key"
         switch error {
-        case .rejectedByPeer: how = "it rejected the handshake"
-        case .authenticationFailed: how = "its response does not verify"
-        default: how = nil
-        }
-        if let how {
+        case .rejectedByPeer:
+          description =
+            "rejected by the peer: it sent the abort, so it did not prove that it continues session \(continued.sessionID.hexString)"
+            + " (\(lack))"
+        case .authenticationFailed:
           description =
             "authentication failed: the peer did not prove that it continues session \(continued.sessionID.hexString)"
-            + " (\(how): it does not hold that session's continuation secret, or not the key)"
+            + " (its response does not verify: \(lack))"
+        default: break
         }
       }
       throw ToolError(description, status: error.isIntegrityFailure ? .integrityFailure : .operationalFailure)

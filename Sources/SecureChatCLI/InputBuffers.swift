@@ -114,23 +114,32 @@ final class ArmorSource {
   private var decodedStart = 0
   private var text = [UInt8](repeating: 0, count: 1 << 16)
   private var inputEnded = false
+  /// The armor's failure, reported once the bytes of the lines before it have been read
+  /// (FORMATS.md §4.2 rule 7: line by line, so the result does not depend on read sizes).
+  private var failure: Error?
 
   init(input: FileDescriptor, prefix: [UInt8]) throws {
     self.input = input
-    try prefix.withUnsafeBytes { try decoder.decode($0, into: &decoded) }
+    do { try prefix.withUnsafeBytes { try decoder.decode($0, into: &decoded) } } catch { failure = error }
   }
 
   func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
     while decodedStart == decoded.count {
+      if let failure { throw failure }
       if inputEnded { return 0 }
       decoded.removeAll(keepingCapacity: true)
       decodedStart = 0
       let n = try text.withUnsafeMutableBytes { try input.read(into: $0) }
-      if n == 0 {
-        inputEnded = true
-        try decoder.finish(into: &decoded)
-      } else {
-        try text.withUnsafeBytes { try decoder.decode(UnsafeRawBufferPointer(rebasing: $0[0..<n]), into: &decoded) }
+      // On a failure `decoded` keeps the bytes of the lines before the failing one.
+      do {
+        if n == 0 {
+          inputEnded = true
+          try decoder.finish(into: &decoded)
+        } else {
+          try text.withUnsafeBytes { try decoder.decode(UnsafeRawBufferPointer(rebasing: $0[0..<n]), into: &decoded) }
+        }
+      } catch {
+        failure = error
       }
     }
     let count = min(buffer.count, decoded.count - decodedStart)

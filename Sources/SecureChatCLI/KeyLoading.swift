@@ -73,7 +73,7 @@ enum SecretFileReader {
       if info.st_mode & 0o077 != 0 {
         throw OutputTarget.accessibleByOthers(what: what, path: path, mode: info.st_mode)
       }
-      if info.st_size > maxSize { throw ToolError("\(what) \(path) is too large") }
+      if info.st_size > maxSize { throw ToolError("invalid \(what) \(path): larger than \(maxSize) bytes") }
     }
     var writable: FileDescriptor?
     if reopenForWriting && kind == S_IFREG {
@@ -90,6 +90,9 @@ enum SecretFileReader {
     do {
       let count = try buffer.withUnsafeMutableBytes { try fd.readFully(into: $0) }
       return (buffer, count, writable)
+    } catch let error as ToolError {
+      writable?.close()
+      throw error.naming(path == "-" ? "\(what) on standard input" : "\(what) \(path)")
     } catch {
       writable?.close()
       throw error
@@ -110,10 +113,11 @@ public enum KeyLoader {
     do {
       key = try buffer.withUnsafeBytes { try KeyFile.parse(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
     } catch let error as ProtocolError {
-      throw ToolError("\(path): \(error.description)", hints: ["key files are made by sc-keygen"])
+      throw ToolError(error.naming(path), hints: ["key files are made by sc-keygen"])
     }
     if let type, key.type != type {
-      throw ToolError("\(path) is a \(key.type.rawValue) key, but a \(type.rawValue) key is needed here")
+      throw ToolError(
+        "wrong key type: \(path) is a \(key.type.rawValue) key, but a \(type.rawValue) key is needed here")
     }
     return key
   }
@@ -137,7 +141,7 @@ enum SessionLoader {
       return (session, writable.map { SessionClaim(path: path, file: $0, session: session) })
     } catch let error as ProtocolError {
       writable?.close()
-      throw ToolError("\(path): \(error.description)", hints: ["session files are written by sc-handshake"])
+      throw ToolError(error.naming(path), hints: ["session files are written by sc-handshake"])
     } catch {
       writable?.close()
       throw error

@@ -66,13 +66,13 @@ public enum LogCheckTool {
       if count < previous.count {
         throw ToolError(
           "\(options.operands.last!): line \(count + 1): truncated: the log has \(count) entries, "
-            + "but \(previous.count) were verified at the last check",
+            + "but \(previous.count) were verified at the last check (state file \(statePath!))",
           hints: ["entries were removed, or the log was replaced by an older copy"], status: .integrityFailure)
       }
       if previous.count > 0 && !ConstantTime.equals(tagAtPreviousCount ?? [], previous.lastTag) {
         throw ToolError(
           "\(options.operands.last!): line \(previous.count): rolled-back: entry \(previous.count - 1) "
-            + "is not the one verified at the last check", status: .integrityFailure)
+            + "is not the one verified at the last check (state file \(statePath!))", status: .integrityFailure)
       }
     }
     if let statePath {
@@ -82,8 +82,11 @@ public enum LogCheckTool {
     }
     if !options.has("quiet") {
       var report = "\(options.operands.joined(separator: " ")): \(count) entries verified"
-      if !verifier.openDirections.isEmpty {
-        report += "; \(verifier.openDirections.count) session directions not closed (still running, or stopped)"
+      // FORMATS.md §9.4: a session direction is a session id with send or receive; it is
+      // open from its open entry until its close entry.
+      let open = verifier.openDirections.count
+      if open > 0 {
+        report += "; \(open) session direction\(open == 1 ? "" : "s") not closed (still running, or stopped)"
       }
       print(report)
     }
@@ -119,9 +122,15 @@ struct LogFileLines {
       _ = flock(fd.rawValue, LOCK_UN)
     }
     let input = fd
+    let name = path == "-" ? "the log on standard input" : "the log \(path)"
     let queue = InputQueue(capacity: 4 << 20) { buffer in
       guard remaining > 0 else { return 0 }
-      let n = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(buffer.count, remaining)]))
+      let n: Int
+      do {
+        n = try input.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(buffer.count, remaining)]))
+      } catch let error as ToolError {
+        throw error.naming(name)
+      }
       remaining -= n
       return n
     }
@@ -242,7 +251,12 @@ enum LogCheckState {
     let fd = try target.openChecked(path, what: what, flags: O_RDONLY)
     defer { fd.close() }
     var bytes = [UInt8](repeating: 0, count: maxStateSize + 1)
-    let count = try bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }
+    let count: Int
+    do {
+      count = try bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }
+    } catch let error as ToolError {
+      throw error.naming("the state file \(path)")
+    }
     guard count <= maxStateSize else { throw ToolError("the state file \(path) is too large") }
     return Array(bytes[0..<count])
   }

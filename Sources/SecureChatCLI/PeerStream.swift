@@ -21,8 +21,13 @@ struct PeerReader {
     var received = 0
     while received < count {
       try waitUntilReadable()
-      let n = try bytes.withUnsafeMutableBytes {
-        try fd.readFromPeer(into: UnsafeMutableRawBufferPointer(rebasing: $0[received..<count]))
+      let n: Int
+      do {
+        n = try bytes.withUnsafeMutableBytes {
+          try fd.readFromPeer(into: UnsafeMutableRawBufferPointer(rebasing: $0[received..<count]))
+        }
+      } catch let error as ToolError {
+        throw error.naming("the connection to the peer (standard input)", writes: false)
       }
       if n == 0 { return .ended(received: received) }
       received += n

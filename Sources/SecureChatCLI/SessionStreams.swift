@@ -214,16 +214,10 @@ enum SessionOpening {
     } catch {
       // The messages verified before the failure are shown, unless the log could not take them.
       if !logFailed { try? flush(last: true) }
-      var failure = error
-      // The peer's sc-handshake rejected ours after we finished (docs/PROTOCOL.md §3.5): its
-      // abort message is all that follows, where the first frame should be.
-      if case ProtocolError.truncated = error, queue.readable.elementsEqual(HandshakeMessage.abortMessage) {
-        failure = ToolError(
-          "authentication failed: the peer rejected the handshake after this side accepted it",
-          status: .integrityFailure)
-      }
-      try? logger?.close("failed: \(describe(failure))")
-      throw failure
+      // (The abort of the peer's sc-handshake where a frame should be is the reader's
+      // `rejected`, PROTOCOL.md §6.3 rule 3.)
+      try? logger?.close("failed: \(describe(error))")
+      throw error
     }
   }
 }

@@ -130,6 +130,8 @@ struct StreamToolSetup {
   let input: FileDescriptor
   let output: OutputFile
   let outputPath: String?
+  /// The input as named on the command line; "-" for standard input.
+  let inputPath: String
 
   /// `direction`: the keys of a session this tool uses (sc-seal sends, sc-open receives).
   init(
@@ -145,7 +147,7 @@ struct StreamToolSetup {
     }
     if sessionPath != nil && armored { throw ToolError.usage("-a is for sealed files, not sessions") }
     if keyPath != nil && options.has("binary") { throw ToolError.usage("--binary is for sessions (-s)") }
-    let inputPath = options.operands.first ?? "-"
+    inputPath = options.operands.first ?? "-"
     if (keyPath ?? sessionPath) == "-" && inputPath == "-" {
       throw ToolError.usage("the key and the input cannot both be standard input")
     }
@@ -190,6 +192,10 @@ struct StreamToolSetup {
       try claim?.take()
       try body()
       try output.commit()
+    } catch let error as ToolError {
+      output.abandon()
+      // A failed read(2) of the input names it (writes name their output in OutputFile).
+      throw error.naming(inputPath == "-" ? "standard input" : inputPath, reads: true, writes: false)
     } catch {
       output.abandon()
       throw error

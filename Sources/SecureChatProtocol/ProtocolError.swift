@@ -24,6 +24,8 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
   case malformed(String)
   /// The key file cannot be parsed.
   case invalidKeyFile(String)
+  /// A session stream that holds only the abort of the peer's sc-handshake (PROTOCOL.md §6.3 rule 3).
+  case rejected
 
   public var isIntegrityFailure: Bool {
     switch self {
@@ -45,6 +47,25 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case .trailingData: return "trailing-data"
     case .malformed: return "malformed"
     case .invalidKeyFile: return "invalid-key"
+    case .rejected: return "rejected"
+    }
+  }
+
+  /// The words every diagnostic of this class starts with (FORMATS.md §5, "message starts
+  /// with"): stable, so that a script can match on them.
+  public var classWording: String {
+    switch self {
+    case .notSealed: return "input is not a sealed file"
+    case .unsupported: return "unsupported"
+    case .truncated: return "input is truncated"
+    case .badLength: return "frame length out of range"
+    case .corrupted: return "frame corrupted in transit"
+    case .authenticationFailed: return "authentication failed"
+    case .outOfOrder: return "frame out of order"
+    case .trailingData: return "data after the final frame"
+    case .malformed: return "malformed input"
+    case .invalidKeyFile: return "invalid key file"
+    case .rejected: return "rejected by the peer"
     }
   }
 
@@ -53,7 +74,7 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case .notSealed: return "input is not a sealed file"
     case .unsupported(let what): return "unsupported \(what)"
     case .truncated: return "input is truncated: the final frame is missing"
-    case .badLength(let length): return "frame length \(length) out of range: corrupted or tampered with"
+    case .badLength(let length): return "frame length out of range (\(length)): corrupted or tampered with"
     case .corrupted: return "frame corrupted in transit (crc32 mismatch)"
     case .authenticationFailed(let what): return "authentication failed: \(what)"
     case .outOfOrder(let expected, let received):
@@ -61,6 +82,8 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case .trailingData: return "data after the final frame"
     case .malformed(let what): return "malformed input: \(what)"
     case .invalidKeyFile(let what): return "invalid key file: \(what)"
+    case .rejected:
+      return "rejected by the peer: its sc-handshake sent the abort after this side accepted the handshake"
     }
   }
 }

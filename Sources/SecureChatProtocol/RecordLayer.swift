@@ -193,16 +193,19 @@ public final class FrameVerifier {
       mac.verify(
         UnsafeRawBufferPointer(start: base, count: macEnd),
         expectedTag: UnsafeRawBufferPointer(start: base + macEnd, count: RecordLayer.tagSize))
-    else { throw ProtocolError.authenticationFailed("wrong key, or the data was tampered with") }
+    else {
+      // The key has already been proved (by the file's header or by the handshake): a frame that
+      // does not verify was changed, or does not belong here.
+      throw ProtocolError.authenticationFailed("a frame does not verify: it was tampered with, or is not from here")
+    }
 
     // From here on the header is authentic: a bad field is a peer we do not understand.
     let version = frame[0]
     let flags = frame[2]
     guard version == RecordLayer.version else { throw ProtocolError.unsupported("frame version \(version)") }
     guard let type = FrameType(rawValue: frame[1]) else { throw ProtocolError.unsupported("frame type \(frame[1])") }
-    guard flags & ~RecordLayer.finalFlag == 0, frame[3] == 0 else {
-      throw ProtocolError.unsupported("frame flags \(flags)")
-    }
+    guard flags & ~RecordLayer.finalFlag == 0 else { throw ProtocolError.unsupported("frame flags \(flags)") }
+    guard frame[3] == 0 else { throw ProtocolError.unsupported("frame reserved byte \(frame[3])") }
     let sequence = BigEndian.loadUInt64(base + 4)
     guard sequence == expectedSequence else {
       throw ProtocolError.outOfOrder(expected: expectedSequence, received: sequence)

@@ -132,13 +132,23 @@ public final class SealedFileReader {
 extension SealedFile {
   /// Opens a whole sealed file held in memory, binary or armored, on one thread: the reference
   /// path for test vectors and small inputs (the tools stream with the same reader and rules).
+  ///
+  /// Armor is read line by line (FORMATS.md §4.2 rule 7): the bytes of the lines before a
+  /// damaged one go through the checks of §3 first, and the armor's failure is reported only
+  /// when those checks need more bytes than the good lines gave.
   public static func open(_ input: [UInt8], fileKey: SecretBytes) throws -> [UInt8] {
     var binary = input
+    var armorFailure: Error?
     if Armor.looksArmored(input.prefix(Armor.beginLine.count)) {
       var decoder = ArmorDecoder()
       binary = []
-      try input.withUnsafeBytes { try decoder.decode($0, into: &binary) }
-      try decoder.finish(into: &binary)
+      do {
+        try input.withUnsafeBytes { try decoder.decode($0, into: &binary) }
+        try decoder.finish(into: &binary)
+      } catch {
+        // `binary` holds the bytes of every line before the failing one.
+        armorFailure = error
+      }
     }
     let reader = SealedFileReader(fileKey: fileKey)
     var decryptor: FrameDecryptor?
@@ -146,11 +156,12 @@ extension SealedFile {
     var offset = 0
     while true {
       let step = try binary.withUnsafeBytes {
-        try reader.next(UnsafeRawBufferPointer(rebasing: $0[offset...]), atEnd: true)
+        try reader.next(UnsafeRawBufferPointer(rebasing: $0[offset...]), atEnd: armorFailure == nil)
       }
       switch step {
       case .needMoreInput:
-        preconditionFailure("the whole input was given")
+        guard let armorFailure else { preconditionFailure("the whole input was given") }
+        throw armorFailure
       case .header(let consumed):
         decryptor = try FrameDecryptor(key: reader.keys!.frames.encryption)
         offset += consumed

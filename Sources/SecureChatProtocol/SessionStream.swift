@@ -55,7 +55,9 @@ public final class SessionStreamReader {
   public func next(_ input: UnsafeRawBufferPointer, atEnd: Bool) throws -> Step {
     precondition(!isFinished, "read past the final frame")
     guard let length = try RecordLayer.frameLength(startingAt: input), input.count >= length else {
-      if atEnd { throw ProtocolError.truncated }
+      // PROTOCOL.md §6.3 rule 3: the abort of the peer's sc-handshake, alone where a frame
+      // should be, is its rejection of this side's R2 after this side finished (§7.10).
+      if atEnd { throw input.elementsEqual(HandshakeMessage.abortMessage) ? ProtocolError.rejected : .truncated }
       return .needMoreInput
     }
     let (plaintext, frame) = try opener.openInPlace(UnsafeRawBufferPointer(rebasing: input[0..<length]))

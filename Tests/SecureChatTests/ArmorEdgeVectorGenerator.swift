@@ -1,4 +1,5 @@
 import Foundation
+import SecureChatProtocol
 import XCTest
 
 /// Armor cut or extended at its edges (FORMATS.md §4.2 rules 3 and 6; issue 14, items 1–4): the
@@ -45,6 +46,27 @@ enum ArmorEdgeVectors {
         "armor-cut-inside-end-line", "malformed",
         Array(([begin] + body + ["-----END SECURE"]).joined(separator: "\n").utf8)
       ),
+      // Rule 4, one defect: the last group of the third body line is lost, so the fourth follows a
+      // short line. The lines before it decode to a header that verifies and part of a frame, so
+      // no check of §3 can fail first (rule 7): `malformed` for every reader.
+      (
+        "armor-short-line", "malformed",
+        Array(
+          ([begin] + body.enumerated().map { $0.offset == 2 ? String($0.element.dropLast(4)) : $0.element }
+            + [lines.last!]).joined(separator: "\n").utf8) + [10]
+      ),
+      // Rule 7, one defect: good armor of bytes that are not a sealed file (the file without its
+      // first 3 bytes, re-encoded), so §3.1 step 1 fails on the first line's bytes.
+      ("armor-of-other-data", "not-sealed", reArmored(Array(Base64.decode(body.joined().utf8)!.dropFirst(3)))),
     ]
+  }
+
+  /// `bytes` in armor, as sc-seal -a writes it.
+  static func reArmored(_ bytes: [UInt8]) -> [UInt8] {
+    var encoder = ArmorEncoder()
+    var out = encoder.header()
+    bytes.withUnsafeBytes { encoder.encode($0, into: &out) }
+    encoder.finish(into: &out)
+    return out
   }
 }

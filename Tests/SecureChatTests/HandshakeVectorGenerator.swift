@@ -421,6 +421,10 @@ extension VectorGenerator {
       good.dropLast().flatMap { $0 })
     try vector("cut-mid-frame", "error truncated", released: first, good[0] + Array(good[1].prefix(50)))
     try vector("empty-stream", "error truncated", released: "", [])
+    // PROTOCOL.md §6.3 rule 3: the abort of the peer's sc-handshake, alone, is `rejected`; one byte
+    // more and it is only a cut stream.
+    try vector("abort-after-handshake", "error rejected", released: "", HandshakeMessage.abortMessage)
+    try vector("abort-and-one-byte", "error truncated", released: "", HandshakeMessage.abortMessage + [0x00])
     try vector("replayed-frame", "error out-of-order", released: first, good[0] + good[0] + good[1])
     try vector("reordered-frames", "error out-of-order", released: first, good[0] + good[2] + good[1] + good[3])
     try vector("dropped-frame", "error out-of-order", released: first, good[0] + good[2] + good[3])

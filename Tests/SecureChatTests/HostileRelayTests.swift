@@ -602,7 +602,7 @@ final class HostileRun {
     let table: [(String, String)] = [
       ("not speaking the SecureChat handshake", "not-a-peer"), ("protocol version", "unsupported-version"),
       ("closed the connection before the handshake", "closed-before"), ("timed out", "timeout"),
-      ("rejected the handshake", "rejected"), ("low-order", "low-order"), ("where", "unexpected-message"),
+      ("rejected by the peer", "rejected"), ("low-order", "low-order"), ("unexpected message", "unexpected-message"),
       ("malformed", "malformed"), ("truncated", "truncated"), ("out of order", "out-of-order"),
       ("crc32", "corrupted"), ("out of range", "bad-length"), ("after the final frame", "trailing-data"),
       ("authentication failed", "authentication"), ("connection is closed", "connection-closed"),

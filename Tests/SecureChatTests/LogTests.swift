@@ -835,7 +835,7 @@ final class LogTests: XCTestCase {
         if complete > 0 {
           XCTAssertTrue(
             String(decoding: check.stdout, as: UTF8.self).hasSuffix(
-              "; 1 session directions not closed (still running, or stopped)\n"),
+              "; 1 session direction not closed (still running, or stopped)\n"),
             String(decoding: check.stdout, as: UTF8.self))
         }
         outcomes.append("intact \(complete)")

@@ -169,7 +169,8 @@ final class PeersProcessTests: XCTestCase {
         + " (unknown key, or tampered)\n")
     XCTAssertEqual(
       result.initiator.stderr,
-      "sc-handshake: error: authentication failed: the peer rejected the handshake (different key?)\n")
+      "sc-handshake: error: rejected by the peer: it sent the abort (it holds another key, or does not accept"
+        + " this side's name)\n")
     XCTAssertFalse(result.initiator.wroteSession || result.responder.wroteSession)
   }
 
@@ -184,7 +185,11 @@ final class PeersProcessTests: XCTestCase {
         + " but named itself 'mallory', not 'carol'\n")
     // The peer learns only that authentication failed.
     XCTAssertEqual(result.initiator.status, 1, result.initiator.stderr)
-    XCTAssertTrue(result.initiator.stderr.contains("the peer rejected the handshake"), result.initiator.stderr)
+    // Its key is right, its name (-n) is not: the message must not blame the key alone (issue 13).
+    XCTAssertTrue(
+      result.initiator.stderr.hasPrefix("sc-handshake: error: rejected by the peer: "), result.initiator.stderr)
+    XCTAssertTrue(result.initiator.stderr.contains("does not accept this side's name"), result.initiator.stderr)
+    XCTAssertFalse(result.initiator.stderr.contains("different key"), result.initiator.stderr)
     XCTAssertFalse(result.initiator.wroteSession || result.responder.wroteSession)
     // Another entry's name with carol's key fails the same way.
     let swapped = try handshake(
@@ -313,8 +318,11 @@ extension PeersProcessTests {
     XCTAssertEqual(stranger.initiator.status, 1, stranger.initiator.stderr)
     XCTAssertEqual(stranger.responder.status, 1, stranger.responder.stderr)
     XCTAssertTrue(
-      stranger.initiator.stderr.contains("the peer did not prove that it continues session \(sid ?? "?")"),
+      stranger.initiator.stderr.contains("did not prove that it continues session \(sid ?? "?")"),
       stranger.initiator.stderr)
+    // The responder sent the abort: the class is `rejected`, and the message starts with its words.
+    XCTAssertTrue(
+      stranger.initiator.stderr.hasPrefix("sc-handshake: error: rejected by the peer: "), stranger.initiator.stderr)
     XCTAssertFalse(stranger.initiator.wroteSession || stranger.responder.wroteSession)
 
     // One bit of the initiator's secret changed: the continuation fails on both sides.
@@ -358,7 +366,7 @@ extension PeersProcessTests {
       "--continue-from cannot be used with --peers")
     try refused(
       ["--initiator", "-k", key, "-n", "alice", "--continue-from", key],
-      "\(key): invalid key file: not a valid continuation file: bad magic")
+      "invalid key file \(key): not a valid continuation file: bad magic")
     XCTAssertEqual(chmod(file, 0o640), 0)
     try refused(
       ["--initiator", "-k", key, "-n", "alice", "--continue-from", file],

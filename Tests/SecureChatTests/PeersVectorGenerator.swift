@@ -190,6 +190,9 @@ enum PeersVectors {
       h + "v6 [::1] 65535 v6.key v6\none 10.0.0.1 1 one.key one\n\(long64) \(String(repeating: "h", count: 253)) 80"
         + " long.key \(long64)\n")
     try good("good-relative-location", h + "bob - - bob.key bob\n", location: "peers")
+    // §10.2: a peers file in / has the empty directory before its last '/': keys/bob.key is
+    // /keys/bob.key, not //keys/bob.key.
+    try good("good-location-at-root", h + "bob - - keys/bob.key bob\n", location: "/peers")
     func entries(_ count: Int) -> String { (1...count).map { "peer\($0) - - keys/peer\($0).key peer\($0)\n" }.joined() }
     try good("good-64-entries", h + "# as many peers as a file may hold\n" + entries(PeersFile.maxEntries))
 

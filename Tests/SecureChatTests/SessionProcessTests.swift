@@ -495,7 +495,10 @@ final class SessionProcessTests: XCTestCase {
     for side in [alice, bob] {
       let stderr = text(side.file("hs.err"))
       XCTAssertEqual(status(side, "hs"), 1, "\(side.name): \(stderr)")
-      XCTAssertTrue(stderr.contains("authentication failed"), "\(side.name): \(stderr)")
+      // bob finds alice's response wrong; alice then gets bob's abort (PROTOCOL.md §3.6).
+      XCTAssertTrue(
+        stderr.contains(side.name == "alice" ? "error: rejected by the peer" : "error: authentication failed"),
+        "\(side.name): \(stderr)")
       XCTAssertFalse(stderr.contains("authenticated peer"), "\(side.name): \(stderr)")
       XCTAssertFalse(exists(side.session), "\(side.name) wrote a session file")
       XCTAssertFalse(exists(side.output), "\(side.name) ran sc-open")
@@ -531,7 +534,10 @@ final class SessionProcessTests: XCTestCase {
         // The initiator fails in every case; it never sends a frame.
         let aliceErr = text(alice.file("hs.err"))
         XCTAssertEqual(status(alice, "hs"), 1, "\(flip.label): alice: \(aliceErr)")
-        XCTAssertTrue(aliceErr.contains("authentication failed"), "\(flip.label): alice: \(aliceErr)")
+        // Its own check failed, or bob's did and bob sent the abort.
+        XCTAssertTrue(
+          aliceErr.contains("error: authentication failed") || aliceErr.contains("error: rejected by the peer"),
+          "\(flip.label): alice: \(aliceErr)")
         XCTAssertFalse(exists(alice.session), "\(flip.label): alice wrote a session")
         XCTAssertFalse(exists(alice.output), "\(flip.label): alice ran sc-open")
 

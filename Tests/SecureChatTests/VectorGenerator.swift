@@ -72,6 +72,16 @@ final class VectorGenerator: XCTestCase {
     try bad("two-key-lines", "invalid-key", Array("\(line)\n\(line)\n".utf8))
     try bad("unknown-type", "invalid-key", Array("securechat-key-v1 rsa \(keyBytes.hexString)\n".utf8))
     try bad("future-version", "unsupported", Array("securechat-key-v2 psk \(keyBytes.hexString)\n".utf8))
+    // §1.1's order: lines in order, the key line checked when it is met, so the first line's class wins.
+    try bad(
+      "future-version-then-second-key-line", "unsupported",
+      Array("securechat-key-v2 psk \(keyBytes.hexString)\n\(line)\n".utf8))
+    try bad(
+      "second-key-line-of-future-version", "invalid-key",
+      Array("\(line)\nsecurechat-key-v2 psk \(keyBytes.hexString)\n".utf8))
+    // §1.1: one CR at the end of the last line is removed even without an LF; a CR alone ends no line.
+    try good("good-cr-no-final-newline", Array("\(line)\r".utf8))
+    try bad("cr-is-not-a-line-end", "invalid-key", Array("# comment\r\(line)\n".utf8))
     try bad("short-key", "invalid-key", Array("securechat-key-v1 psk \(keyBytes.hexString.dropLast(2))\n".utf8))
     try bad("long-key", "invalid-key", Array("securechat-key-v1 psk \(keyBytes.hexString)00\n".utf8))
     try bad("not-hex", "invalid-key", Array("securechat-key-v1 psk \(keyBytes.hexString.dropLast(1))g\n".utf8))
@@ -410,7 +420,7 @@ final class VectorGenerator: XCTestCase {
 
     // Armor defects.
     let text = String(decoding: armored, as: UTF8.self)
-    var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     try bad(
       "armor-bad-character", "malformed",
       Array(text.replacingOccurrences(of: lines[1], with: "*" + lines[1].dropFirst()).utf8))
@@ -422,8 +432,6 @@ final class VectorGenerator: XCTestCase {
           .utf8))
     try bad("armor-garbage-after-end", "trailing-data", armored + Array("x\n".utf8))
     for (name, errorClass, data) in ArmorEdgeVectors.cases(armored: armored) { try bad(name, errorClass, data) }
-    lines[1] = String(lines[1].dropFirst(4))
-    try bad("armor-short-first-line", "malformed", Array(lines.joined(separator: "\n").utf8))
   }
 
   /// Header fields out of range under a valid tag, bad padding under a valid tag, length fields

@@ -13,6 +13,9 @@ import XCTest
 final class VectorTests: XCTestCase {
   /// How many handshake-failure vectors also ran through sc-handshake.
   private var handshakeToolRuns = 0
+  /// Each failing vector run through a tool: the table of its class (FORMATS.md §5 or
+  /// PROTOCOL.md §3.7), the class, the vector and what the tool wrote on standard error.
+  private var toolDiagnostics: [(table: ClassTable, errorClass: String, vector: String, stderr: String)] = []
 
   /// The directories of docs/vectors, the kinds each may hold, the error classes of each kind, and
   /// the document that lists its vectors.
@@ -29,7 +32,7 @@ final class VectorTests: XCTestCase {
       ["session-stream"],
       [
         "unsupported", "truncated", "bad-length", "corrupted", "authentication", "out-of-order", "trailing-data",
-        "malformed",
+        "malformed", "rejected",
       ], "PROTOCOL.md"
     ),
     "handshake": (
@@ -78,6 +81,70 @@ final class VectorTests: XCTestCase {
     XCTAssertGreaterThan(kinds["handshake-responder-keys", default: 0], 5)
     XCTAssertEqual(kinds["handshake-continuation", default: 0], 5)
     XCTAssertGreaterThan(kinds["peers-file", default: 0], 20)
+    try checkClassWordings()
+  }
+
+  /// The two tables of error classes with the words each class's diagnostic starts with.
+  enum ClassTable: String, CaseIterable {
+    case formats = "FORMATS.md"
+    case handshake = "PROTOCOL.md"
+  }
+
+  /// The classes of a document's table "| class | status | meaning | where | message starts
+  /// with |" (FORMATS.md §5, PROTOCOL.md §3.7), each with its words: read from the document,
+  /// so that a class added there without a vector fails `checkClassWordings`.
+  static func classWordings(_ table: ClassTable) throws -> [String: String] {
+    let text = try String(contentsOfFile: TestVector.directory + "/../" + table.rawValue, encoding: .utf8)
+    let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let header = "| class | status | meaning | where | message starts with |"
+    let starts = lines.indices.filter { lines[$0] == header }
+    XCTAssertEqual(starts.count, 1, "\(table.rawValue): one table of error classes with their words")
+    guard let start = starts.first else { return [:] }
+    var wordings: [String: String] = [:]
+    for line in lines[(start + 2)...] {
+      guard line.hasPrefix("|") else { break }
+      let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+      func code(_ cell: String) -> String? {
+        cell.count > 2 && cell.hasPrefix("`") && cell.hasSuffix("`") ? String(cell.dropFirst().dropLast()) : nil
+      }
+      guard cells.count == 5, let name = code(cells[0]), let words = code(cells[4]) else {
+        XCTFail("\(table.rawValue): a row of the class table that is not `class` | … | `words`: \(line)")
+        continue
+      }
+      wordings[name] = words
+    }
+    return wordings
+  }
+
+  /// FORMATS.md §5 and PROTOCOL.md §3.7: every class of each table is produced by at least one
+  /// vector run through a tool, and every tool run on a failing vector writes one error line that
+  /// starts with its class's words (after "sc-xxx: error: ").
+  private func checkClassWordings() throws {
+    for table in ClassTable.allCases {
+      let wordings = try Self.classWordings(table)
+      XCTAssertGreaterThan(wordings.count, 7, table.rawValue)
+      let runs = toolDiagnostics.filter { $0.table == table }
+      for (errorClass, words) in wordings {
+        XCTAssertTrue(
+          runs.contains { $0.errorClass == errorClass },
+          "\(table.rawValue): no vector run through a tool gives the class \(errorClass)")
+        XCTAssertFalse(
+          wordings.contains { $0.key != errorClass && $0.value.hasPrefix(words) },
+          "\(table.rawValue): the words of \(errorClass) begin another class's words")
+      }
+      for run in runs {
+        guard let words = wordings[run.errorClass] else {
+          XCTFail("\(run.vector): class \(run.errorClass) is not in the table of \(table.rawValue)")
+          continue
+        }
+        let errors = run.stderr.split(separator: "\n").filter { $0.contains(": error: ") }
+        XCTAssertEqual(errors.count, 1, "\(run.vector): one error line: \(run.stderr)")
+        let message = errors.first.map { $0[$0.range(of: ": error: ")!.upperBound...] } ?? ""
+        XCTAssertTrue(
+          errors.first?.hasPrefix("sc-") == true && message.hasPrefix(words),
+          "\(run.vector): \(run.errorClass) must start with '\(words)': \(run.stderr)")
+      }
+    }
   }
 
   /// Every file under docs/vectors, by path: the runner must have checked exactly these.
@@ -166,7 +233,7 @@ final class VectorTests: XCTestCase {
     let result = try ToolRunner.run("sc-open", ["-k", keyPath], stdin: .bytes(Data(vector.data)))
     XCTAssertEqual(result.status, expectedStatus, "\(vector.name): sc-open said \(result.stderr)")
     if let expected = vector.expectedError {
-      VectorTests.assertDiagnostic(result.stderr, ofClass: expected, vector.name)
+      toolDiagnostics.append((.formats, expected, vector.name, result.stderr))
     }
     if expectedStatus == 0 {
       XCTAssertEqual(SHA256.hash(Array(result.stdout)).hexString, vector.fields["plaintext-sha256"])
@@ -175,26 +242,6 @@ final class VectorTests: XCTestCase {
 
   static func exitStatus(ofClass errorClass: String) -> Int32 {
     ["not-sealed", "unsupported", "invalid-key"].contains(errorClass) ? 2 : 1
-  }
-
-  /// Words of the one-line diagnostic that each class gives (ProtocolError and HandshakeError).
-  static let diagnostics: [String: String] = [
-    "not-sealed": "not a sealed file", "unsupported": "unsupported", "truncated": "truncated",
-    "bad-length": "out of range", "corrupted": "corrupted in transit", "authentication": "authentication failed",
-    "out-of-order": "out of order", "trailing-data": "data after the final frame", "malformed": "malformed",
-    "not-a-peer": "not speaking the SecureChat handshake", "unsupported-version": "protocol version",
-    "rejected": "the peer rejected the handshake", "unexpected-message": "was expected",
-    "invalid-public-key": "low-order public key",
-  ]
-
-  /// The tool's diagnostic names the class: its words are there, and no other class's (but the
-  /// handshake's failures all begin "authentication failed:").
-  static func assertDiagnostic(_ stderr: String, ofClass errorClass: String, _ name: String) {
-    XCTAssertTrue(stderr.contains(diagnostics[errorClass]!), "\(name): \(errorClass): \(stderr)")
-    for (other, words) in diagnostics where other != errorClass && other != "authentication" {
-      XCTAssertFalse(
-        stderr.contains(words) && !diagnostics[errorClass]!.contains(words), "\(name): \(errorClass): \(stderr)")
-    }
   }
 
   private func checkKeyFile(_ vector: TestVector) throws {
@@ -244,6 +291,7 @@ final class VectorTests: XCTestCase {
       XCTAssertEqual(result.status, 2, "\(vector.name): \(result.stderr)")
       XCTAssertTrue(
         result.stderr.contains("but a \(needed.rawValue) key is needed here"), "\(vector.name): \(result.stderr)")
+      toolDiagnostics.append((.formats, "wrong-key-type", vector.name, result.stderr))
     } else {
       let result = try ToolRunner.run("sc-keygen", ["-y", keyPath])
       if vector.expectedError == nil {
@@ -252,6 +300,9 @@ final class VectorTests: XCTestCase {
       } else {
         XCTAssertEqual(result.status, 2, "\(vector.name): sc-keygen -y said \(result.stderr)")
         XCTAssertTrue(result.stdout.isEmpty, vector.name)
+        if let expected = vector.expectedError {
+          toolDiagnostics.append((.formats, expected, vector.name, result.stderr))
+        }
       }
     }
   }
@@ -339,18 +390,40 @@ final class VectorTests: XCTestCase {
     }
     XCTAssertEqual(failure, vector.expectedError, vector.name)
     XCTAssertNil(machine.result, vector.name)
+    // PROTOCOL.md §8.2: the side fails on the last message; none follows the failing one.
+    XCTAssertNil(vector.fields["receive-\(index)"], "\(vector.name): a message after the one that fails")
     // A failure on the first message does not depend on this side's random values, so the tool,
-    // which draws its own, must fail the same way on that message alone.
-    if failure != nil, index == 2, let expected = vector.expectedError {
-      try checkHandshakeFailureWithTool(vector, role: role, message: try hex(vector, "receive-1"), errorClass: expected)
+    // which draws its own, must fail the same way on that message alone. A failure on a later
+    // message is run through the tool too when a side with fresh random values fails on the same
+    // message with the same class (the commitment check K1, a bad length, ...).
+    guard failure != nil, let expected = vector.expectedError else { return }
+    let messages = try (1..<index).map { try hex(vector, "receive-\($0)") }
+    if index > 2 {
+      let fresh = try Handshake(
+        role: role, psk: SecretBytes(copying: try hex(vector, "psk")),
+        localName: Array(vector.fields["local-name"]!.utf8))
+      _ = fresh.start()
+      var freshFailure: String?
+      for (number, message) in messages.enumerated() where freshFailure == nil {
+        do {
+          if message.count >= HandshakeMessage.headerSize, let next = fresh.expectedMessage {
+            _ = try HandshakeMessage.bodyLength(header: Array(message.prefix(3)), expecting: next, isFirst: number == 0)
+          }
+          _ = try fresh.receive(message)
+        } catch {
+          freshFailure = number == messages.count - 1 ? HandshakeVectors.errorClass(error) : "earlier"
+        }
+      }
+      guard freshFailure == expected else { return }
     }
+    try checkHandshakeFailureWithTool(vector, role: role, messages: messages, errorClass: expected)
   }
 
   /// sc-handshake with the vector's key and name reads `message` and nothing more: it must exit
   /// with the status of the class, write no session file, and send its I1 (initiator) and then the
   /// abort message, unless the peer aborted or the stream was cut (PROTOCOL.md §3.6).
   private func checkHandshakeFailureWithTool(
-    _ vector: TestVector, role: Handshake.Role, message: [UInt8], errorClass: String
+    _ vector: TestVector, role: Handshake.Role, messages: [[UInt8]], errorClass: String
   ) throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sc-hsvector-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -364,7 +437,7 @@ final class VectorTests: XCTestCase {
         KeyFile.serialize(KeyFile.Key(type: .psk, secret: SecretBytes(copying: try hex(vector, "psk"))))
           .copyForTesting()),
       attributes: [.posixPermissions: 0o600])
-    _ = FileManager.default.createFile(atPath: inputPath, contents: Data(message))
+    _ = FileManager.default.createFile(atPath: inputPath, contents: Data(messages.flatMap { $0 }))
     let result = try ToolRunner.run(
       "sc-handshake",
       [
@@ -375,7 +448,7 @@ final class VectorTests: XCTestCase {
     handshakeToolRuns += 1
     let status: Int32 = ["not-a-peer", "unsupported-version"].contains(errorClass) ? 2 : 1
     XCTAssertEqual(result.status, status, "\(vector.name): sc-handshake said \(result.stderr)")
-    VectorTests.assertDiagnostic(result.stderr, ofClass: errorClass, vector.name)
+    toolDiagnostics.append((.handshake, errorClass, vector.name, result.stderr))
     XCTAssertFalse(FileManager.default.fileExists(atPath: sessionPath), "\(vector.name): a session file was written")
     var sent = Array(result.stdout)
     if role == .initiator {
@@ -383,7 +456,15 @@ final class VectorTests: XCTestCase {
       sent = Array(sent.dropFirst(68))
     }
     let abort = ["rejected", "truncated"].contains(errorClass) ? [] : HandshakeMessage.abortMessage
-    XCTAssertEqual(sent, abort, "\(vector.name): what sc-handshake sent after its failure")
+    if messages.count == 1 {
+      XCTAssertEqual(sent, abort, "\(vector.name): what sc-handshake sent after its failure")
+    } else {
+      // Its own messages before the failing one (R1, or I2), then the abort unless none is due.
+      XCTAssertGreaterThan(sent.count, 3, vector.name)
+      XCTAssertEqual(
+        Array(sent.suffix(3)) == HandshakeMessage.abortMessage, !abort.isEmpty,
+        "\(vector.name): what sc-handshake sent after its failure")
+    }
   }
 
   /// PROTOCOL.md §8.5: the continued keys are recomputed from the primitives here; then both
@@ -490,7 +571,7 @@ final class VectorTests: XCTestCase {
     let status = vector.expectedError.map { VectorTests.exitStatus(ofClass: $0) } ?? 0
     XCTAssertEqual(result.status, status, "\(vector.name): sc-open -s said \(result.stderr)")
     if let expected = vector.expectedError {
-      VectorTests.assertDiagnostic(result.stderr, ofClass: expected, vector.name)
+      toolDiagnostics.append((.formats, expected, vector.name, result.stderr))
     }
     XCTAssertEqual(result.stdout.count, Int(vector.fields["released-size"] ?? ""), "\(vector.name): sc-open -s output")
     XCTAssertEqual(SHA256.hash(Array(result.stdout)).hexString, vector.fields["released-sha256"], vector.name)

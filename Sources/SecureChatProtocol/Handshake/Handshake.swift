@@ -356,7 +356,18 @@ public final class Handshake {
       }
       name = plaintext
     } catch let error as ProtocolError {
-      throw HandshakeError.authenticationFailed("the peer's name frame does not verify (\(error))")
+      // §3.5 A2: every failure of FORMATS.md §2.3 steps 1-7 and 9 is `authentication`; its
+      // detail is told without the words of another class.
+      let why: String
+      switch error {
+      case .truncated, .badLength, .malformed("frame size"): why = "its length does not fit the message"
+      case .corrupted: why = "its CRC-32 does not match"
+      case .authenticationFailed: why = "its tag does not verify"
+      case .unsupported: why = "a reserved value in its header"
+      case .outOfOrder: why = "its sequence number is not 0"
+      default: why = "its padding or plaintext length is wrong"
+      }
+      throw HandshakeError.authenticationFailed("the peer's name frame does not verify (\(why))")
     }
     guard SessionName.isValid(name) else { throw HandshakeError.malformed("the peer's name is not a valid name") }
     // §3.5 A5: a peer that gives this side's own name is this side's own other role (one key for

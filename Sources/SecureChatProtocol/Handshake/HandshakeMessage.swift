@@ -107,17 +107,34 @@ public enum HandshakeError: Error, Equatable, CustomStringConvertible {
     }
   }
 
+  /// The words every diagnostic of this class starts with (PROTOCOL.md §3.7, "message starts
+  /// with"): stable, so that a script can match on them.
+  public var classWording: String {
+    switch self {
+    case .authenticationFailed: return "authentication failed"
+    case .rejectedByPeer: return "rejected by the peer"
+    case .unexpectedMessage: return "unexpected message"
+    case .malformed: return "malformed handshake message"
+    case .truncated: return "handshake truncated"
+    case .notAPeer: return "the peer is not speaking the SecureChat handshake"
+    case .unsupportedVersion: return "the peer speaks SecureChat protocol version"
+    case .invalidPublicKey: return "invalid public key"
+    }
+  }
+
   public var description: String {
     switch self {
     case .authenticationFailed(let detail): return "authentication failed: \(detail)"
-    case .rejectedByPeer: return "authentication failed: the peer rejected the handshake (different key?)"
+    case .rejectedByPeer:
+      // What the peer refused it does not say (§3.6): this side's key, or its name (-n).
+      return "rejected by the peer: it sent the abort (it holds another key, or does not accept this side's name)"
     case .unexpectedMessage(let type, let expected):
-      return "authentication failed: message type \(type) where \(expected) was expected"
-    case .malformed(let detail): return "authentication failed: malformed handshake message (\(detail))"
+      return "unexpected message: type \(type) where \(expected) was expected"
+    case .malformed(let detail): return "malformed handshake message: \(detail)"
     case .truncated: return "handshake truncated: the peer closed the connection"
     case .notAPeer: return "the peer is not speaking the SecureChat handshake"
     case .unsupportedVersion(let version): return "the peer speaks SecureChat protocol version \(version), not 1"
-    case .invalidPublicKey: return "authentication failed: the peer sent a low-order public key"
+    case .invalidPublicKey: return "invalid public key: the peer sent a low-order public key"
     }
   }
 }
