@@ -205,7 +205,3 @@ public struct ParsedArguments: Sendable {
     return parsed
   }
 }
-
-public enum SecureChatVersion {
-  public static let string = "0.1.0"
-}
