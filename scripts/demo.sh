@@ -18,7 +18,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 cd "$work"
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+# Each command shown in bold on a terminal; into a file or a pipe, no escape sequences.
+if [ -t 1 ] && [ "${TERM:-dumb}" != dumb ] && [ -z "${NO_COLOR:-}" ]; then
+  step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n$ %s\n' "$*"; }
+fi
 
 # --- 1. A chat --------------------------------------------------------------------------------
 

@@ -76,10 +76,10 @@ done
 for tool in sc-keygen sc-seal sc-open sc-handshake sc-logcheck; do
   if ldd "$bin/$tool" 2>&1 | grep -qi swift; then fail "$tool links a Swift library dynamically"; fi
   version=$(run "$tool" --version 2>&1) || true
-  check "$tool --version with PATH=\$tmp$prefix/bin:/usr/bin ($version)" [ -n "$version" ]
+  check "$tool --version with PATH=\$tmp$prefix/bin:/usr/bin ($version)" [ "$version" = "$tool $(cat VERSION)" ]
 done
 version=$(run sc-chat --version 2>&1) || true
-check "sc-chat --version ($version)" [ -n "$version" ]
+check "sc-chat --version ($version)" [ "$version" = "sc-chat $(cat VERSION)" ]
 
 # A file sealed and opened again, binary and armored; a tampered copy is refused with status 1.
 run sc-keygen -o k.key 2>/dev/null

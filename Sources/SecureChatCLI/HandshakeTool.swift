@@ -27,10 +27,10 @@ public enum HandshakeTool {
     options: [
       OptionSpec(nil, "initiator", help: "speak first (the side that connects)"),
       OptionSpec(nil, "responder", help: "answer (the side that listens)"),
-      OptionSpec("k", "key", value: "KEYFILE", help: "the pre-shared key file (- for standard input is not allowed)"),
+      OptionSpec("k", "key", value: "KEYFILE", help: "the pre-shared key file (a path; not -)"),
       OptionSpec(nil, "peers", value: "PEERSFILE", help: "accept every peer of this peers file (with --responder)"),
       OptionSpec("n", "name", value: "NAME", help: "the name to authenticate as (letters, digits, . _ - @ +)"),
-      OptionSpec(nil, "peer-name", value: "NAME", help: "the name the peer must authenticate as (with -k)"),
+      OptionSpec(nil, "peer-name", value: "NAME", help: "with -k: the name the peer must authenticate as"),
       OptionSpec("o", "output", value: "SESSIONFILE", help: "write the session here (created 0600, never overwritten)"),
       OptionSpec(nil, "timeout", value: "SECONDS", help: "give up when the handshake takes longer (default 30)"),
       OptionSpec(

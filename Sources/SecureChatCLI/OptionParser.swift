@@ -42,16 +42,84 @@ public struct CommandSpec: Sendable {
     self.maxOperands = maxOperands
   }
 
+  /// The widest line `--help` prints, in columns (all of it is ASCII).
+  public static let helpWidth = 80
+
+  /// `--help`: the usage lines, the summary and the options, wrapped to `helpWidth` columns. A
+  /// usage line continues under its first argument and never breaks inside brackets; the summary
+  /// is refilled paragraph by paragraph (blank lines part them); an option's description continues
+  /// in its column.
   public var helpText: String {
-    var text = "usage: " + usage.joined(separator: "\n       ") + "\n\n" + summary + "\n\noptions:\n"
-    for option in options {
-      var left = "  "
-      left += option.short.map { "-\($0), " } ?? "    "
-      left += "--\(option.long)"
-      if let value = option.valueName { left += " \(value)" }
-      text += left.padding(toLength: max(left.count + 2, 34)) + option.help + "\n"
+    let width = Self.helpWidth
+    var lines: [String] = []
+    for (index, line) in usage.enumerated() {
+      let lead = index == 0 ? "usage: " : "       "
+      let indent = String(repeating: " ", count: lead.count + name.count + 1)
+      lines += Self.wrap(Self.usageWords(line), width: width, first: lead, rest: indent)
     }
-    return text
+    lines.append("")
+    for paragraph in summary.split(separator: "\n\n", omittingEmptySubsequences: true) {
+      let words = paragraph.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+      lines += Self.wrap(words, width: width, first: "", rest: "")
+      lines.append("")
+    }
+    lines.append("options:")
+    let lefts = options.map { option in
+      var left = "  " + (option.short.map { "-\($0), " } ?? "    ") + "--\(option.long)"
+      if let value = option.valueName { left += " \(value)" }
+      return left
+    }
+    // The descriptions start two columns after the longest option, but no further than column 34.
+    let column = min((lefts.map(\.count).max() ?? 0) + 2, 34)
+    let indent = String(repeating: " ", count: column)
+    for (left, option) in zip(lefts, options) {
+      let words = option.help.split(separator: " ").map(String.init)
+      if left.count + 2 > column {
+        lines.append(left)
+        lines += Self.wrap(words, width: width, first: indent, rest: indent)
+      } else {
+        lines += Self.wrap(words, width: width, first: left.padding(toLength: column), rest: indent)
+      }
+    }
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  /// The words of a usage line, a bracketed group (`[--peer-name NAME]`) counting as one word.
+  static func usageWords(_ line: String) -> [String] {
+    var words: [String] = []
+    var word = ""
+    var depth = 0
+    for character in line {
+      if character == " " && depth == 0 {
+        if !word.isEmpty { words.append(word) }
+        word = ""
+        continue
+      }
+      if character == "[" { depth += 1 }
+      if character == "]" { depth = max(depth - 1, 0) }
+      word.append(character)
+    }
+    if !word.isEmpty { words.append(word) }
+    return words
+  }
+
+  /// Greedy filling: as many words on each line as fit in `width` columns; a word longer than a
+  /// line has a line of its own.
+  static func wrap(_ words: [String], width: Int, first: String, rest: String) -> [String] {
+    var lines: [String] = []
+    var line = first
+    var empty = true
+    for word in words {
+      if !empty && line.count + 1 + word.count > width {
+        lines.append(line)
+        line = rest
+        empty = true
+      }
+      line += (empty ? "" : " ") + word
+      empty = false
+    }
+    if !empty || lines.isEmpty { lines.append(line) }
+    return lines
   }
 }
 
@@ -136,8 +204,4 @@ public struct ParsedArguments: Sendable {
     }
     return parsed
   }
-}
-
-public enum SecureChatVersion {
-  public static let string = "0.1.0"
 }

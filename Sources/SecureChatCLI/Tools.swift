@@ -204,7 +204,7 @@ struct StreamToolSetup {
 }
 
 let keyOption = OptionSpec(
-  "k", "key", value: "KEYFILE", help: "the pre-shared key file, for sealed files (- for stdin)")
+  "k", "key", value: "KEYFILE", help: "the pre-shared key, for sealed files (- for stdin)")
 let sessionOption = OptionSpec("s", "session", value: "SESSIONFILE", help: "a live session written by sc-handshake")
 let outputOption = OptionSpec("o", "output", value: "OUTPUT", help: "write to OUTPUT instead of standard output")
 let logOption = OptionSpec(nil, "log", value: "LOGFILE", help: "with -s: append an entry per message to LOGFILE")
@@ -227,7 +227,8 @@ public enum SealTool {
     name: "sc-seal",
     usage: [
       "sc-seal -k KEYFILE [-a] [-o OUTPUT] [INPUT]",
-      "sc-seal -s SESSIONFILE [--binary] [--receipts-from FILE] [-o OUTPUT] [INPUT]",
+      "sc-seal -s SESSIONFILE [--binary] [--receipts-from FILE] [--log LOGFILE --log-key SEALKEY]"
+        + " [-o OUTPUT] [INPUT]",
       "sc-seal --check-log --log LOGFILE --log-key SEALKEY",
     ],
     summary: """
@@ -236,7 +237,7 @@ public enum SealTool {
       """,
     options: [
       keyOption,
-      OptionSpec("a", "armor", help: "write the sealed file as text (base64 between BEGIN/END lines)"),
+      OptionSpec("a", "armor", help: "write text: base64 between BEGIN and END lines"),
       sessionOption,
       OptionSpec(nil, "binary", help: "with -s: send raw input as it comes instead of line by line"),
       OptionSpec(
@@ -294,7 +295,8 @@ public enum OpenTool {
     name: "sc-open",
     usage: [
       "sc-open -k KEYFILE [-o OUTPUT] [INPUT]",
-      "sc-open -s SESSIONFILE [--receipts-to FILE] [--delivered FILE] [-o OUTPUT] [INPUT]",
+      "sc-open -s SESSIONFILE [--escape] [--receipts-to FILE] [--delivered FILE]"
+        + " [--log LOGFILE --log-key SEALKEY] [-o OUTPUT] [INPUT]",
     ],
     summary: """
       Verify and decrypt a sealed file (binary or armored) with -k, or a session stream with -s;

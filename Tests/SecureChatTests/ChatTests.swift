@@ -129,9 +129,10 @@ final class ChatTests: XCTestCase {
       "env LC_ALL=\(locale) PATH=\(binDirectory):/usr/bin:/bin XDG_RUNTIME_DIR=\(runtimeDirectory(side)) "
       + "HOME=\(directory) PS1='$ ' bash --norc --noprofile"
     if windows.isEmpty {
-      try tmux("-f", "/dev/null", "new-session", "-d", "-s", "chat", "-n", side, "-x", "80", "-y", "24", environment)
+      _ = try tmux(
+        "-f", "/dev/null", "new-session", "-d", "-s", "chat", "-n", side, "-x", "80", "-y", "24", environment)
     } else {
-      try tmux("new-window", "-t", "chat", "-n", side, environment)
+      _ = try tmux("new-window", "-t", "chat", "-n", side, environment)
     }
     let target = "chat:" + side
     let pidText = try tmux("display-message", "-p", "-t", target, "#{pane_pid}")

@@ -235,7 +235,7 @@ final class ReceiptToolTests: XCTestCase {
   private func path(_ name: String) -> String { directory + "/" + name }
 
   private func write(_ name: String, _ text: String) -> String {
-    FileManager.default.createFile(atPath: path(name), contents: Data(text.utf8))
+    XCTAssertTrue(FileManager.default.createFile(atPath: path(name), contents: Data(text.utf8)), name)
     return path(name)
   }
 
@@ -312,7 +312,7 @@ final class ReceiptToolTests: XCTestCase {
     XCTAssertEqual(contents("alice.delivered"), "0\n1\n2\n")
 
     // A file the shell opened, given as /dev/fd/N, is written at its end, not emptied.
-    FileManager.default.createFile(atPath: path("receipts.bin"), contents: receipts.stdout)
+    XCTAssertTrue(FileManager.default.createFile(atPath: path("receipts.bin"), contents: receipts.stdout))
     _ = write("log", "before\n")
     let q = ToolRunner.shellQuoted
     let shell = try ToolRunner.runExecutable(

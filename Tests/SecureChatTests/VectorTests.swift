@@ -176,7 +176,9 @@ final class VectorTests: XCTestCase {
       XCTAssertFalse(names.isEmpty, category)
       for name in names {
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: root + "/" + category + "/" + name, isDirectory: &isDirectory)
+        XCTAssertTrue(
+          FileManager.default.fileExists(atPath: root + "/" + category + "/" + name, isDirectory: &isDirectory),
+          "\(category)/\(name)")
         XCTAssertFalse(isDirectory.boolValue, "\(category)/\(name): a directory inside a category")
         guard name.hasSuffix(".vector") else {
           XCTFail("\(category)/\(name): not a .vector file, so it would not be run")
