@@ -102,6 +102,9 @@ if ! grep -qE '^[[:space:]]*Executed [0-9]+ tests?, with' "$xctest"; then
   note "check: swift test did not finish (status $status); its last lines:"
   tail -n 10 "$xctest"
   if [ "$failed" -eq 0 ]; then failed=1; fi
+elif [ "$((passed + failed))" -eq 0 ]; then
+  note "check: swift test ran no test"
+  failed=1
 elif [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   note "check: swift test ended with status $status"
   failed=1
