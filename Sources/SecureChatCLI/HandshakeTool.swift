@@ -15,6 +15,7 @@ public enum HandshakeTool {
         + " [--timeout SECONDS]",
       "sc-handshake --responder --peers PEERSFILE -n NAME -o SESSIONFILE [--timeout SECONDS]",
       "sc-handshake ... [--continue-from CONTFILE] [--continuation-to CONTFILE]",
+      "sc-handshake ... [--log LOGFILE --log-key SEALKEY [--peer-address ADDRESS]]",
     ],
     summary: """
       Authenticate the peer on standard input/output with the pre-shared key (ephemeral X25519 and
@@ -39,6 +40,10 @@ public enum HandshakeTool {
       OptionSpec(
         nil, "continuation-to", value: "CONTFILE",
         help: "write this session's continuation file here (created 0600, never overwritten)"),
+      OptionSpec(nil, "log", value: "LOGFILE", help: "append an entry to LOGFILE when the handshake fails"),
+      logKeyOption,
+      OptionSpec(
+        nil, "peer-address", value: "ADDRESS", help: "with --log: where the connection came from, for the entry"),
     ],
     maxOperands: 0)
 
@@ -92,6 +97,7 @@ public enum HandshakeTool {
       }
       timeout = value
     }
+    let failureLog = try FailedHandshakeLog(options)
     // Standard input and output are the connection to the peer.
     try StandardDescriptors.requireOpen(.standardInput)
     try StandardDescriptors.requireOpen(.standardOutput)
@@ -141,6 +147,36 @@ public enum HandshakeTool {
     let reader = PeerReader(
       fd: .standardInput, deadline: monotonicMilliseconds() + Int64(timeout) * 1000, timeoutSeconds: timeout)
     do {
+      try exchange(handshake, reader: reader, role: role, continued: continued)
+    } catch {
+      failureLog?.record(error)
+      throw error
+    }
+    let session = handshake.result!
+    try sink.write(SessionFile.serialize(session))
+    try continuationSink?.write(ContinuationFile.serialize(ContinuationFile.Contents(session)))
+    Diagnostics.info("authenticated peer '\(String(decoding: session.peerName, as: UTF8.self))'")
+    Diagnostics.info("verification code \(session.verificationCode)")
+    if !entries.isEmpty, let index = handshake.selectedKeyIndex {
+      Diagnostics.info("peers file entry '\(entries[index].peer)'")
+    }
+    if let continued {
+      // The continued key is the first of `keys` on both sides.
+      if handshake.selectedKeyIndex == 0 {
+        Diagnostics.info("continues session \(continued.sessionID.hexString)")
+      } else {
+        Diagnostics.info(
+          "new session: it does not continue session \(continued.sessionID.hexString); compare the verification code")
+      }
+    }
+  }
+
+  /// The messages of the handshake, until it succeeds or fails; a failure of the handshake is
+  /// reported with the words of its class (PROTOCOL.md §3.7).
+  private static func exchange(
+    _ handshake: Handshake, reader: PeerReader, role: Handshake.Role, continued: ContinuationFile.Contents?
+  ) throws {
+    do {
       if let first = handshake.start() { try sendToPeer(first) }
       var isFirstMessage = true
       while let expected = handshake.expectedMessage {
@@ -171,23 +207,6 @@ public enum HandshakeTool {
         }
       }
       throw ToolError(description, status: error.isIntegrityFailure ? .integrityFailure : .operationalFailure)
-    }
-    let session = handshake.result!
-    try sink.write(SessionFile.serialize(session))
-    try continuationSink?.write(ContinuationFile.serialize(ContinuationFile.Contents(session)))
-    Diagnostics.info("authenticated peer '\(String(decoding: session.peerName, as: UTF8.self))'")
-    Diagnostics.info("verification code \(session.verificationCode)")
-    if !entries.isEmpty, let index = handshake.selectedKeyIndex {
-      Diagnostics.info("peers file entry '\(entries[index].peer)'")
-    }
-    if let continued {
-      // The continued key is the first of `keys` on both sides.
-      if handshake.selectedKeyIndex == 0 {
-        Diagnostics.info("continues session \(continued.sessionID.hexString)")
-      } else {
-        Diagnostics.info(
-          "new session: it does not continue session \(continued.sessionID.hexString); compare the verification code")
-      }
     }
   }
 

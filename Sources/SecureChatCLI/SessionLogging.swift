@@ -282,3 +282,53 @@ enum UTCTime {
       + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(spec.tv_nsec / 1000), 6))Z"
   }
 }
+
+/// `sc-handshake --log LOGFILE --log-key SEALKEY [--peer-address ADDRESS]`: a handshake that fails
+/// leaves a `refused` entry (docs/FORMATS.md §9.2), so that the log shows the attempts that did
+/// not get in, not only the sessions that did. The log and its key are checked before the
+/// handshake starts.
+struct FailedHandshakeLog {
+  private let appender: LogAppender
+  private let peerAddress: String?
+
+  /// nil without --log; a usage error for half of the options.
+  init?(_ options: ParsedArguments) throws {
+    let address = options.value("peer-address")
+    switch (options.value("log"), options.value("log-key")) {
+    case (nil, nil):
+      guard address == nil else { throw ToolError.usage("--peer-address goes with --log") }
+      return nil
+    case (.some(let logPath), .some(let keyPath)):
+      if let address {
+        // Recorded as it is: printable ASCII without spaces, as socat and systemd write addresses.
+        guard (1...100).contains(address.utf8.count), address.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+          throw ToolError.usage("--peer-address takes 1 to 100 printable characters without spaces")
+        }
+      }
+      appender = try LogAppender(logPath: logPath, keyPath: keyPath)
+      try appender.check()
+      peerAddress = address
+    default: throw ToolError.usage("--log and --log-key go together")
+    }
+  }
+
+  /// Appends the entry for `error`, the failure the tool is about to report; a log that cannot
+  /// take it is reported too, and the handshake's own status stays.
+  func record(_ error: Error) {
+    let reason: String
+    switch error {
+    case let error as ToolError: reason = error.message
+    case let error as ProtocolError: reason = error.description
+    default: reason = "\(error)"
+    }
+    let text = peerAddress.map { "from \($0): \(reason)" } ?? reason
+    do {
+      try appender.append([
+        LogEntry(time: UTCTime.now(), kind: .refused, sessionID: [], peer: [], sequence: nil, text: Array(text.utf8))
+      ])
+    } catch {
+      let message = (error as? ToolError)?.message ?? "\(error)"
+      Diagnostics.error("cannot log the failed handshake: \(message)")
+    }
+  }
+}

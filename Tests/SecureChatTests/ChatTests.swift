@@ -800,7 +800,8 @@ final class ChatTests: XCTestCase {
       failures() { [ "$(grep -c 'did not authenticate' bob.err)" -ge "$1" ]; }
       stray() { printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 socat -t 1 - "TCP:127.0.0.1:$port" >/dev/null 2>&1; }
       mkfifo bob.in
-      "$chat" -n bob -k k.key -b 127.0.0.1 listen "$port" <bob.in >bob.out 2>bob.err &
+      sc-keygen --log -o bob.seal --verify-key bob.verify 2>/dev/null
+      "$chat" -n bob -k k.key -b 127.0.0.1 --log bob.log --log-key bob.seal listen "$port" <bob.in >bob.out 2>bob.err &
       bob=$!
       exec {hold}>bob.in
       wait_for listening || echo "never listened"
@@ -819,6 +820,8 @@ final class ChatTests: XCTestCase {
       exec {hold}>&-
       wait "$bob"
       echo "bob: $?"
+      sc-logcheck -k bob.verify bob.log
+      echo "logcheck: $?"
       """#
     let result = try ToolRunner.runExecutable(
       "/bin/bash", ["-c", script, "limits", Self.chatScript, String(port)], stdin: .none,
@@ -837,6 +840,12 @@ final class ChatTests: XCTestCase {
     XCTAssertTrue(bobErr.contains("sc-chat: 1 connection from 127.0.0.1 closed unanswered meanwhile\n"), bobErr)
     XCTAssertTrue(bobErr.contains("connected to alice (127.0.0.1:"), bobErr)
     XCTAssertTrue(bobOut.contains("] alice: hello bob\n"), bobOut)
+    // Each failed attempt is an entry of bob's log, with where it came from; the log verifies.
+    XCTAssertTrue(output.contains("logcheck: 0\n"), output + result.stderr)
+    let log = (try? String(contentsOfFile: path("bob.log"), encoding: .utf8)) ?? ""
+    let refused = log.split(separator: "\n").filter { $0.contains(" refused - - - from 127.0.0.1:") }
+    XCTAssertEqual(refused.count, 3, log)
+    XCTAssertEqual(refused.filter { $0.contains(": authentication failed") }.count, 1, log)
   }
 
   /// Issue 13, defect 7: after `kill -9` of sc-chat (no trap runs), its socat used to keep the

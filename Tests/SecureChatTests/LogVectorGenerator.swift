@@ -105,6 +105,15 @@ enum LogVectors {
     good("good-both-directions", join(lines), entries: lines.count)
     good("good-empty", [], entries: 0)
     good("good-first-three", join(Array(lines[0..<3])), entries: 3)
+    // A log that starts with a handshake that failed (kind refused, FORMATS.md §9.2), then a session.
+    let refusedState = LogSealState(
+      key: SecretBytes(copying: verifyKey), nextIndex: 0, previousTag: SessionLog.initialPreviousTag)
+    let refused = LogEntry(
+      time: time(0), kind: .refused, sessionID: [], peer: [], sequence: nil,
+      text: Array("from 192.0.2.7:40112: authentication failed: the peer's response does not verify".utf8))
+    var refusedLines: [[UInt8]] = []
+    for entry in [refused] + entries().prefix(2) { refusedLines.append(Array(try refusedState.seal(entry).dropLast())) }
+    good("good-refused-attempt", join(refusedLines), entries: 3)
 
     // modified: a byte of the text, of the time, of the tag, the sequence number; all line 3+.
     bad("modified-text", .modified, line: 4, changed(4) { $0 = replacing($0, "hi alice", "hi alicE") })

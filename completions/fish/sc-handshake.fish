@@ -12,6 +12,9 @@ complete -c sc-handshake -l peer-name -x -d 'The name the peer must authenticate
 complete -c sc-handshake -s o -l output -r -F -d 'Write the session here (created 0600, never overwritten)'
 complete -c sc-handshake -l continue-from -r -F -d 'Continue the session of this continuation file'
 complete -c sc-handshake -l continuation-to -r -F -d "Write this session's continuation file here (0600)"
+complete -c sc-handshake -l log -r -F -d 'Append an entry to LOGFILE when the handshake fails'
+complete -c sc-handshake -l log-key -r -F -d "The log's sealing key (made by sc-keygen --log)"
+complete -c sc-handshake -l peer-address -x -d 'With --log: where the connection came from, for the entry'
 complete -c sc-handshake -l timeout -x -d 'Give up when the handshake takes longer (default 30)'
 complete -c sc-handshake -s h -l help -d 'Show help and exit'
 complete -c sc-handshake -l version -d 'Show the version and exit'

@@ -66,6 +66,9 @@ public enum LogEntryKind: String, CaseIterable, Sendable {
   case receiveClose = "receive-close"
   /// A writer found a torn last line left by a crash and cut it off (text: how many bytes).
   case repair
+  /// A handshake that failed (sc-handshake --log): nothing was authenticated, so the session and
+  /// the peer are "-"; the text says where the connection came from, if known, and why it failed.
+  case refused
 }
 
 extension LogEntryKind {
