@@ -301,7 +301,7 @@ final class ChatTests: XCTestCase {
 
   func testWrongKeyShowsAuthenticationFailedOnBothSides() throws {
     let (alice, bob) = try connectPair(aliceKey: "other.key", expectSuccess: false)
-    waitFor(alice, "authentication failed")
+    waitFor(alice, "rejected by the peer")
     waitFor(bob, "did not authenticate: authentication failed")
     XCTAssertEqual(exitStatus(alice), 1)
     // The listener reports the failed attempt and goes on listening (--once would end it).
@@ -668,7 +668,9 @@ final class ChatTests: XCTestCase {
       aliceInput: Data("secret too\n".utf8))
     XCTAssertEqual(alice.status, 1, alice.stderr)
     XCTAssertEqual(bob.status, 1, bob.stderr)
-    XCTAssertTrue(alice.stderr.contains("authentication failed"), alice.stderr)
+    // Bob finds that alice's response does not verify; alice learns only that bob refused her.
+    XCTAssertTrue(alice.stderr.contains("sc-handshake: error: rejected by the peer"), alice.stderr)
+    XCTAssertTrue(alice.stderr.contains("sc-chat: error: not connected to 127.0.0.1 port"), alice.stderr)
     XCTAssertTrue(bob.stderr.contains("authentication failed"), bob.stderr)
     XCTAssertEqual(alice.stdout.count + bob.stdout.count, 0, "nothing is shown from a peer that did not authenticate")
   }
