@@ -19,7 +19,9 @@ lint() {
 }
 lint mandoc -Tlint -Wwarning man/*.1 man/*.7
 shell_scripts=(scripts/*.sh .ci/run)
-if [ -f bin/sc-chat ]; then shell_scripts+=(bin/sc-chat); fi
+for script in bin/sc-chat bin/sc-inbox; do
+  if [ -f "$script" ]; then shell_scripts+=("$script"); fi
+done
 lint shellcheck "${shell_scripts[@]}"
 lint shellcheck -s bash completions/bash/*
 # Every fuzz target (scripts/fuzz.sh) for a few seconds, with its own build.
