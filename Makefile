@@ -7,17 +7,20 @@ export PATH := $(PATH):/opt/swift/usr/bin
 RELEASE_FLAGS = -c release --static-swift-stdlib
 TOOLS = sc-keygen sc-seal sc-open sc-handshake sc-logcheck
 # Installed as they are, from bin/.
-SCRIPTS = sc-chat
+SCRIPTS = sc-chat sc-inbox
 BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
 BASH_COMPLETION_DIR = $(PREFIX)/share/bash-completion/completions
 ZSH_COMPLETION_DIR = $(PREFIX)/share/zsh/site-functions
 FISH_COMPLETION_DIR = $(PREFIX)/share/fish/vendor_completions.d
+# systemd units of the inbox service (contrib/systemd): installed, never enabled.
+SYSTEMD_UNIT_DIR = $(PREFIX)/lib/systemd/system
 MAN1 = $(notdir $(wildcard man/*.1))
 MAN7 = $(notdir $(wildcard man/*.7))
 BASH_COMPLETIONS = $(notdir $(wildcard completions/bash/*))
 ZSH_COMPLETIONS = $(notdir $(wildcard completions/zsh/_*))
 FISH_COMPLETIONS = $(notdir $(wildcard completions/fish/*.fish))
+SYSTEMD_UNITS = $(notdir $(wildcard contrib/systemd/*.socket contrib/systemd/*.service))
 
 .PHONY: all deps build check check-asan fuzz soak test demo bench install uninstall format clean
 
@@ -56,7 +59,8 @@ bench: build
 	scripts/bench.sh "$$bin" && scripts/bench-session.sh "$$bin" && scripts/bench-log.sh "$$bin" && \
 	  scripts/bench-chat.sh "$$bin" && scripts/bench-handshake.sh "$$bin"
 
-# Binaries, sc-chat, man pages and shell completions (whatever is in completions/), each where
+# Binaries, sc-chat, sc-inbox, man pages, shell completions (whatever is in completions/) and the
+# systemd units of the inbox service (ExecStart= pointed at $(BINDIR); not enabled), each where
 # its consumer looks for it; uninstall removes exactly those files and leaves the directories.
 install: build
 	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
@@ -71,6 +75,11 @@ install: build
 	for file in $(ZSH_COMPLETIONS); do install -m 0644 "completions/zsh/$$file" "$(DESTDIR)$(ZSH_COMPLETION_DIR)/$$file" || exit; done
 	$(if $(FISH_COMPLETIONS),install -d "$(DESTDIR)$(FISH_COMPLETION_DIR)")
 	for file in $(FISH_COMPLETIONS); do install -m 0644 "completions/fish/$$file" "$(DESTDIR)$(FISH_COMPLETION_DIR)/$$file" || exit; done
+	$(if $(SYSTEMD_UNITS),install -d "$(DESTDIR)$(SYSTEMD_UNIT_DIR)")
+	for unit in $(SYSTEMD_UNITS); do \
+	  sed 's|@BINDIR@|$(BINDIR)|g' "contrib/systemd/$$unit" >"$(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$unit" && \
+	  chmod 0644 "$(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$unit" || exit; \
+	done
 
 uninstall:
 	for tool in $(TOOLS) $(SCRIPTS); do rm -f "$(DESTDIR)$(BINDIR)/$$tool"; done
@@ -79,6 +88,7 @@ uninstall:
 	for file in $(BASH_COMPLETIONS); do rm -f "$(DESTDIR)$(BASH_COMPLETION_DIR)/$$file"; done
 	for file in $(ZSH_COMPLETIONS); do rm -f "$(DESTDIR)$(ZSH_COMPLETION_DIR)/$$file"; done
 	for file in $(FISH_COMPLETIONS); do rm -f "$(DESTDIR)$(FISH_COMPLETION_DIR)/$$file"; done
+	for unit in $(SYSTEMD_UNITS); do rm -f "$(DESTDIR)$(SYSTEMD_UNIT_DIR)/$$unit"; done
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -2,7 +2,8 @@
 # Part of `make check`: `make install` into a temporary DESTDIR, then the installed tools must run
 # with PATH limited to the install directory and /usr/bin (no Swift toolchain): versions, a sealed
 # file and its armor opened again, a tampered copy refused, a chat between two installed sc-chat
-# over 127.0.0.1 with a log that sc-logcheck verifies. The man pages must render, and
+# over 127.0.0.1 with a log that sc-logcheck verifies. The man pages must render, the systemd
+# units of sc-inbox must name the installed sc-inbox and pass systemd-analyze verify, and
 # `make uninstall` must remove every file it installed and nothing else.
 # Needs the release build (make install builds it: a few minutes the first time).
 set -euo pipefail
@@ -46,7 +47,7 @@ pass "make install DESTDIR=\$tmp PREFIX=$prefix"
 
 # Every file install should have put somewhere, from the sources.
 expected=()
-for tool in sc-keygen sc-seal sc-open sc-handshake sc-logcheck sc-chat; do expected+=("$bin/$tool"); done
+for tool in sc-keygen sc-seal sc-open sc-handshake sc-logcheck sc-chat sc-inbox; do expected+=("$bin/$tool"); done
 for page in man/*.1; do expected+=("$mandir/man1/${page#man/}"); done
 for page in man/*.7; do expected+=("$mandir/man7/${page#man/}"); done
 for file in completions/bash/*; do
@@ -58,6 +59,8 @@ done
 for file in completions/fish/*.fish; do
   [ -f "$file" ] && expected+=("$root$prefix/share/fish/vendor_completions.d/${file#completions/fish/}")
 done
+units=$root$prefix/lib/systemd/system
+for file in contrib/systemd/*.socket contrib/systemd/*.service; do expected+=("$units/${file#contrib/systemd/}"); done
 missing=0
 for file in "${expected[@]}"; do
   [ -f "$file" ] || {
@@ -65,12 +68,30 @@ for file in "${expected[@]}"; do
     missing=$((missing + 1))
   }
 done
-check "${#expected[@]} files installed (tools, sc-chat, man pages, completions)" [ "$missing" -eq 0 ]
+check "${#expected[@]} files installed (tools, sc-chat, sc-inbox, man pages, completions, units)" [ "$missing" -eq 0 ]
 check "installed ${#expected[@]} files and no others" \
   [ "$(find "$root" -type f | wc -l)" -eq $((${#expected[@]} + 2)) ]
-for tool in sc-keygen sc-seal sc-open sc-handshake sc-logcheck sc-chat; do
+for tool in sc-keygen sc-seal sc-open sc-handshake sc-logcheck sc-chat sc-inbox; do
   check "$tool is executable (0755)" [ "$(stat -c %a "$bin/$tool")" = 755 ]
 done
+
+# The inbox service's units: installed 0644, not enabled (no wants links), ExecStart= on the
+# installed sc-inbox; systemd-analyze verify accepts them (with ExecStart= pointed into $tmp,
+# where the script is).
+for unit in "$units"/*; do
+  check "${unit#"$root"} is 0644" [ "$(stat -c %a "$unit")" = 644 ]
+done
+check "no unit is enabled by make install" [ -z "$(find "$root" -name '*.wants' -o -type l | head -n 1)" ]
+check "sc-inbox@.service runs $prefix/bin/sc-inbox" \
+  grep -q "^ExecStart=$prefix/bin/sc-inbox " "$units/sc-inbox@.service"
+check "no @BINDIR@ left in the units" [ -z "$(grep -l '@BINDIR@' "$units"/* || true)" ]
+if command -v systemd-analyze >/dev/null; then
+  mkdir "$tmp/units"
+  for unit in "$units"/*; do sed "s|=$prefix/bin/|=$bin/|" "$unit" >"$tmp/units/${unit##*/}"; done
+  verified=$(cd "$tmp/units" && systemd-analyze verify --man=no sc-inbox.socket sc-inbox@.service 2>&1) &&
+    [ -z "$verified" ] || verified="failed: $verified"
+  check "systemd-analyze verify sc-inbox.socket sc-inbox@.service${verified:+ ($verified)}" [ -z "$verified" ]
+fi
 
 # The binaries need nothing from the Swift toolchain.
 for tool in sc-keygen sc-seal sc-open sc-handshake sc-logcheck; do
@@ -80,6 +101,8 @@ for tool in sc-keygen sc-seal sc-open sc-handshake sc-logcheck; do
 done
 version=$(run sc-chat --version 2>&1) || true
 check "sc-chat --version ($version)" [ "$version" = "sc-chat $(cat VERSION)" ]
+version=$(run sc-inbox --version 2>&1) || true
+check "sc-inbox --version ($version)" [ "$version" = "sc-inbox $(cat VERSION)" ]
 
 # A file sealed and opened again, binary and armored; a tampered copy is refused with status 1.
 run sc-keygen -o k.key 2>/dev/null

@@ -146,7 +146,7 @@ final class CompletionTests: XCTestCase {
       try fileManager.createDirectory(atPath: sandbox + "/" + directory, withIntermediateDirectories: true)
     }
     try Data().write(to: URL(fileURLWithPath: work + "/alice.key"))
-    for tool in ToolRunner.toolNames + ["sc-chat"] {
+    for tool in ToolRunner.toolNames + ["sc-chat", "sc-inbox"] {
       let path = sandbox + "/stubs/" + tool
       try Data("#!/bin/sh\nexit 0\n".utf8).write(to: URL(fileURLWithPath: path))
       guard chmod(path, 0o755) == 0 else { throw ToolRunnerError(description: "chmod \(path) failed") }
@@ -389,9 +389,9 @@ final class CompletionTests: XCTestCase {
     }
   }
 
-  func testBashScriptsLoad() throws { try checkScriptsLoad(.bash, ToolRunner.toolNames + ["sc-chat"]) }
-  func testZshScriptsLoad() throws { try checkScriptsLoad(.zsh, ToolRunner.toolNames + ["sc-chat"]) }
-  func testFishScriptsLoad() throws { try checkScriptsLoad(.fish, ToolRunner.toolNames + ["sc-chat"]) }
+  func testBashScriptsLoad() throws { try checkScriptsLoad(.bash, ToolRunner.toolNames + ["sc-chat", "sc-inbox"]) }
+  func testZshScriptsLoad() throws { try checkScriptsLoad(.zsh, ToolRunner.toolNames + ["sc-chat", "sc-inbox"]) }
+  func testFishScriptsLoad() throws { try checkScriptsLoad(.fish, ToolRunner.toolNames + ["sc-chat", "sc-inbox"]) }
 
   // MARK: - Options and their values
 
@@ -425,6 +425,30 @@ final class CompletionTests: XCTestCase {
   func testBashCompletesTheSwiftToolsOptions() throws { try checkSwiftTools(.bash) }
   func testZshCompletesTheSwiftToolsOptions() throws { try checkSwiftTools(.zsh) }
   func testFishCompletesTheSwiftToolsOptions() throws { try checkSwiftTools(.fish) }
+
+  // MARK: - sc-inbox
+
+  /// sc-inbox's options, from man/sc-inbox.1 (ManPageOptionTests checks it against the script).
+  static func inboxTool() throws -> Tool {
+    let options = manPageOptions(
+      try String(contentsOf: root.appendingPathComponent("man/sc-inbox.1"), encoding: .utf8))
+    guard !options.isEmpty else { throw ToolRunnerError(description: "no options found in man/sc-inbox.1") }
+    return Tool(name: "sc-inbox", options: options)
+  }
+
+  func checkInbox(_ shell: Shell) throws {
+    try checkOptions(shell, Self.inboxTool())
+    // The operand is the inbox: a directory.
+    XCTAssertEqual(
+      Set(
+        try complete(shell, "sc-inbox -n inbox -k alice.key sub").map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+      ),
+      ["subdirectory"], "\(shell): the inbox directory")
+  }
+
+  func testBashCompletesScInbox() throws { try checkInbox(.bash) }
+  func testZshCompletesScInbox() throws { try checkInbox(.zsh) }
+  func testFishCompletesScInbox() throws { try checkInbox(.fish) }
 
   // MARK: - sc-chat
 

@@ -44,12 +44,12 @@ final class HelpTextTests: XCTestCase {
     return options
   }
 
-  /// `--help` of a Swift tool or of bin/sc-chat: status 0, nothing on standard error.
+  /// `--help` of a Swift tool or of a script of bin/: status 0, nothing on standard error.
   func help(of tool: String) throws -> String {
     let result: ToolResult
-    if tool == "sc-chat" {
+    if tool == "sc-chat" || tool == "sc-inbox" {
       result = try ToolRunner.runExecutable(
-        Self.repository.appendingPathComponent("bin/sc-chat").path, ["--help"], stdin: .none)
+        Self.repository.appendingPathComponent("bin/\(tool)").path, ["--help"], stdin: .none)
     } else {
       result = try ToolRunner.run(tool, ["--help"])
     }
@@ -59,7 +59,7 @@ final class HelpTextTests: XCTestCase {
   }
 
   func testEveryHelpFitsIn80ColumnsAndListsEveryDocumentedOption() throws {
-    for tool in ToolRunner.toolNames + ["sc-chat"] {
+    for tool in ToolRunner.toolNames + ["sc-chat", "sc-inbox"] {
       let text = try help(of: tool)
       XCTAssertTrue(text.hasPrefix("usage: \(tool) "), "\(tool) --help: \(text)")
       for line in text.split(separator: "\n", omittingEmptySubsequences: false) {

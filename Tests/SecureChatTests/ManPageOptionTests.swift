@@ -104,6 +104,29 @@ final class ManPageOptionTests: XCTestCase {
     XCTAssertEqual(unknown.status, 2, unknown.stderr)
   }
 
+  /// sc-inbox, the other script: the same comparison, and the script accepts what is documented.
+  func testInboxManPageDocumentsExactlyTheOptionsTheScriptAccepts() throws {
+    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    let script = repository.appendingPathComponent("bin/sc-inbox").path
+    let accepted = Self.scriptOptions(try String(contentsOfFile: script, encoding: .utf8))
+    let documented = Self.documentedOptions(
+      inManPage: try String(contentsOf: repository.appendingPathComponent("man/sc-inbox.1"), encoding: .utf8))
+    XCTAssertGreaterThanOrEqual(accepted.count, 6, "the option arms of bin/sc-inbox were found")
+    XCTAssertEqual(documented.count, Set(documented).count, "sc-inbox.1 lists an option twice")
+    XCTAssertEqual(Set(documented).subtracting(accepted), [], "sc-inbox.1 documents options sc-inbox does not accept")
+    XCTAssertEqual(Set(accepted).subtracting(documented), [], "sc-inbox accepts options its man page does not document")
+    for option in documented where option.long != "help" && option.long != "version" {
+      for spelling in ["--" + option.long] + (option.short.map { ["-" + String($0)] } ?? []) {
+        let arguments = [spelling] + (option.takesValue ? ["value"] : []) + ["--help"]
+        let result = try ToolRunner.runExecutable(script, arguments, stdin: .none)
+        XCTAssertEqual(result.status, 0, "sc-inbox \(arguments): \(result.stderr)")
+      }
+    }
+    let unknown = try ToolRunner.runExecutable(script, ["--no-such-option", "--help"], stdin: .none)
+    XCTAssertEqual(unknown.status, 2, unknown.stderr)
+  }
+
   func testTheScriptOptionParserFindsOptions() {
     let sample = """
       # options:begin

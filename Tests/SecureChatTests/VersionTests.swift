@@ -23,18 +23,20 @@ final class VersionTests: XCTestCase {
   func testTheCopiesAgreeWithTheVersionFile() throws {
     let version = try versionFile()
     XCTAssertEqual(SecureChatVersion.string, version, "Sources/SecureChatCLI/Version.swift differs from VERSION")
-    let script = try String(contentsOf: Self.repository.appendingPathComponent("bin/sc-chat"), encoding: .utf8)
-    let lines = script.split(separator: "\n").filter { $0.hasPrefix("readonly version=") }
-    XCTAssertEqual(lines, ["readonly version=\(version)"], "bin/sc-chat's version differs from VERSION")
+    for name in ["sc-chat", "sc-inbox"] {
+      let script = try String(contentsOf: Self.repository.appendingPathComponent("bin/" + name), encoding: .utf8)
+      let lines = script.split(separator: "\n").filter { $0.hasPrefix("readonly version=") }
+      XCTAssertEqual(lines, ["readonly version=\(version)"], "bin/\(name)'s version differs from VERSION")
+    }
   }
 
   func testEveryProgramPrintsItsNameAndTheOneVersion() throws {
     let version = try versionFile()
-    for tool in ToolRunner.toolNames + ["sc-chat"] {
+    for tool in ToolRunner.toolNames + ["sc-chat", "sc-inbox"] {
       let result =
-        tool == "sc-chat"
+        tool.hasPrefix("sc-chat") || tool == "sc-inbox"
         ? try ToolRunner.runExecutable(
-          Self.repository.appendingPathComponent("bin/sc-chat").path, ["--version"], stdin: .none)
+          Self.repository.appendingPathComponent("bin/" + tool).path, ["--version"], stdin: .none)
         : try ToolRunner.run(tool, ["--version"])
       XCTAssertEqual(result.status, 0, "\(tool) --version: \(result.stderr)")
       XCTAssertEqual(String(decoding: result.stdout, as: UTF8.self), "\(tool) \(version)\n", "\(tool) --version")
