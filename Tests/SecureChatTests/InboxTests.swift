@@ -195,4 +195,56 @@ final class InboxTests: XCTestCase {
       XCTAssertTrue(result.stderr.contains(message), "\(arguments): \(result.stderr)")
     }
   }
+
+  /// Thirty ordinary `sc-chat connect` senders at once, in script mode: each gets a receipt for
+  /// every line and exits 0. Under this load sc-chat's supervisor used to lose events: a `read -t`
+  /// that timed out in the middle of an event line dropped what it had read, so receipts went
+  /// missing and 12 of 30 senders waited until killed.
+  func testThirtySCChatSendersAtOnceAllGetEveryReceipt() throws {
+    let senders = 30
+    let binDirectory = (try ToolRunner.path(of: "sc-open") as NSString).deletingLastPathComponent
+    let port = try ToolRunner.freeLoopbackPort()
+    let script = #"""
+      set -u
+      inbox_script=$1 chat=$2 port=$3 n=$4
+      mkdir -m 700 inbox keys runtime
+      printf 'securechat-peers-v1\n' >peers
+      chmod 600 peers
+      for i in $(seq -w 1 "$n"); do
+        sc-keygen -o "keys/p$i.key" 2>/dev/null
+        printf 'p%s - - keys/p%s.key peer%s\n' "$i" "$i" "$i" >>peers
+      done
+      listening() { grep -q " 0100007F:$(printf '%04X' "$port") 00000000:0000 0A " /proc/net/tcp; }
+      socat -t 10 TCP-LISTEN:"$port",bind=127.0.0.1,fork,reuseaddr \
+        EXEC:"$inbox_script -n inbox -p $PWD/peers $PWD/inbox" 2>server.err &
+      server=$!
+      trap 'kill "$server" 2>/dev/null' EXIT
+      for _ in $(seq 100); do listening && break; sleep 0.05; done
+      pids=()
+      for i in $(seq -w 1 "$n"); do
+        (
+          printf 'one\ntwo\nthree\nfour\n' | XDG_RUNTIME_DIR=$PWD/runtime timeout 60 "$chat" -n "peer$i" \
+            -k "keys/p$i.key" connect 127.0.0.1 "$port" >/dev/null 2>"err.$i"
+          echo "status peer$i $? delivered $(grep -c '^sc-chat: delivered ' "err.$i")"
+        ) &
+        pids+=($!)
+      done
+      for pid in "${pids[@]}"; do wait "$pid"; done
+      echo "files $(ls inbox | wc -l)"
+      """#
+    let result = try ToolRunner.runExecutable(
+      "/bin/bash",
+      [
+        "-c", script, "senders", Self.repository + "/bin/sc-inbox", Self.repository + "/bin/sc-chat", String(port),
+        String(senders),
+      ],
+      stdin: .none, environment: ["PATH": binDirectory + ":/usr/bin:/bin", "HOME": directory],
+      directory: directory, timeout: 120)
+    let output = String(decoding: result.stdout, as: UTF8.self)
+    for i in 1...senders {
+      let peer = String(format: "peer%02d", i)
+      XCTAssertTrue(output.contains("status \(peer) 0 delivered 4\n"), "\(peer): \(output)")
+    }
+    XCTAssertTrue(output.contains("files \(senders * 4)\n"), output)
+  }
 }
