@@ -82,17 +82,11 @@ lint() { # lint DESCRIPTION COMMAND...
 }
 lint "mandoc -Tlint man pages" mandoc -Tlint -Wwarning man/*.1 man/*.7
 shell_scripts=(scripts/*.sh .ci/run)
-<<<<<<< HEAD
-if [ -f bin/sc-chat ]; then shell_scripts+=(bin/sc-chat); fi
-lint "shellcheck scripts, .ci/run, sc-chat" shellcheck "${shell_scripts[@]}"
-lint "shellcheck bash completions" shellcheck -s bash completions/bash/*
-=======
 for script in bin/sc-chat bin/sc-inbox; do
   if [ -f "$script" ]; then shell_scripts+=("$script"); fi
 done
-lint shellcheck "${shell_scripts[@]}"
-lint shellcheck -s bash completions/bash/*
->>>>>>> service
+lint "shellcheck scripts, .ci/run, sc-chat, sc-inbox" shellcheck "${shell_scripts[@]}"
+lint "shellcheck bash completions" shellcheck -s bash completions/bash/*
 # Every fuzz target (scripts/fuzz.sh) for a few seconds, with its own build.
 lint "every fuzz target for 3 s (scripts/fuzz.sh)" env FUZZ_SECONDS=3 scripts/fuzz.sh
 # make install into a temporary DESTDIR (builds the release binaries), the installed tools run
