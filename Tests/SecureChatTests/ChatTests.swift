@@ -195,6 +195,22 @@ final class ChatTests: XCTestCase {
 
   /// Bob listens, Alice connects; returns once both show the verification code, which must be
   /// the same on both screens.
+  /// Waits until both windows show a verification code, and checks that it is one code (the
+  /// first one each window shows). Returns both screens.
+  @discardableResult
+  private func assertBothShowOneVerificationCode(
+    _ alice: Window, _ bob: Window, file: StaticString = #filePath, line: UInt = #line
+  ) -> (alice: String, bob: String) {
+    let aliceScreen = waitFor(alice, "verification code: ", file: file, line: line)
+    let bobScreen = waitFor(bob, "verification code: ", file: file, line: line)
+    let codes = [aliceScreen, bobScreen].map { screen in
+      screen.split(separator: "\n").first { $0.contains("verification code: ") }.map(String.init) ?? ""
+    }
+    XCTAssertTrue(codes[0].contains(where: \.isNumber), codes[0], file: file, line: line)
+    XCTAssertEqual(codes[0], codes[1], "both sides show the same verification code", file: file, line: line)
+    return (aliceScreen, bobScreen)
+  }
+
   private func connectPair(
     bobKey: String = "k.key", aliceKey: String = "k.key", bobOptions: String = "", expectSuccess: Bool = true
   ) throws -> (alice: Window, bob: Window) {
@@ -207,13 +223,7 @@ final class ChatTests: XCTestCase {
     waitFor(bob, "waiting for a peer on port \(port)")
     try startChat(alice, "-n alice -k \(aliceKey) connect 127.0.0.1 \(port)")
     guard expectSuccess else { return (alice, bob) }
-    let aliceScreen = waitFor(alice, "verification code: ")
-    let bobScreen = waitFor(bob, "verification code: ")
-    let codes = [aliceScreen, bobScreen].map { screen in
-      screen.split(separator: "\n").first { $0.contains("verification code: ") }.map(String.init) ?? ""
-    }
-    XCTAssertTrue(codes[0].contains(where: \.isNumber), codes[0])
-    XCTAssertEqual(codes[0], codes[1], "both sides show the same verification code")
+    let (aliceScreen, bobScreen) = assertBothShowOneVerificationCode(alice, bob)
     XCTAssertTrue(aliceScreen.contains("connected to bob"), aliceScreen)
     XCTAssertTrue(bobScreen.contains("connected to alice"), bobScreen)
     return (alice, bob)
@@ -332,12 +342,7 @@ final class ChatTests: XCTestCase {
     waitUntilBobListens()
     try FileManager.default.removeItem(atPath: path("alice.status"))
     try startChat(alice, "-n alice -k k.key connect 127.0.0.1 \(pairPort)")
-    let aliceScreen = waitFor(alice, "verification code: ")
-    let bobScreen = waitFor(bob, "verification code: ")
-    let codes = [aliceScreen, bobScreen].map { screen in
-      screen.split(separator: "\n").first { $0.contains("verification code: ") }.map(String.init) ?? ""
-    }
-    XCTAssertEqual(codes[0], codes[1], "both sides show the same verification code")
+    assertBothShowOneVerificationCode(alice, bob)
     try type(alice, "third time lucky")
     waitFor(bob, "alice: third time lucky")
     try type(bob, "welcome")
