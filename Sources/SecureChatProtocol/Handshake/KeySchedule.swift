@@ -88,39 +88,63 @@ enum KeySchedule {
   }
 }
 
-/// What a completed handshake gives the session tools (written as the session file, §5).
-public struct SessionSecrets: Sendable {
+/// What the two sides of a session agree on besides its keys: public, shown to the user and
+/// written to logs.
+public struct SessionDetails: Sendable {
   public let role: Handshake.Role
   public let sessionID: [UInt8]
   public let localName: [UInt8]
   public let peerName: [UInt8]
   public let transcriptHash: [UInt8]
   public let verificationCode: String
+}
+
+/// What a completed handshake gives the session tools (written as the session file, §5): the
+/// details (`session.sessionID`, `session.peerName`, ...) and the keys of both directions.
+@dynamicMemberLookup
+public struct SessionSecrets: Sendable {
+  public let details: SessionDetails
   /// Keys for frames this side sends, and for frames it receives.
   public let send: FrameKeys
   public let receive: FrameKeys
   /// §4.7: what a later handshake of the same two sides mixes in to prove that it continues this
   /// session. Never written to the session file (all zero when read from one).
-  public internal(set) var continuationSecret = SecretBytes(count: 32)
+  public internal(set) var continuationSecret: SecretBytes
+
+  init(details: SessionDetails, send: FrameKeys, receive: FrameKeys, continuationSecret: SecretBytes? = nil) {
+    self.details = details
+    self.send = send
+    self.receive = receive
+    self.continuationSecret = continuationSecret ?? SecretBytes(count: 32)
+  }
+
+  init(
+    role: Handshake.Role, sessionID: [UInt8], localName: [UInt8], peerName: [UInt8], transcriptHash: [UInt8],
+    verificationCode: String, send: FrameKeys, receive: FrameKeys, continuationSecret: SecretBytes? = nil
+  ) {
+    self.init(
+      details: SessionDetails(
+        role: role, sessionID: sessionID, localName: localName, peerName: peerName, transcriptHash: transcriptHash,
+        verificationCode: verificationCode),
+      send: send, receive: receive, continuationSecret: continuationSecret)
+  }
+
+  public subscript<Value>(dynamicMember detail: KeyPath<SessionDetails, Value>) -> Value { details[keyPath: detail] }
 
   /// What one of the session tools holds: this session with the keys of `direction` only.
   public func oneWay(_ direction: OneWaySession.Direction) -> OneWaySession {
-    OneWaySession(
-      direction: direction, role: role, sessionID: sessionID, localName: localName, peerName: peerName,
-      transcriptHash: transcriptHash, verificationCode: verificationCode, keys: direction == .send ? send : receive)
+    OneWaySession(direction: direction, details: details, keys: direction == .send ? send : receive)
   }
 }
 
 /// One direction of a session, all that sc-seal -s (sending) or sc-open -s (receiving) holds:
-/// the session's public details and the two keys of that direction, never those of the other.
+/// the session's details and the two keys of that direction, never those of the other.
+@dynamicMemberLookup
 public struct OneWaySession: Sendable {
   public enum Direction: Sendable { case send, receive }
   public let direction: Direction
-  public let role: Handshake.Role
-  public let sessionID: [UInt8]
-  public let localName: [UInt8]
-  public let peerName: [UInt8]
-  public let transcriptHash: [UInt8]
-  public let verificationCode: String
+  public let details: SessionDetails
   public let keys: FrameKeys
+
+  public subscript<Value>(dynamicMember detail: KeyPath<SessionDetails, Value>) -> Value { details[keyPath: detail] }
 }

@@ -50,10 +50,7 @@ public enum SessionFile {
   public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> SessionSecrets {
     let header = try Header(bytes)
     func keys(_ direction: OneWaySession.Direction) -> FrameKeys { header.keys(direction, bytes) }
-    return SessionSecrets(
-      role: header.role, sessionID: header.sessionID, localName: header.localName, peerName: header.peerName,
-      transcriptHash: header.transcriptHash, verificationCode: header.verificationCode, send: keys(.send),
-      receive: keys(.receive))
+    return SessionSecrets(details: header.details, send: keys(.send), receive: keys(.receive))
   }
 
   /// One direction of the session: the file is checked whole, but only the keys of `direction`
@@ -64,20 +61,12 @@ public enum SessionFile {
     -> OneWaySession
   {
     let header = try Header(bytes)
-    return OneWaySession(
-      direction: direction, role: header.role, sessionID: header.sessionID, localName: header.localName,
-      peerName: header.peerName, transcriptHash: header.transcriptHash, verificationCode: header.verificationCode,
-      keys: header.keys(direction, bytes))
+    return OneWaySession(direction: direction, details: header.details, keys: header.keys(direction, bytes))
   }
 
   /// Everything in the file but the keys, checked.
   private struct Header {
-    let role: Handshake.Role
-    let sessionID: [UInt8]
-    let localName: [UInt8]
-    let peerName: [UInt8]
-    let transcriptHash: [UInt8]
-    let verificationCode: String
+    let details: SessionDetails
 
     init(_ bytes: UnsafeRawBufferPointer) throws {
       let file = try HandshakeFileLayout(
@@ -86,16 +75,13 @@ public enum SessionFile {
       func slice(_ start: Int, _ count: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: bytes[start..<start + count])
       }
-      let (role, offset) = (file.role, file.end)
-      localName = file.local
-      peerName = file.peer
+      let offset = file.end
       guard bytes.count == offset + codeSize else { throw fail("wrong size") }
       let code = String(decoding: slice(offset, codeSize), as: UTF8.self)
       guard code.wholeMatch(of: /\d{3} \d{3} \d{3} \d{3}/) != nil else { throw fail("bad verification code") }
-      self.role = role
-      sessionID = Array(slice(8, 16))
-      transcriptHash = Array(slice(24, 32))
-      verificationCode = code
+      details = SessionDetails(
+        role: file.role, sessionID: Array(slice(8, 16)), localName: file.local, peerName: file.peer,
+        transcriptHash: Array(slice(24, 32)), verificationCode: code)
     }
 
     func keys(_ direction: OneWaySession.Direction, _ bytes: UnsafeRawBufferPointer) -> FrameKeys {
