@@ -211,6 +211,17 @@ final class ChatTests: XCTestCase {
     return (aliceScreen, bobScreen)
   }
 
+  /// Alice's Ctrl-D ends the chat for both: bob sees it, both exit 0, and nothing is left.
+  private func aliceEndsWithCtrlD(
+    _ alice: Window, _ bob: Window, file: StaticString = #filePath, line: UInt = #line
+  ) throws {
+    try press(alice, "C-d")
+    waitFor(bob, "alice ended the chat", file: file, line: line)
+    XCTAssertEqual(exitStatus(alice), 0, file: file, line: line)
+    XCTAssertEqual(exitStatus(bob), 0, file: file, line: line)
+    assertNothingLeft(file: file, line: line)
+  }
+
   private func connectPair(
     bobKey: String = "k.key", aliceKey: String = "k.key", bobOptions: String = "", expectSuccess: Bool = true
   ) throws -> (alice: Window, bob: Window) {
@@ -347,11 +358,7 @@ final class ChatTests: XCTestCase {
     waitFor(bob, "alice: third time lucky")
     try type(bob, "welcome")
     waitFor(alice, "bob: welcome")
-    try press(alice, "C-d")
-    waitFor(bob, "alice ended the chat")
-    XCTAssertEqual(exitStatus(alice), 0)
-    XCTAssertEqual(exitStatus(bob), 0)
-    assertNothingLeft()
+    try aliceEndsWithCtrlD(alice, bob)
   }
 
   func testCtrlCLeavesNoDirectoryAndNoProcessAndThePeerSeesTheBreak() throws {
@@ -483,11 +490,7 @@ final class ChatTests: XCTestCase {
     XCTAssertFalse(screen(bob).contains("back again"), "nothing is sent before /confirm: \(screen(bob))")
     try type(alice, "/confirm")
     waitFor(bob, "alice: back again")
-    try press(alice, "C-d")
-    waitFor(bob, "alice ended the chat")
-    XCTAssertEqual(exitStatus(alice), 0)
-    XCTAssertEqual(exitStatus(bob), 0)
-    assertNothingLeft()
+    try aliceEndsWithCtrlD(alice, bob)
   }
 
   func testACutConnectionReconnectsAndTheLinesGoOnWithReceipts() throws {
@@ -517,11 +520,7 @@ final class ChatTests: XCTestCase {
     XCTAssertEqual(ownLine(alice, "alice: typed while cut off")?.first, "+", screen(alice))
     XCTAssertEqual(occurrences(of: "alice: before the cut", in: screen(bob)), 1)
     XCTAssertFalse(screen(bob).contains("/reconnect"), screen(bob))
-    try press(alice, "C-d")
-    waitFor(bob, "alice ended the chat")
-    XCTAssertEqual(exitStatus(alice), 0)
-    XCTAssertEqual(exitStatus(bob), 0)
-    assertNothingLeft()
+    try aliceEndsWithCtrlD(alice, bob)
   }
 
   // MARK: - Without a terminal
