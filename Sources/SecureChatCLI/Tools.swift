@@ -282,7 +282,7 @@ extension SealTool {
     guard let logPath = options.value("log"), let keyPath = options.value("log-key") else {
       throw ToolError.usage("--check-log needs --log LOGFILE and --log-key SEALKEY")
     }
-    let others = ["key", "armor", "session", "binary", "receipts-from", "output"].filter { options.has($0) }
+    let others = spec.options.map(\.long).filter { !["log", "log-key", "check-log"].contains($0) && options.has($0) }
     guard others.isEmpty, options.operands.isEmpty else {
       throw ToolError.usage("--check-log takes only --log and --log-key")
     }
