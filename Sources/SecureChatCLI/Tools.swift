@@ -11,14 +11,17 @@ public enum KeygenTool {
   public static let spec = CommandSpec(
     name: "sc-keygen",
     usage: [
-      "sc-keygen [-C COMMENT] [-o FILE]", "sc-keygen --log -o SEALKEY --verify-key VERIFYKEY [-C COMMENT]",
-      "sc-keygen -y FILE",
+      "sc-keygen [-C COMMENT] [-o FILE]", "sc-keygen --identity -o FILE [-C COMMENT]",
+      "sc-keygen --log -o SEALKEY --verify-key VERIFYKEY [-C COMMENT]", "sc-keygen -y FILE",
     ],
-    summary: "Create a new 256-bit pre-shared key or log key pair, or print the fingerprint of a key file.",
+    summary:
+      "Create a pre-shared key, an identity or a log key pair; print an identity's public key or a key's fingerprint.",
     options: [
       OptionSpec("C", "comment", value: "COMMENT", help: "add a comment line to the new key file"),
       OptionSpec("o", "output", value: "FILE", help: "write the key to FILE (created 0600, never overwritten)"),
-      OptionSpec("y", "fingerprint", value: "FILE", help: "print the fingerprint of the key in FILE"),
+      OptionSpec(
+        "y", "fingerprint", value: "FILE", help: "print the public key of an identity, or a key's fingerprint"),
+      OptionSpec(nil, "identity", help: "create an identity (-o); its public key goes to standard output"),
       OptionSpec(nil, "log", help: "create a log key pair: the sealing key (-o) and the verification key"),
       OptionSpec(nil, "verify-key", value: "VERIFYKEY", help: "with --log: where to write the verification key"),
     ],
@@ -32,15 +35,21 @@ public enum KeygenTool {
       }
       try StandardDescriptors.requireOpen(.standardOutput)
       let key = try KeyLoader.load(path, expecting: nil)
-      print(key.fingerprint)
+      print(key.type == .identity ? try PublicKey(identitySecret: key.secret).text : key.fingerprint)
       return
     }
     let comment = options.value("comment")
     if let comment, comment.contains(where: { $0.isNewline }) {
       throw ToolError.usage("the comment must be a single line")
     }
+    guard !(options.has("log") && options.has("identity")) else {
+      throw ToolError.usage("--identity and --log make different keys: choose one")
+    }
     if options.has("log") {
       return try makeLogKeyPair(options, comment: comment)
+    }
+    if options.has("identity") {
+      return try makeIdentity(options, comment: comment)
     }
     if options.has("verify-key") { throw ToolError.usage("--verify-key goes with --log") }
     let key = KeyFile.Key(type: .psk, secret: SecretBytes.random(count: KeyFile.keySize))
@@ -81,6 +90,22 @@ public enum KeygenTool {
     }
     Diagnostics.info("log verification key fingerprint \(verify.fingerprint)")
     Diagnostics.info("keep \(verifyPath) secret and off this host: it can check the log, and forge it")
+  }
+
+  /// An identity (FORMATS.md §12): a random X25519 secret in the key file, its public key on
+  /// standard output, so that `sc-keygen --identity -o id >id.pub` keeps both.
+  private static func makeIdentity(_ options: ParsedArguments, comment: String?) throws {
+    guard let path = options.value("output"), path != "-" else {
+      throw ToolError.usage("--identity needs -o FILE (standard output carries the public key)")
+    }
+    if options.has("verify-key") { throw ToolError.usage("--verify-key goes with --log") }
+    try StandardDescriptors.requireOpen(.standardOutput)
+    let key = KeyFile.Key(type: .identity, secret: SecretBytes.random(count: KeyFile.keySize))
+    let publicKey = try PublicKey(identitySecret: key.secret)
+    let lines = [comment.map { "comment: \($0)" }, "public key: \(publicKey.text)"].compactMap { $0 }
+    try createKeyFile(path, KeyFile.serialize(key, commentLines: lines))
+    print(publicKey.text)
+    Diagnostics.info("fingerprint \(publicKey.fingerprint)")
   }
 
   /// Writes a new key file (OutputTarget's rules): created exclusively with mode 0600 and never

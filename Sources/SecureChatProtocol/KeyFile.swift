@@ -19,6 +19,8 @@ public enum KeyFile {
     case logSeal = "log-seal"
     /// A session log's verification key (the first sealing key): checks, and could forge, the whole log.
     case logVerify = "log-verify"
+    /// The secret key of an identity (§12): an X25519 scalar, whose public key others pin.
+    case identity
   }
 
   /// Where a log's writer is (§1.2): the next entry's number and the tag of the last entry.
@@ -49,11 +51,17 @@ public enum KeyFile {
 
     /// §1.3: "SHA256:" and unpadded base64 of SHA-256(label ‖ 0 ‖ type ‖ 0 ‖ key).
     public var fingerprint: String {
-      let hasher = SHA256()
-      hasher.update(Array("SecureChat v1 key fingerprint".utf8) + [0] + Array(type.rawValue.utf8) + [0])
-      secret.withUnsafeBytes { hasher.update($0) }
-      return "SHA256:" + Base64.encode(hasher.finalize(), padding: false)
+      secret.withUnsafeBytes { KeyFile.fingerprint(typeName: type.rawValue, keyBytes: $0) }
     }
+  }
+
+  /// §1.3: "SHA256:" and unpadded base64 of SHA-256(label ‖ 0 ‖ type ‖ 0 ‖ key).
+  /// The key is hashed where it lies (a secret key is never copied out of its buffer).
+  static func fingerprint(typeName: String, keyBytes: UnsafeRawBufferPointer) -> String {
+    let hasher = SHA256()
+    hasher.update(Array("SecureChat v1 key fingerprint".utf8) + [0] + Array(typeName.utf8) + [0])
+    hasher.update(keyBytes)
+    return "SHA256:" + Base64.encode(hasher.finalize(), padding: false)
   }
 
   public static let pskHeaderComment =
@@ -66,13 +74,20 @@ public enum KeyFile {
       return "# SecureChat log sealing key. Rewritten after every log entry; it cannot alter earlier entries.\n"
     case .logVerify:
       return "# SecureChat log verification key. Keep it secret and off the logging host: it can forge entries.\n"
+    case .identity:
+      return "# SecureChat identity. Keep it secret: anyone who holds it can act as you. Hand out the public key.\n"
     }
   }
 
   /// The file's bytes for `key`, in a secret buffer (the hex digits are as secret as the key).
   public static func serialize(_ key: Key, comment: String? = nil) -> SecretBytes {
+    serialize(key, commentLines: comment.map { ["comment: \($0)"] } ?? [])
+  }
+
+  /// The same, with lines of comment (each written as "# LINE") after the first.
+  public static func serialize(_ key: Key, commentLines: [String]) -> SecretBytes {
     var prefix = Array(headerComment(key.type).utf8)
-    if let comment { prefix += Array("# comment: \(comment)\n".utf8) }
+    for line in commentLines { prefix += Array("# \(line)\n".utf8) }
     prefix += tag + [UInt8(ascii: " ")] + Array(key.type.rawValue.utf8) + [UInt8(ascii: " ")]
     var suffix: [UInt8] = []
     if let position = key.logPosition {

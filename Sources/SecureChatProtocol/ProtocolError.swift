@@ -24,12 +24,14 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
   case malformed(String)
   /// The key file cannot be parsed.
   case invalidKeyFile(String)
+  /// A public key's text (FORMATS.md §12.1) is not one: mistyped, cut short, or of low order.
+  case badPublicKey(String)
   /// A session stream that holds only the abort of the peer's sc-handshake (PROTOCOL.md §6.3 rule 3).
   case rejected
 
   public var isIntegrityFailure: Bool {
     switch self {
-    case .notSealed, .unsupported, .invalidKeyFile: return false
+    case .notSealed, .unsupported, .invalidKeyFile, .badPublicKey: return false
     default: return true
     }
   }
@@ -47,6 +49,7 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case .trailingData: return "trailing-data"
     case .malformed: return "malformed"
     case .invalidKeyFile: return "invalid-key"
+    case .badPublicKey: return "bad-public-key"
     case .rejected: return "rejected"
     }
   }
@@ -65,6 +68,7 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case .trailingData: return "data after the final frame"
     case .malformed: return "malformed input"
     case .invalidKeyFile: return "invalid key file"
+    case .badPublicKey: return "not a valid public key"
     case .rejected: return "rejected by the peer"
     }
   }
@@ -82,6 +86,7 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case .trailingData: return "data after the final frame"
     case .malformed(let what): return "malformed input: \(what)"
     case .invalidKeyFile(let what): return "invalid key file: \(what)"
+    case .badPublicKey(let why): return "not a valid public key: \(why)"
     case .rejected:
       return "rejected by the peer: its sc-handshake sent the abort after this side accepted the handshake"
     }

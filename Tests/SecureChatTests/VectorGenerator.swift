@@ -138,6 +138,19 @@ final class VectorGenerator: XCTestCase {
     try bad(
       "log-seal-previous-tag-not-hex", "invalid-key", Array("\(sealLine) 7 \(tagBytes.hexString.dropLast())g\n".utf8))
 
+    // An identity (§1.2, §12): the key is the X25519 secret; sc-keygen -y prints the public key.
+    let identity = KeyFile.Key(type: .identity, secret: SecretBytes(copying: keyBytes))
+    try write(
+      directory, "good-identity",
+      [
+        ("kind", "key-file"), ("expect", "success"), ("type", "identity"), ("key", keyBytes.hexString),
+        ("fingerprint", identity.fingerprint), ("public-key", try PublicKey(identitySecret: identity.secret).text),
+      ],
+      KeyFile.serialize(
+        identity, commentLines: ["public key: \(try PublicKey(identitySecret: identity.secret).text)"]
+      ).copyForTesting())
+    try wrongType("identity-where-psk-needed", identity, neededType: .psk)
+
     // Valid key files of the wrong type for the tool (§1.2): psk for sc-seal, sc-open and
     // sc-handshake -k; log-verify for sc-logcheck -k; log-seal for --log-key.
     try wrongType("log-verify-where-psk-needed", verifyKey, neededType: .psk)

@@ -258,6 +258,9 @@ final class VectorTests: XCTestCase {
     if vector.expectedError == nil, let key {
       XCTAssertEqual(key.type.rawValue, vector.fields["type"], vector.name)
       XCTAssertEqual(key.fingerprint, vector.fields["fingerprint"], vector.name)
+      XCTAssertEqual(
+        key.type == .identity ? try PublicKey(identitySecret: key.secret).text : nil, vector.fields["public-key"],
+        vector.name)
       XCTAssertEqual(key.secret.copyForTesting().hexString, vector.fields["key"], vector.name)
       XCTAssertEqual(key.logPosition.map { "\($0.nextIndex)" }, vector.fields["next-index"], vector.name)
       XCTAssertEqual(key.logPosition?.previousTag.hexString, vector.fields["previous-tag"], vector.name)
@@ -289,6 +292,8 @@ final class VectorTests: XCTestCase {
           sessionPath, receive: FrameKeys(encryption: .random(count: 32), authentication: .random(count: 32)))
         result = try ToolRunner.run(
           "sc-open", ["-s", sessionPath, "--log", directory.appendingPathComponent("log").path, "--log-key", keyPath])
+      case .identity:
+        result = try ToolRunner.run("sc-open", ["-i", keyPath])
       }
       XCTAssertEqual(result.status, 2, "\(vector.name): \(result.stderr)")
       XCTAssertTrue(
@@ -298,7 +303,9 @@ final class VectorTests: XCTestCase {
       let result = try ToolRunner.run("sc-keygen", ["-y", keyPath])
       if vector.expectedError == nil {
         XCTAssertEqual(result.status, 0, "\(vector.name): \(result.stderr)")
-        XCTAssertEqual(String(decoding: result.stdout, as: UTF8.self), vector.fields["fingerprint"].map { $0 + "\n" })
+        // -y prints an identity's public key (FORMATS.md §12.1), any other key's fingerprint.
+        let printed = vector.fields["public-key"] ?? vector.fields["fingerprint"]
+        XCTAssertEqual(String(decoding: result.stdout, as: UTF8.self), printed.map { $0 + "\n" })
       } else {
         XCTAssertEqual(result.status, 2, "\(vector.name): sc-keygen -y said \(result.stderr)")
         XCTAssertTrue(result.stdout.isEmpty, vector.name)
