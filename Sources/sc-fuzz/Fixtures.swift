@@ -59,7 +59,7 @@ enum Fixtures {
       _ = machine.start()
       _ = try! machine.receive(messages[0])
       return machine
-    case .responderAuth, .abort:
+    case .responderAuth, .abort, .initiatorIdentity, .responderConfirmation:
       let machine = initiator()
       _ = machine.start()
       _ = try! machine.receive(messages[1])

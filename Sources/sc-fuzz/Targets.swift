@@ -95,7 +95,7 @@ extension FuzzTarget {
         require(reply != nil && machine.expectedMessage != nil && machine.result == nil, "a hello completed")
       case .initiatorAuth:
         require(reply != nil && machine.state == .complete && machine.result != nil, "I2 accepted, no keys")
-      case .responderAuth, .abort:
+      case .responderAuth, .abort, .initiatorIdentity, .responderConfirmation:
         require(reply == nil && machine.state == .complete && machine.result != nil, "R2 accepted, no keys")
       }
       return "success"

@@ -46,7 +46,7 @@ struct Vectors {
       case .initiatorHello: ("responder", "receive-1")
       case .responderHello: ("initiator", "receive-1")
       case .initiatorAuth: ("responder", "receive-2")
-      case .responderAuth, .abort: ("initiator", "receive-2")
+      case .responderAuth, .abort, .initiatorIdentity, .responderConfirmation: ("initiator", "receive-2")
       }
     return all.compactMap { vector in
       guard vector.fields["kind"] == "handshake-failure", vector.fields["role"] == role,

@@ -1,7 +1,9 @@
 import SecureChatCrypto
 
-/// The handshake state machine of docs/PROTOCOL.md §3, sans I/O: give it each complete message
-/// from the peer (`receive`), send what it returns. Four messages:
+/// The handshake state machine of docs/PROTOCOL.md, sans I/O: give it each complete message from
+/// the peer (`receive`), send what it returns. It runs a table of message patterns
+/// (`HandshakePattern`): version 1, the pre-shared key handshake of §3, or version 2, the identity
+/// handshake of §11. Version 1's four messages:
 ///
 ///     I1  initiator → responder   hello: version, commitment SHA-256(label ‖ EI), challenge cI
 ///     R1  responder → initiator   hello: version, ephemeral key ER, challenge cR
@@ -25,10 +27,8 @@ public final class Handshake {
 
   public enum State: Equatable {
     case idle
-    case awaitingInitiatorHello
-    case awaitingResponderHello
-    case awaitingInitiatorAuth
-    case awaitingResponderAuth
+    /// Waiting for, or about to send, message `pattern.messages[n]`.
+    case running
     case complete
     case failed
   }
@@ -71,21 +71,39 @@ public final class Handshake {
   }
 
   public let role: Role
+  public let pattern: HandshakePattern
   public private(set) var state: State = .idle
   /// Set once the handshake is complete, never before.
   public private(set) var result: SessionSecrets?
   /// The index in `keys` of the key the peer proved it holds: set once the peer's response has
   /// verified (the initiator's single key from the start), and kept if a later check fails.
   public private(set) var selectedKeyIndex: Int?
+  /// Version 2: the peer's static key, once its identity frame has been opened.
+  public private(set) var peerStaticKey: PublicKey?
 
   private let keys: [PeerKey]
-  /// The key in use: the initiator's from the start, the responder's once I2 has verified.
+  /// The pre-shared key in use: version 1's initiator's from the start, its responder's once I2
+  /// has verified; version 2's optional second secret.
   private var psk: SecretBytes?
   private let localName: [UInt8]
   private let randomness: Randomness
   private let ephemeral: X25519PrivateKey
+  /// Version 2: this side's identity, and the check of the peer's static key (pinning).
+  private let localStatic: X25519PrivateKey?
+  private let acceptPeerKey: ((PublicKey, [UInt8]) throws -> Void)?
+  /// The static key this side's identity frame shows: its own (an impostor's other one in tests).
+  private let shownStaticKey: [UInt8]
+  private let labels: HandshakeLabels
+  /// The index in `pattern.messages` of the next message, sent or received.
+  private var nextMessage = 0
   private var transcriptHash: [UInt8] = []
-  private var sharedSecret: SecretBytes?
+  /// The Diffie-Hellman outputs mixed so far, in order (§4.2, §11.3).
+  private var mixedSecrets: SecretBytes?
+  /// The transcript hash at the start of the message in which the last DH was mixed: the salt
+  /// of the handshake secret.
+  private var mixSalt: [UInt8] = []
+  /// HKDF-Extract(mixSalt, mixedSecrets ‖ PSK), derived when first needed (a version 1
+  /// responder knows its PSK only once a response has verified).
   private var handshakePRK: SecretBytes?
   /// The responder's candidates (§3.9): the response key `KI` (§4.1) of each of its keys, in
   /// order, then of the padding keys. Each depends on a key alone, so it is derived once, before
@@ -95,14 +113,11 @@ public final class Handshake {
   let paddingCount: Int
   /// How many candidate responses the responder computed and compared for I2 (for the tests).
   private(set) var candidateResponsesComputed = 0
-  /// The transcript hash TH2 that salts the handshake secret (§4.2), kept by the responder
-  /// until a key has verified.
-  private var handshakeSalt: [UInt8] = []
   private var peerName: [UInt8] = []
-  /// The peer's ephemeral public key, for the verification code.
-  private var peerPublicKey: [UInt8] = []
-  /// The responder's copy of the commitment in I1.
-  private var initiatorCommitment: [UInt8] = []
+  /// The peer's ephemeral public key, for the DH and the verification code.
+  private var peerEphemeral: [UInt8]?
+  /// The peer's commitment to its ephemeral key (§4.1), until the key is revealed.
+  private var peerCommitment: [UInt8]?
 
   /// One pre-shared key; the peer must name itself `expectedPeerName` if that is given.
   public convenience init(
@@ -138,6 +153,8 @@ public final class Handshake {
     precondition(role == .responder || keys.count == 1, "an initiator holds exactly one key")
     precondition(role == .responder || padding.isEmpty, "only a responder pads its keys")
     self.role = role
+    pattern = .preSharedKey
+    labels = pattern.labels
     self.keys = keys
     paddingCount = padding.count
     if role == .initiator {
@@ -152,32 +169,79 @@ public final class Handshake {
     self.localName = localName
     self.randomness = randomness
     ephemeral = try X25519PrivateKey(rawRepresentation: randomness.ephemeralSecret)
+    localStatic = nil
+    shownStaticKey = []
+    acceptPeerKey = nil
+  }
+
+  /// Version 2 (§11): this side's `identity` (the secret of an `identity` key file), an optional
+  /// pre-shared key mixed into every key as a second secret, and `acceptPeerKey`, which sees the
+  /// peer's static key and name once the peer has proved that it holds that key, and throws to
+  /// refuse it (an unknown or changed key; pinning is the caller's).
+  public convenience init(
+    role: Role, identity: SecretBytes, psk: SecretBytes? = nil, localName: [UInt8], expectedPeerName: [UInt8]? = nil,
+    acceptPeerKey: @escaping (PublicKey, [UInt8]) throws -> Void, randomness: Randomness = .fresh()
+  ) throws {
+    try self.init(
+      role: role, identity: identity, psk: psk, localName: localName, expectedPeerName: expectedPeerName,
+      acceptPeerKey: acceptPeerKey, claimedStaticKey: nil, randomness: randomness)
+  }
+
+  /// `claimedStaticKey`: for the tests, an impostor that shows this key in its identity frame
+  /// while it computes its DHs with `identity` (a thief who holds one identity and claims another).
+  init(
+    role: Role, identity: SecretBytes, psk: SecretBytes?, localName: [UInt8], expectedPeerName: [UInt8]? = nil,
+    acceptPeerKey: @escaping (PublicKey, [UInt8]) throws -> Void, claimedStaticKey: PublicKey?,
+    randomness: Randomness = .fresh()
+  ) throws {
+    precondition(SessionName.isValid(localName), "invalid local name")
+    precondition(expectedPeerName.map(SessionName.isValid) ?? true, "invalid expected peer name")
+    self.role = role
+    pattern = .identity
+    labels = pattern.labels
+    // A stand-in for the pre-shared key of version 1's name checks: one "key", the identity.
+    keys = [PeerKey(psk: psk ?? SecretBytes(count: KeyFile.keySize), expectedName: expectedPeerName)]
+    self.psk = psk
+    selectedKeyIndex = 0
+    candidateResponseKeys = []
+    paddingCount = 0
+    self.localName = localName
+    self.randomness = randomness
+    ephemeral = try X25519PrivateKey(rawRepresentation: randomness.ephemeralSecret)
+    localStatic = try X25519PrivateKey(rawRepresentation: identity)
+    shownStaticKey = claimedStaticKey?.bytes ?? localStatic!.publicKey
+    self.acceptPeerKey = acceptPeerKey
   }
 
   /// The first message to send: I1 for the initiator, nothing for the responder.
   public func start() -> [UInt8]? {
     precondition(state == .idle)
-    switch role {
-    case .initiator:
-      let hello = makeHello(.initiatorHello)
-      transcriptHash = SHA256.hash(HandshakeLabels.transcript + hello)
-      state = .awaitingResponderHello
-      return hello
-    case .responder:
-      state = .awaitingInitiatorHello
-      return nil
-    }
+    state = .running
+    guard pattern.messages[0].sender == role else { return nil }
+    return try! send()
   }
 
   /// The message type the state machine waits for next.
   public var expectedMessage: HandshakeMessageType? {
-    switch state {
-    case .awaitingInitiatorHello: return .initiatorHello
-    case .awaitingResponderHello: return .responderHello
-    case .awaitingInitiatorAuth: return .initiatorAuth
-    case .awaitingResponderAuth: return .responderAuth
-    default: return nil
-    }
+    guard state == .running, nextMessage < pattern.messages.count else { return nil }
+    let message = pattern.messages[nextMessage]
+    return message.sender == role ? nil : message.type
+  }
+
+  /// The verification code (§4.6), as soon as both ephemeral keys are known: a side that asks its
+  /// user whether to accept an unknown peer shows it with the peer's key.
+  public var verificationCode: String? {
+    guard let peerEphemeral else { return nil }
+    return KeySchedule.verificationCode(
+      initiatorPublicKey: role == .initiator ? ephemeral.publicKey : peerEphemeral,
+      responderPublicKey: role == .initiator ? peerEphemeral : ephemeral.publicKey, labels: labels)
+  }
+
+  /// §3.5 steps 2–5 for the next message: its body length from its header.
+  public func bodyLength(header: [UInt8]) throws -> Int {
+    guard let expected = expectedMessage else { throw HandshakeError.malformed("message after the end") }
+    return try HandshakeMessage.bodyLength(
+      header: header, expecting: expected, isFirst: nextMessage <= 1, pattern: pattern)
   }
 
   /// Processes one complete message (header and body) from the peer and returns the reply to
@@ -187,98 +251,198 @@ public final class Handshake {
     do {
       guard message.count >= HandshakeMessage.headerSize else { throw HandshakeError.truncated }
       let length = try HandshakeMessage.bodyLength(
-        header: Array(message.prefix(HandshakeMessage.headerSize)), expecting: expected,
-        isFirst: state == .awaitingInitiatorHello || state == .awaitingResponderHello)
+        header: Array(message.prefix(HandshakeMessage.headerSize)), expecting: expected, isFirst: nextMessage <= 1,
+        pattern: pattern)
       guard message.count == HandshakeMessage.headerSize + length else {
         throw message.count < HandshakeMessage.headerSize + length
           ? HandshakeError.truncated : HandshakeError.malformed("message longer than its header says")
       }
-      switch state {
-      case .awaitingInitiatorHello: return try receiveInitiatorHello(message)
-      case .awaitingResponderHello: return try receiveResponderHello(message)
-      case .awaitingInitiatorAuth: return try receiveInitiatorAuth(message)
-      case .awaitingResponderAuth: return try receiveResponderAuth(message)
-      default: preconditionFailure()
+      try read(message, pattern.messages[nextMessage])
+      nextMessage += 1
+      if nextMessage == pattern.messages.count {
+        try complete()
+        return nil
       }
+      let reply = try send()
+      if nextMessage == pattern.messages.count { try complete() }
+      return reply
     } catch {
       state = .failed
-      sharedSecret = nil
+      mixedSecrets = nil
       handshakePRK = nil
       throw error
     }
   }
 
-  // MARK: steps (PROTOCOL.md §3.4)
+  // MARK: building a message (PROTOCOL.md §3.4, §11.2)
 
-  /// I1 carries a commitment to the initiator's ephemeral key, R1 the responder's key itself:
-  /// each key is fixed before its owner sees the other one (§3.2, §4.6).
-  private func makeHello(_ type: HandshakeMessageType) -> [UInt8] {
-    let key = type == .initiatorHello ? Self.commitment(to: ephemeral.publicKey) : ephemeral.publicKey
-    return HandshakeMessage.header(type, bodyCount: HandshakeMessage.helloBodySize) + [HandshakeMessage.protocolVersion]
-      + key + randomness.challenge
+  /// Builds this side's next message, token by token.
+  private func send() throws -> [UInt8] {
+    let message = pattern.messages[nextMessage]
+    precondition(message.sender == role)
+    let messageStart = transcriptHash
+    var body: [UInt8] = []
+    var response: [UInt8]?
+    for token in message.tokens {
+      switch token {
+      case .version: body.append(pattern.version)
+      case .commitment: body += commitment(to: ephemeral.publicKey)
+      case .ephemeral, .revealEphemeral: body += ephemeral.publicKey
+      case .challenge: body += randomness.challenge
+      case .ee, .es, .se: try mix(token, messageStart: messageStart)
+      case .nameFrame: body += try sealFrame(localName)
+      case .identityFrame: body += try sealFrame(shownStaticKey + localName)
+      case .response:
+        // The response covers everything before it, header included (§4.4): it comes last.
+        let header = HandshakeMessage.header(message.type, bodyCount: body.count + HandshakeMessage.responseSize)
+        absorb(header + body)
+        response = try makeResponse(role: role)
+      }
+    }
+    nextMessage += 1
+    if let response {
+      absorb(response)
+      return HandshakeMessage.header(message.type, bodyCount: body.count + response.count) + body + response
+    }
+    let bytes = HandshakeMessage.header(message.type, bodyCount: body.count) + body
+    absorb(bytes)
+    return bytes
   }
 
-  /// §4.1: SHA-256(label ‖ EI).
+  /// The transcript chain (§4.4): the first message is hashed with the protocol label, every
+  /// later piece onto the hash so far.
+  private func absorb(_ piece: [UInt8]) {
+    transcriptHash = SHA256.hash((transcriptHash.isEmpty ? labels.transcript : transcriptHash) + piece)
+  }
+
+  /// §4.1: SHA-256(label ‖ E).
+  private func commitment(to publicKey: [UInt8]) -> [UInt8] {
+    SHA256.hash(labels.initiatorKeyCommitment + publicKey)
+  }
+
+  /// Version 1's commitment, for callers that build messages by hand.
   static func commitment(to initiatorPublicKey: [UInt8]) -> [UInt8] {
     SHA256.hash(HandshakeLabels.initiatorKeyCommitment + initiatorPublicKey)
   }
 
-  /// R: I1 → R1. Remembers the initiator's commitment; nothing is authenticated yet, and no DH
-  /// can be computed until I2 reveals the initiator's key.
-  private func receiveInitiatorHello(_ message: [UInt8]) throws -> [UInt8] {
-    try checkHello(message)
-    initiatorCommitment = Array(message[4..<36])
-    let reply = makeHello(.responderHello)
-    transcriptHash = SHA256.hash(SHA256.hash(HandshakeLabels.transcript + message) + reply)
-    state = .awaitingInitiatorAuth
-    return reply
-  }
-
-  /// I: R1 → I2, the initiator's proof.
-  private func receiveResponderHello(_ message: [UInt8]) throws -> [UInt8] {
-    try checkHello(message)
-    transcriptHash = SHA256.hash(transcriptHash + message)
-    try deriveHandshakeSecret(peerPublicKey: Array(message[4..<36]))
-    let reply = try makeAuth(.initiatorAuth)
-    state = .awaitingResponderAuth
-    return reply
-  }
-
-  /// R: I2 → R2, after checking the initiator's key against its commitment and its proof; the
-  /// responder is then done.
-  private func receiveInitiatorAuth(_ message: [UInt8]) throws -> [UInt8] {
-    let initiatorKey = Array(message[HandshakeMessage.headerSize..<(HandshakeMessage.headerSize + 32)])
-    guard ConstantTime.equals(Self.commitment(to: initiatorKey), initiatorCommitment) else {
-      throw HandshakeError.authenticationFailed("the initiator's key does not match its commitment")
+  /// One DH of the pattern, mixed into the handshake secret; an all-zero output (a key of low
+  /// order) is refused before anything is derived from it (§3.5 H2, K2; §11.4).
+  private func mix(_ token: HandshakePattern.Token, messageStart: [UInt8]) throws {
+    let initiatorSide = role == .initiator
+    let (own, peer): (X25519PrivateKey, [UInt8]?)
+    switch token {
+    case .ee: (own, peer) = (ephemeral, peerEphemeral)
+    case .es: (own, peer) = initiatorSide ? (ephemeral, peerStaticKey?.bytes) : (localStatic!, peerEphemeral)
+    case .se: (own, peer) = initiatorSide ? (localStatic!, peerEphemeral) : (ephemeral, peerStaticKey?.bytes)
+    default: preconditionFailure("not a DH token")
     }
-    // §3.5 K2: one DH; the handshake secret follows once a key has verified (§3.9).
-    peerPublicKey = initiatorKey
-    guard let shared = ephemeral.sharedSecret(with: initiatorKey) else { throw HandshakeError.invalidPublicKey }
-    sharedSecret = shared
-    handshakeSalt = transcriptHash
-    try checkAuth(message, from: .initiator)
-    let reply = try makeAuth(.responderAuth)
-    try complete()
-    return reply
+    guard let peer, let shared = own.sharedSecret(with: peer) else { throw HandshakeError.invalidPublicKey }
+    mixedSecrets = mixedSecrets.map { $0.concatenating(shared) } ?? shared
+    mixSalt = messageStart
+    handshakePRK = nil
   }
 
-  /// I: R2, the responder's proof; the initiator is then done.
-  private func receiveResponderAuth(_ message: [UInt8]) throws -> [UInt8]? {
-    try checkAuth(message, from: .responder)
-    try complete()
-    return nil
+  /// The handshake secret for the DHs mixed so far (§4.2, §11.3).
+  private func currentPRK() throws -> SecretBytes {
+    if let handshakePRK { return handshakePRK }
+    let prk = try KeySchedule.extract(sharedSecret: mixedSecrets!, psk: psk, transcriptHash: mixSalt)
+    handshakePRK = prk
+    return prk
   }
 
-  private func checkHello(_ message: [UInt8]) throws {
-    let version = message[3]
-    guard version == HandshakeMessage.protocolVersion else { throw HandshakeError.unsupportedVersion(version) }
+  /// This side's name frame (or identity frame), under its handshake keys.
+  private func sealFrame(_ plaintext: [UInt8]) throws -> [UInt8] {
+    let keys = try KeySchedule.handshakeFrameKeys(prk: currentPRK(), role: role, labels: labels)
+    return try FrameSealer(keys: keys, fixedIVs: [randomness.nameFrameIV]).seal(plaintext, isFinal: true)
   }
 
-  private func deriveHandshakeSecret(peerPublicKey: [UInt8]) throws {
-    self.peerPublicKey = peerPublicKey
-    guard let shared = ephemeral.sharedSecret(with: peerPublicKey) else { throw HandshakeError.invalidPublicKey }
-    sharedSecret = shared
-    handshakePRK = try KeySchedule.extract(sharedSecret: shared, psk: psk!, transcriptHash: transcriptHash)
+  /// The response of `sender` over the transcript hash so far (§4.4, §11.3).
+  private func makeResponse(role sender: Role) throws -> [UInt8] {
+    let key: SecretBytes
+    switch pattern.responseKeys {
+    case .preSharedKey: key = try KeySchedule.responseKey(psk: psk!, role: sender, labels: labels)
+    case .handshakeSecret:
+      key = try KeySchedule.expand(
+        currentPRK(), sender == .initiator ? labels.initiatorResponseKey : labels.responderResponseKey)
+    }
+    return try HMACSHA256(key: key).authenticate(
+      sender == .initiator ? labels.initiatorResponse : labels.responderResponse, transcriptHash)
+  }
+
+  /// Version 1's response, for callers that build messages by hand.
+  static func response(psk: SecretBytes, role: Role, transcriptHash: [UInt8]) throws -> [UInt8] {
+    let key = try KeySchedule.responseKey(psk: psk, role: role)
+    let label = role == .initiator ? HandshakeLabels.initiatorResponse : HandshakeLabels.responderResponse
+    return try HMACSHA256(key: key).authenticate(label, transcriptHash)
+  }
+
+  // MARK: reading a message: the order of checks (PROTOCOL.md §3.5, §11.4)
+
+  private func read(_ message: [UInt8], _ spec: HandshakePattern.Message) throws {
+    let messageStart = transcriptHash
+    let hasResponse = spec.tokens.last == .response
+    let bodyEnd = message.count - (hasResponse ? HandshakeMessage.responseSize : 0)
+    let fixedSize = spec.tokens.reduce(0) { total, token in
+      switch token {
+      case .version: return total + 1
+      case .commitment, .ephemeral, .revealEphemeral, .challenge: return total + 32
+      default: return total
+      }
+    }
+    let frameSize = bodyEnd - HandshakeMessage.headerSize - fixedSize
+    var offset = HandshakeMessage.headerSize
+    var frame: (bytes: [UInt8], isIdentity: Bool)?
+    func take(_ count: Int) -> [UInt8] {
+      defer { offset += count }
+      return Array(message[offset..<(offset + count)])
+    }
+    for token in spec.tokens {
+      switch token {
+      case .version:
+        // §3.5 H1.
+        let version = take(1)[0]
+        guard version == pattern.version else {
+          throw HandshakeError.unsupportedVersion(version, own: pattern.version)
+        }
+      case .commitment: peerCommitment = take(32)
+      case .ephemeral: peerEphemeral = take(32)
+      case .revealEphemeral:
+        // §3.5 K1: the key must be the one committed to, before anything is computed from it.
+        let key = take(32)
+        guard ConstantTime.equals(commitment(to: key), peerCommitment!) else {
+          throw HandshakeError.authenticationFailed("the initiator's key does not match its commitment")
+        }
+        peerEphemeral = key
+      case .challenge: offset += 32
+      case .ee, .es, .se: try mix(token, messageStart: messageStart)
+      case .nameFrame, .identityFrame:
+        frame = (take(frameSize), token == .identityFrame)
+        // Version 2: the frame holds the peer's static key, which the next DH needs (§11.4).
+        if pattern.responseKeys == .handshakeSecret { try openFrame(frame!.bytes, isIdentity: frame!.isIdentity) }
+      case .response:
+        absorb(Array(message[0..<bodyEnd]))
+        let response = Array(message[bodyEnd...])
+        try checkResponse(response)
+        // Version 1: the response is checked before the name frame is opened (§3.5 A1, A2).
+        if let frame, pattern.responseKeys == .preSharedKey { try openFrame(frame.bytes, isIdentity: frame.isIdentity) }
+        if frame != nil { try checkPeer() }
+        absorb(response)
+        return
+      }
+    }
+    absorb(message)
+  }
+
+  /// §3.5 A1: the peer's response, compared in constant time. A version 1 responder compares it
+  /// under every candidate key (§3.9).
+  private func checkResponse(_ response: [UInt8]) throws {
+    if pattern.responseKeys == .preSharedKey && role == .responder { return try selectKey(response: response) }
+    guard ConstantTime.equals(try makeResponse(role: role == .initiator ? .responder : .initiator), response) else {
+      throw HandshakeError.authenticationFailed(
+        pattern.usesIdentities
+          ? "the peer's response does not verify (it does not hold the key it shows, or the pre-shared key differs, or tampered)"
+          : "the peer's response does not verify (different key, or tampered)")
+    }
   }
 
   /// §3.5 A1 for the responder (§3.9): the response the initiator would have made under each
@@ -292,7 +456,7 @@ public final class Handshake {
     var matches = 0
     for index in candidateResponseKeys.indices {
       let expected = try HMACSHA256(key: candidateResponseKeys[index]).authenticate(
-        HandshakeLabels.initiatorResponse, transcriptHash)
+        labels.initiatorResponse, transcriptHash)
       // 1 for the responder's own keys, 0 for padding; arithmetic, like the rest of the loop.
       let isKey = Int(bitPattern: UInt(bitPattern: index &- keys.count) >> (UInt.bitWidth - 1))
       let match = (ConstantTime.equals(expected, response) ? 1 : 0) & isKey
@@ -313,48 +477,24 @@ public final class Handshake {
     }
     selectedKeyIndex = selected
     psk = keys[selected].psk
-    handshakePRK = try KeySchedule.extract(sharedSecret: sharedSecret!, psk: psk!, transcriptHash: handshakeSalt)
+    handshakePRK = nil
   }
 
-  /// I2 or R2: our name in a frame under our handshake keys, then our response over the
-  /// transcript so far (which now includes that frame).
-  private func makeAuth(_ type: HandshakeMessageType) throws -> [UInt8] {
-    let sealer = try FrameSealer(
-      keys: try KeySchedule.handshakeFrameKeys(prk: handshakePRK!, role: role), fixedIVs: [randomness.nameFrameIV])
-    let frame = sealer.seal(localName, isFinal: true)
-    // I2 reveals the initiator's ephemeral key first (§3.3).
-    let key = role == .initiator ? ephemeral.publicKey : []
-    let header = HandshakeMessage.header(type, bodyCount: key.count + frame.count + HandshakeMessage.responseSize)
-    transcriptHash = SHA256.hash(transcriptHash + header + key + frame)
-    let response = try Self.response(psk: psk!, role: role, transcriptHash: transcriptHash)
-    transcriptHash = SHA256.hash(transcriptHash + response)
-    return header + key + frame + response
-  }
-
-  /// The peer's I2 or R2: the name frame must verify under the peer's handshake keys, and the
-  /// response under the peer's role key, compared in constant time.
-  private func checkAuth(_ message: [UInt8], from peerRole: Role) throws {
-    let frameStart = HandshakeMessage.headerSize + (peerRole == .initiator ? HandshakeMessage.publicKeySize : 0)
-    let frameBytes = Array(message[frameStart..<(message.count - HandshakeMessage.responseSize)])
-    let response = Array(message.suffix(HandshakeMessage.responseSize))
-    transcriptHash = SHA256.hash(transcriptHash + message.prefix(message.count - HandshakeMessage.responseSize))
-    if peerRole == .initiator {
-      try selectKey(response: response)
-    } else {
-      let expected = try Self.response(psk: psk!, role: peerRole, transcriptHash: transcriptHash)
-      guard ConstantTime.equals(expected, response) else {
-        throw HandshakeError.authenticationFailed("the peer's response does not verify (different key, or tampered)")
-      }
-    }
-    let opener = try FrameOpener(keys: try KeySchedule.handshakeFrameKeys(prk: handshakePRK!, role: peerRole))
-    let name: [UInt8]
+  /// §3.5 A2–A4 (§11.4 I1–I3 for an identity frame): the peer's frame must verify under the
+  /// peer's handshake keys; it holds a valid name, after a static key of no low order.
+  private func openFrame(_ bytes: [UInt8], isIdentity: Bool) throws {
+    let peerRole: Role = role == .initiator ? .responder : .initiator
+    let opener = try FrameOpener(
+      keys: try KeySchedule.handshakeFrameKeys(prk: currentPRK(), role: peerRole, labels: labels))
+    var plaintext: [UInt8]
+    let what = isIdentity ? "identity frame" : "name frame"
     do {
-      let (plaintext, frame) = try opener.open(frame: frameBytes)
+      let (opened, frame) = try opener.open(frame: bytes)
       // §3.5 A3: one final data frame (a receipt frame, PROTOCOL.md §6.5, is for sessions only).
       guard frame.isFinal, frame.sequence == 0, frame.type == .data else {
-        throw HandshakeError.malformed("name frame type or flags")
+        throw HandshakeError.malformed("\(what) type or flags")
       }
-      name = plaintext
+      plaintext = opened
     } catch let error as ProtocolError {
       // §3.5 A2: every failure of FORMATS.md §2.3 steps 1-7 and 9 is `authentication`; its
       // detail is told without the words of another class.
@@ -367,55 +507,63 @@ public final class Handshake {
       case .outOfOrder: why = "its sequence number is not 0"
       default: why = "its padding or plaintext length is wrong"
       }
-      throw HandshakeError.authenticationFailed("the peer's name frame does not verify (\(why))")
+      throw HandshakeError.authenticationFailed("the peer's \(what) does not verify (\(why))")
     }
-    guard SessionName.isValid(name) else { throw HandshakeError.malformed("the peer's name is not a valid name") }
-    // §3.5 A5: a peer that gives this side's own name is this side's own other role (one key for
-    // both, and the user's initiator reached the user's responder), or someone posing as us.
-    guard name != localName else {
+    if isIdentity {
+      // §11.4 I3: the static key first; a key of low order would make every DH with it public.
+      guard plaintext.count > X25519PrivateKey.keySize else {
+        throw HandshakeError.malformed("the peer's identity frame holds no name")
+      }
+      guard let key = try? PublicKey(bytes: Array(plaintext.prefix(X25519PrivateKey.keySize))) else {
+        throw HandshakeError.invalidPublicKey
+      }
+      peerStaticKey = key
+      plaintext.removeFirst(X25519PrivateKey.keySize)
+    }
+    guard SessionName.isValid(plaintext) else { throw HandshakeError.malformed("the peer's name is not a valid name") }
+    peerName = plaintext
+  }
+
+  /// §3.5 A5, once the peer's response has verified: its name, then (version 2) its static key,
+  /// which the caller pins.
+  private func checkPeer() throws {
+    // A peer that gives this side's own name is this side's own other role (one key for both, and
+    // the user's initiator reached the user's responder), or someone posing as us.
+    guard peerName != localName else {
       throw HandshakeError.authenticationFailed(
-        "the peer authenticated with this side's own name '\(String(decoding: name, as: UTF8.self))'")
+        "the peer authenticated with this side's own name '\(String(decoding: peerName, as: UTF8.self))'")
     }
-    // §3.5 A5: the name the holder of this key must give, if one is set. The responder checks it
-    // before it answers, the initiator before it accepts the session.
+    // The name the holder of this key must give, if one is set. The responder checks it before it
+    // answers, the initiator before it accepts the session.
     let key = keys[selectedKeyIndex!]
-    if let expectedName = key.expectedName, name != expectedName {
-      let claimed = String(decoding: name, as: UTF8.self)
+    if let expectedName = key.expectedName, peerName != expectedName {
+      let claimed = String(decoding: peerName, as: UTF8.self)
       let wanted = String(decoding: expectedName, as: UTF8.self)
       throw HandshakeError.authenticationFailed(
         key.label.map { "the peer authenticated with the key of \($0) but named itself '\(claimed)', not '\(wanted)'" }
           ?? "the peer named itself '\(claimed)', not '\(wanted)'")
     }
-    peerName = name
-    transcriptHash = SHA256.hash(transcriptHash + response)
+    if let peerStaticKey, let acceptPeerKey { try acceptPeerKey(peerStaticKey, peerName) }
   }
 
-  static func response(psk: SecretBytes, role: Role, transcriptHash: [UInt8]) throws -> [UInt8] {
-    let key = try KeySchedule.responseKey(psk: psk, role: role)
-    let label = role == .initiator ? HandshakeLabels.initiatorResponse : HandshakeLabels.responderResponse
-    return try HMACSHA256(key: key).authenticate(label, transcriptHash)
-  }
-
-  /// §4.5: session keys from the DH output and the PSK, salted with the final transcript hash.
+  /// §4.5: session keys from every DH output and the PSK, salted with the final transcript hash.
   private func complete() throws {
-    let prk = try KeySchedule.extract(sharedSecret: sharedSecret!, psk: psk!, transcriptHash: transcriptHash)
+    let prk = try KeySchedule.extract(sharedSecret: mixedSecrets!, psk: psk, transcriptHash: transcriptHash)
     let initiatorToResponder = FrameKeys(
-      encryption: try KeySchedule.expand(prk, HandshakeLabels.initiatorToResponderEncryption),
-      authentication: try KeySchedule.expand(prk, HandshakeLabels.initiatorToResponderAuthentication))
+      encryption: try KeySchedule.expand(prk, labels.initiatorToResponderEncryption),
+      authentication: try KeySchedule.expand(prk, labels.initiatorToResponderAuthentication))
     let responderToInitiator = FrameKeys(
-      encryption: try KeySchedule.expand(prk, HandshakeLabels.responderToInitiatorEncryption),
-      authentication: try KeySchedule.expand(prk, HandshakeLabels.responderToInitiatorAuthentication))
+      encryption: try KeySchedule.expand(prk, labels.responderToInitiatorEncryption),
+      authentication: try KeySchedule.expand(prk, labels.responderToInitiatorAuthentication))
     // The session id is public (it names the session in logs), so it leaves the secret buffer.
-    let sessionID = try KeySchedule.expand(prk, HandshakeLabels.sessionID, count: 16).withUnsafeBytes { Array($0) }
+    let sessionID = try KeySchedule.expand(prk, labels.sessionID, count: 16).withUnsafeBytes { Array($0) }
     result = SessionSecrets(
       role: role, sessionID: sessionID, localName: localName, peerName: peerName, transcriptHash: transcriptHash,
-      verificationCode: KeySchedule.verificationCode(
-        initiatorPublicKey: role == .initiator ? ephemeral.publicKey : peerPublicKey,
-        responderPublicKey: role == .initiator ? peerPublicKey : ephemeral.publicKey),
+      verificationCode: verificationCode!,
       send: role == .initiator ? initiatorToResponder : responderToInitiator,
       receive: role == .initiator ? responderToInitiator : initiatorToResponder,
-      continuationSecret: try KeySchedule.expand(prk, HandshakeLabels.continuation))
-    sharedSecret = nil
+      continuationSecret: try KeySchedule.expand(prk, labels.continuation))
+    mixedSecrets = nil
     handshakePRK = nil
     state = .complete
   }

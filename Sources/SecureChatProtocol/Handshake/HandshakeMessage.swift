@@ -9,6 +9,10 @@ public enum HandshakeMessageType: UInt8, Sendable {
   case responderHello = 0x02
   case initiatorAuth = 0x03
   case responderAuth = 0x04
+  /// Version 2 only (§11): the initiator's identity and response, after the responder's.
+  case initiatorIdentity = 0x05
+  /// Version 2 only: the responder's last response, over the whole transcript.
+  case responderConfirmation = 0x06
   /// "authentication failed", nothing finer (DESIGN.md): sent before a side gives up.
   case abort = 0x7f
 }
@@ -32,35 +36,30 @@ public enum HandshakeMessage {
 
   public static let abortMessage = header(.abort, bodyCount: 0)
 
-  /// Checks a header against what the receiver expects next and returns the body length, so that
-  /// a hostile length is refused before anything is read or allocated.
-  public static func bodyLength(header: [UInt8], expecting expected: HandshakeMessageType, isFirst: Bool) throws
-    -> Int
-  {
+  /// Checks a header against what the receiver expects next (§3.5 steps 2–5) and returns the
+  /// body length, so that a hostile length is refused before anything is read or allocated.
+  public static func bodyLength(
+    header: [UInt8], expecting expected: HandshakeMessageType, isFirst: Bool,
+    pattern: HandshakePattern = .preSharedKey
+  ) throws -> Int {
     precondition(header.count == headerSize)
     let length = Int(header[1]) << 8 | Int(header[2])
-    guard let type = HandshakeMessageType(rawValue: header[0]) else {
+    guard header[0] == HandshakeMessageType.abort.rawValue || pattern.knownTypes.contains(header[0]),
+      let type = HandshakeMessageType(rawValue: header[0])
+    else {
       throw isFirst ? HandshakeError.notAPeer : HandshakeError.malformed("unknown message type \(header[0])")
     }
     if type == .abort {
       guard length == 0 else { throw HandshakeError.malformed("abort message with a body") }
       throw HandshakeError.rejectedByPeer
     }
-    guard type == expected else {
-      throw isFirst && type.rawValue > HandshakeMessageType.responderAuth.rawValue
-        ? HandshakeError.notAPeer : HandshakeError.unexpectedMessage(type.rawValue, expected: expected.rawValue)
+    guard type == expected, let message = pattern.messages.first(where: { $0.type == type }) else {
+      throw HandshakeError.unexpectedMessage(type.rawValue, expected: expected.rawValue)
     }
-    switch type {
-    case .initiatorHello, .responderHello:
-      guard length == helloBodySize else { throw HandshakeError.malformed("hello of \(length) bytes") }
-    case .initiatorAuth, .responderAuth:
-      // I2 also carries the initiator's ephemeral key, revealed after its commitment in I1.
-      let key = type == .initiatorAuth ? publicKeySize : 0
-      guard length >= minAuthBodySize + key, length <= maxAuthBodySize + key else {
-        throw HandshakeError.malformed("authentication message of \(length) bytes")
-      }
-    case .abort:
-      break
+    guard HandshakePattern.bodyLengths(of: message).contains(length) else {
+      throw HandshakeError.malformed(
+        type == .initiatorHello || type == .responderHello
+          ? "hello of \(length) bytes" : "message of type \(type.rawValue) of \(length) bytes")
     }
     return length
   }
@@ -96,7 +95,7 @@ public enum HandshakeError: Error, Equatable, CustomStringConvertible {
   /// The first bytes are not a SecureChat handshake at all.
   case notAPeer
   /// A SecureChat peer speaking another protocol version.
-  case unsupportedVersion(UInt8)
+  case unsupportedVersion(UInt8, own: UInt8 = 1)
   /// The ephemeral Diffie-Hellman result was all zeros (a low-order point).
   case invalidPublicKey
 
@@ -133,7 +132,11 @@ public enum HandshakeError: Error, Equatable, CustomStringConvertible {
     case .malformed(let detail): return "malformed handshake message: \(detail)"
     case .truncated: return "handshake truncated: the peer closed the connection"
     case .notAPeer: return "the peer is not speaking the SecureChat handshake"
-    case .unsupportedVersion(let version): return "the peer speaks SecureChat protocol version \(version), not 1"
+    case .unsupportedVersion(let version, let own):
+      // Version 1 is the pre-shared key handshake, version 2 the identity handshake (§11).
+      let hint =
+        version == 2 ? ": it uses an identity (sc-handshake -i)" : version == 1 ? ": it uses a pre-shared key only" : ""
+      return "the peer speaks SecureChat protocol version \(version), not \(own)\(hint)"
     case .invalidPublicKey: return "invalid public key: the peer sent a low-order public key"
     }
   }

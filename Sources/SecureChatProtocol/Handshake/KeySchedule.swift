@@ -1,44 +1,56 @@
 import SecureChatCrypto
 
-/// Every label and derivation of the handshake, in one place (docs/PROTOCOL.md §4).
-enum HandshakeLabels {
-  static let transcript = Array("SecureChat v1 handshake".utf8)
-  static let initiatorKeyCommitment = Array("SecureChat v1 initiator key commitment".utf8)
-  static let initiatorResponseKey = Array("SecureChat v1 initiator response key".utf8)
-  static let responderResponseKey = Array("SecureChat v1 responder response key".utf8)
-  static let initiatorResponse = Array("SecureChat v1 initiator response".utf8)
-  static let responderResponse = Array("SecureChat v1 responder response".utf8)
-  static let initiatorHandshakeEncryption = Array("SecureChat v1 handshake initiator encryption".utf8)
-  static let initiatorHandshakeAuthentication = Array("SecureChat v1 handshake initiator authentication".utf8)
-  static let responderHandshakeEncryption = Array("SecureChat v1 handshake responder encryption".utf8)
-  static let responderHandshakeAuthentication = Array("SecureChat v1 handshake responder authentication".utf8)
-  static let initiatorToResponderEncryption = Array("SecureChat v1 session initiator-to-responder encryption".utf8)
-  static let initiatorToResponderAuthentication = Array(
-    "SecureChat v1 session initiator-to-responder authentication".utf8)
-  static let responderToInitiatorEncryption = Array("SecureChat v1 session responder-to-initiator encryption".utf8)
-  static let responderToInitiatorAuthentication = Array(
-    "SecureChat v1 session responder-to-initiator authentication".utf8)
-  static let sessionID = Array("SecureChat v1 session id".utf8)
-  static let verificationCode = Array("SecureChat v1 verification code".utf8)
-  static let continuation = Array("SecureChat v1 continuation".utf8)
-  static let continuedKey = Array("SecureChat v1 continued key".utf8)
+/// Every label of the handshake, in one place (docs/PROTOCOL.md §4, §11.3): "SecureChat v1 …" for
+/// the pre-shared key handshake, "SecureChat v2 …" for the identity handshake.
+struct HandshakeLabels: Sendable {
+  let version: UInt8
+
+  private func label(_ text: String) -> [UInt8] { Array("SecureChat v\(version) \(text)".utf8) }
+
+  var transcript: [UInt8] { label("handshake") }
+  var initiatorKeyCommitment: [UInt8] { label("initiator key commitment") }
+  var initiatorResponseKey: [UInt8] { label("initiator response key") }
+  var responderResponseKey: [UInt8] { label("responder response key") }
+  var initiatorResponse: [UInt8] { label("initiator response") }
+  var responderResponse: [UInt8] { label("responder response") }
+  var initiatorHandshakeEncryption: [UInt8] { label("handshake initiator encryption") }
+  var initiatorHandshakeAuthentication: [UInt8] { label("handshake initiator authentication") }
+  var responderHandshakeEncryption: [UInt8] { label("handshake responder encryption") }
+  var responderHandshakeAuthentication: [UInt8] { label("handshake responder authentication") }
+  var initiatorToResponderEncryption: [UInt8] { label("session initiator-to-responder encryption") }
+  var initiatorToResponderAuthentication: [UInt8] { label("session initiator-to-responder authentication") }
+  var responderToInitiatorEncryption: [UInt8] { label("session responder-to-initiator encryption") }
+  var responderToInitiatorAuthentication: [UInt8] { label("session responder-to-initiator authentication") }
+  var sessionID: [UInt8] { label("session id") }
+  var verificationCode: [UInt8] { label("verification code") }
+  var continuation: [UInt8] { label("continuation") }
+  var continuedKey: [UInt8] { label("continued key") }
+
+  static let v1 = HandshakeLabels(version: 1)
+  // The version 1 labels by their old names, for callers that know only version 1.
+  static var transcript: [UInt8] { v1.transcript }
+  static var initiatorKeyCommitment: [UInt8] { v1.initiatorKeyCommitment }
+  static var initiatorResponse: [UInt8] { v1.initiatorResponse }
+  static var responderResponse: [UInt8] { v1.responderResponse }
+  static var continuedKey: [UInt8] { v1.continuedKey }
 }
 
 enum KeySchedule {
   /// §4.1: the response keys depend on the pre-shared key and the role only.
-  static func responseKey(psk: SecretBytes, role: Handshake.Role) throws -> SecretBytes {
+  static func responseKey(psk: SecretBytes, role: Handshake.Role, labels: HandshakeLabels = .v1) throws
+    -> SecretBytes
+  {
     try HKDFSHA256.derive(
       inputKeyMaterial: psk, salt: [],
-      info: role == .initiator ? HandshakeLabels.initiatorResponseKey : HandshakeLabels.responderResponseKey,
-      outputCount: 32)
+      info: role == .initiator ? labels.initiatorResponseKey : labels.responderResponseKey, outputCount: 32)
   }
 
   /// §4.2 and §4.5: PRK = HKDF-Extract(salt = transcript hash, IKM = DH output ‖ PSK). Mixing in
   /// the PSK means a man in the middle who has no key learns nothing; the DH output gives forward secrecy.
-  static func extract(sharedSecret: SecretBytes, psk: SecretBytes, transcriptHash: [UInt8]) throws -> SecretBytes {
+  static func extract(sharedSecret: SecretBytes, psk: SecretBytes?, transcriptHash: [UInt8]) throws -> SecretBytes {
     try HKDFSHA256.derive(
-      inputKeyMaterial: sharedSecret.concatenating(psk), salt: transcriptHash, info: [], outputCount: 32,
-      mode: .extractOnly)
+      inputKeyMaterial: psk.map { sharedSecret.concatenating($0) } ?? sharedSecret, salt: transcriptHash, info: [],
+      outputCount: 32, mode: .extractOnly)
   }
 
   static func expand(_ prk: SecretBytes, _ label: [UInt8], count: Int = 32) throws -> SecretBytes {
@@ -50,18 +62,20 @@ enum KeySchedule {
   /// two sides of that session hold.
   static func continuedKey(psk: SecretBytes, continuationSecret: SecretBytes) throws -> SecretBytes {
     try HKDFSHA256.derive(
-      inputKeyMaterial: psk.concatenating(continuationSecret), salt: [], info: HandshakeLabels.continuedKey,
+      inputKeyMaterial: psk.concatenating(continuationSecret), salt: [], info: HandshakeLabels.v1.continuedKey,
       outputCount: 32)
   }
 
-  static func handshakeFrameKeys(prk: SecretBytes, role: Handshake.Role) throws -> FrameKeys {
+  static func handshakeFrameKeys(prk: SecretBytes, role: Handshake.Role, labels: HandshakeLabels = .v1) throws
+    -> FrameKeys
+  {
     role == .initiator
       ? FrameKeys(
-        encryption: try expand(prk, HandshakeLabels.initiatorHandshakeEncryption),
-        authentication: try expand(prk, HandshakeLabels.initiatorHandshakeAuthentication))
+        encryption: try expand(prk, labels.initiatorHandshakeEncryption),
+        authentication: try expand(prk, labels.initiatorHandshakeAuthentication))
       : FrameKeys(
-        encryption: try expand(prk, HandshakeLabels.responderHandshakeEncryption),
-        authentication: try expand(prk, HandshakeLabels.responderHandshakeAuthentication))
+        encryption: try expand(prk, labels.responderHandshakeEncryption),
+        authentication: try expand(prk, labels.responderHandshakeAuthentication))
   }
 
   /// §4.6: twelve decimal digits in groups of three from SHA-256(label ‖ EI ‖ ER), the two
@@ -72,8 +86,10 @@ enum KeySchedule {
   /// freely chosen byte in it (an IV, a challenge) would let him grind his code into the other
   /// side's at the cost of a hash. An ephemeral key he must be able to use costs a scalar
   /// multiplication per try, and it is fixed before he can see the code he has to match.
-  static func verificationCode(initiatorPublicKey: [UInt8], responderPublicKey: [UInt8]) -> String {
-    let digest = SHA256.hash(HandshakeLabels.verificationCode + initiatorPublicKey + responderPublicKey)
+  static func verificationCode(
+    initiatorPublicKey: [UInt8], responderPublicKey: [UInt8], labels: HandshakeLabels = .v1
+  ) -> String {
+    let digest = SHA256.hash(labels.verificationCode + initiatorPublicKey + responderPublicKey)
     let value = digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } % 1_000_000_000_000
     var digits = String(value)
     digits = String(repeating: "0", count: 12 - digits.count) + digits
