@@ -14,6 +14,8 @@ public enum HandshakeTool {
       "sc-handshake --initiator|--responder -k KEYFILE -n NAME -o SESSIONFILE [--peer-name NAME]"
         + " [--timeout SECONDS]",
       "sc-handshake --responder --peers PEERSFILE -n NAME -o SESSIONFILE [--timeout SECONDS]",
+      "sc-handshake --initiator|--responder -i IDENTITY [-k KEYFILE] -n NAME -o SESSIONFILE",
+      "    [--peer-key PUBKEY | --known-peers FILE [--accept-new]] [--peer-name NAME]",
       "sc-handshake ... [--continue-from CONTFILE] [--continuation-to CONTFILE]",
       "sc-handshake ... [--log LOGFILE --log-key SEALKEY [--peer-address ADDRESS]]",
     ],
@@ -23,12 +25,19 @@ public enum HandshakeTool {
       --peers, the responder accepts any peer of the peers file and learns from the handshake
       which one connected. --continuation-to keeps what a later handshake needs to prove that it
       continues this session; --continue-from requires that proof (initiator) or reports whether it
-      was given (responder).
+      was given (responder). With -i, each side proves its identity instead (protocol version 2),
+      and the peer's public key must be --peer-key or the one pinned for its name in the known
+      peers file (-k then adds a pre-shared key as a second secret).
       """,
     options: [
       OptionSpec(nil, "initiator", help: "speak first (the side that connects)"),
       OptionSpec(nil, "responder", help: "answer (the side that listens)"),
       OptionSpec("k", "key", value: "KEYFILE", help: "the pre-shared key file (a path; not -)"),
+      OptionSpec("i", "identity", value: "IDENTITY", help: "authenticate with this identity (sc-keygen --identity)"),
+      OptionSpec(nil, "peer-key", value: "PUBKEY", help: "with -i: the public key the peer must prove"),
+      OptionSpec(
+        nil, "known-peers", value: "FILE", help: "with -i: the known peers file (~/.config/securechat/known_peers)"),
+      OptionSpec(nil, "accept-new", help: "with -i: accept a peer not yet known, and add it to the known peers"),
       OptionSpec(nil, "peers", value: "PEERSFILE", help: "accept every peer of this peers file (with --responder)"),
       OptionSpec("n", "name", value: "NAME", help: "the name to authenticate as (letters, digits, . _ - @ +)"),
       OptionSpec(nil, "peer-name", value: "NAME", help: "with -k: the name the peer must authenticate as"),
@@ -59,8 +68,10 @@ public enum HandshakeTool {
     }
     let keyPath = options.value("key")
     let peersPath = options.value("peers")
+    let identityPath = options.value("identity")
+    try checkIdentityOptions(options)
     switch (keyPath, peersPath) {
-    case (nil, nil):
+    case (nil, nil) where identityPath == nil:
       throw ToolError.usage(
         role == .responder
           ? "a key file is needed: -k KEYFILE, or a peers file: --peers PEERSFILE" : "a key file is needed: -k KEYFILE")
@@ -75,7 +86,7 @@ public enum HandshakeTool {
         throw ToolError.usage("--peer-name cannot be used with --peers: each entry gives the name of its peer")
       }
     }
-    guard keyPath != "-" && peersPath != "-" else {
+    guard keyPath != "-" && peersPath != "-" && identityPath != "-" else {
       throw ToolError.usage("the key cannot come from standard input: that is the peer")
     }
     guard let name = options.value("name") else { throw ToolError.usage("a name is needed: -n NAME") }
@@ -114,8 +125,12 @@ public enum HandshakeTool {
     }
     // The keys this side accepts: one, or one per entry of the peers file (PROTOCOL.md §3.9).
     var entries: [PeersFile.Entry] = []
-    let keys: [Handshake.PeerKey]
-    if let peersPath {
+    var keys: [Handshake.PeerKey] = []
+    var identityHandshake: (Handshake, PeerPinning)?
+    if let identityPath {
+      identityHandshake = try makeIdentityHandshake(
+        options, role: role, identityPath: identityPath, keyPath: keyPath, name: name, peerName: peerName)
+    } else if let peersPath {
       entries = try PeersFileLoader.load(peersPath)
       guard !entries.isEmpty else {
         throw ToolError("peers file \(peersPath) has no entries", hints: [PeersFileLoader.formatHint])
@@ -142,8 +157,10 @@ public enum HandshakeTool {
     // §3.9: with a peers file, the responder computes as many candidate responses at I2 as a
     // peers file may have entries, whatever it has; with -k (and --continue-from) it holds one
     // key (or two) and does not pad.
-    let handshake = try Handshake(
-      role: role, keys: keys, localName: Array(name.utf8), paddedTo: peersPath != nil ? PeersFile.maxEntries : nil)
+    let handshake =
+      try identityHandshake?.0
+      ?? Handshake(
+        role: role, keys: keys, localName: Array(name.utf8), paddedTo: peersPath != nil ? PeersFile.maxEntries : nil)
     let reader = PeerReader(
       fd: .standardInput, deadline: monotonicMilliseconds() + Int64(timeout) * 1000, timeoutSeconds: timeout)
     do {
@@ -157,6 +174,7 @@ public enum HandshakeTool {
     try continuationSink?.write(ContinuationFile.serialize(ContinuationFile.Contents(session)))
     Diagnostics.info("authenticated peer '\(String(decoding: session.peerName, as: UTF8.self))'")
     Diagnostics.info("verification code \(session.verificationCode)")
+    for line in identityHandshake?.1.report ?? [] { Diagnostics.info(line) }
     if !entries.isEmpty, let index = handshake.selectedKeyIndex {
       Diagnostics.info("peers file entry '\(entries[index].peer)'")
     }
@@ -179,11 +197,16 @@ public enum HandshakeTool {
     do {
       if let first = handshake.start() { try sendToPeer(first) }
       var isFirstMessage = true
-      while let expected = handshake.expectedMessage {
-        let message = try readMessage(reader, expecting: expected, isFirst: isFirstMessage)
+      while handshake.expectedMessage != nil {
+        let message = try readMessage(reader, handshake: handshake, isFirst: isFirstMessage)
         isFirstMessage = false
         if let reply = try handshake.receive(message) { try sendToPeer(reply) }
       }
+    } catch let refused as PeerRefused {
+      // The peer proved a key this side does not accept (PROTOCOL.md §11.6): "authentication
+      // failed" to the peer, nothing finer.
+      try? FileDescriptor.standardOutput.writeAll(HandshakeMessage.abortMessage)
+      throw refused.error
     } catch let error as HandshakeError {
       // Tell the peer "authentication failed", nothing finer; unless it already knows.
       if error != .rejectedByPeer && error != .truncated {
@@ -210,9 +233,7 @@ public enum HandshakeTool {
     }
   }
 
-  private static func readMessage(_ reader: PeerReader, expecting expected: HandshakeMessageType, isFirst: Bool) throws
-    -> [UInt8]
-  {
+  private static func readMessage(_ reader: PeerReader, handshake: Handshake, isFirst: Bool) throws -> [UInt8] {
     let header: [UInt8]
     switch try reader.readExactly(HandshakeMessage.headerSize) {
     case .complete(let bytes): header = bytes
@@ -222,11 +243,56 @@ public enum HandshakeTool {
       }
       throw HandshakeError.truncated
     }
-    let length = try HandshakeMessage.bodyLength(header: header, expecting: expected, isFirst: isFirst)
+    let length = try handshake.bodyLength(header: header)
     switch try reader.readExactly(length) {
     case .complete(let body): return header + body
     case .ended: throw HandshakeError.truncated
     }
+  }
+
+  /// -i and the options that go with it (PROTOCOL.md §11.6).
+  private static func checkIdentityOptions(_ options: ParsedArguments) throws {
+    guard options.has("identity") else {
+      for option in ["peer-key", "known-peers", "accept-new"] where options.has(option) {
+        throw ToolError.usage("--\(option) goes with -i IDENTITY")
+      }
+      return
+    }
+    for option in ["peers", "continue-from", "continuation-to"] where options.has(option) {
+      throw ToolError.usage("--\(option) cannot be used with -i (identities) yet")
+    }
+    if options.has("peer-key") && (options.has("known-peers") || options.has("accept-new")) {
+      throw ToolError.usage("--peer-key names the peer's key: it cannot be used with --known-peers or --accept-new")
+    }
+  }
+
+  /// Version 2 (PROTOCOL.md §11): the identity, an optional pre-shared key, and the pinning of
+  /// the peer's key, all loaded and checked before anything is sent.
+  private static func makeIdentityHandshake(
+    _ options: ParsedArguments, role: Handshake.Role, identityPath: String, keyPath: String?, name: String,
+    peerName: String?
+  ) throws -> (Handshake, PeerPinning) {
+    let identity = try KeyLoader.load(identityPath, expecting: .identity)
+    let psk = try keyPath.map { try KeyLoader.load($0, expecting: .psk).secret }
+    let pinning: PeerPinning
+    if let text = options.value("peer-key") {
+      do {
+        pinning = PeerPinning(source: .given(try PublicKey(text: text)))
+      } catch let error as ProtocolError {
+        throw ToolError(error.description, hints: ["a public key is printed by sc-keygen --identity or sc-keygen -y"])
+      }
+    } else {
+      guard let path = options.value("known-peers") ?? PeerPinning.defaultKnownPeersPath() else {
+        throw ToolError.usage("no known peers file: give --known-peers FILE or --peer-key PUBKEY (HOME is not set)")
+      }
+      _ = try PeerPinning.load(path)  // a damaged file is refused before the handshake
+      pinning = PeerPinning(source: .knownPeers(path: path, acceptNew: options.has("accept-new")))
+    }
+    let handshake = try Handshake(
+      role: role, identity: identity.secret, psk: psk, localName: Array(name.utf8),
+      expectedPeerName: peerName.map { Array($0.utf8) }, acceptPeerKey: pinning.check)
+    pinning.handshake = handshake
+    return (handshake, pinning)
   }
 
   private static func sendToPeer(_ bytes: [UInt8]) throws {
