@@ -73,7 +73,7 @@ final class VectorTests: XCTestCase {
     XCTAssertEqual(checked.sorted(), try Self.vectorFiles().sorted(), "vector files that were not run")
     XCTAssertGreaterThan(kinds["sealed-file", default: 0], 20)
     XCTAssertGreaterThan(kinds["key-file", default: 0], 8)
-    XCTAssertEqual(kinds["handshake", default: 0], 1)
+    XCTAssertEqual(kinds["handshake", default: 0], 2, "version 1 and version 2")
     XCTAssertGreaterThan(kinds["handshake-failure", default: 0], 10)
     XCTAssertGreaterThan(handshakeToolRuns, 25, "handshake failures on the first message run through sc-handshake")
     XCTAssertGreaterThan(kinds["session-stream", default: 0], 10)
@@ -339,8 +339,71 @@ final class VectorTests: XCTestCase {
       challenge: try hex(vector, prefix + "challenge"), nameFrameIV: try hex(vector, prefix + "name-iv"))
   }
 
+  /// PROTOCOL.md §11.8: a version 2 vector's side, with its identity, accepting only `peer-key`.
+  private func identityMachine(
+    _ vector: TestVector, role: Handshake.Role, identity: String, name: String, peerKey: String,
+    randomness: Handshake.Randomness?
+  ) throws -> Handshake {
+    let peer = try PublicKey(text: peerKey)
+    return try Handshake(
+      role: role, identity: SecretBytes(copying: try hex(vector, identity)), localName: Array(name.utf8),
+      acceptPeerKey: { key, _ in
+        guard key == peer else { throw HandshakeError.authenticationFailed("not the peer's key") }
+      }, randomness: randomness ?? .fresh())
+  }
+
+  /// The good version 2 handshake: six messages, each as the vector has it, and the same keys.
+  private func checkIdentityHandshake(_ vector: TestVector) throws {
+    let initiator = try identityMachine(
+      vector, role: .initiator, identity: "initiator-identity-secret", name: vector.fields["initiator-name"]!,
+      peerKey: vector.fields["responder-identity-public"]!, randomness: try randomness(vector, "initiator-"))
+    let responder = try identityMachine(
+      vector, role: .responder, identity: "responder-identity-secret", name: vector.fields["responder-name"]!,
+      peerKey: vector.fields["initiator-identity-public"]!, randomness: try randomness(vector, "responder-"))
+    var messages: [[UInt8]] = [initiator.start()!]
+    XCTAssertNil(responder.start())
+    var receiver = responder
+    var other = initiator
+    while let reply = try receiver.receive(messages.last!) {
+      messages.append(reply)
+      swap(&receiver, &other)
+    }
+    XCTAssertEqual(messages.count, 6, vector.name)
+    for (message, field) in zip(messages, ["i1", "r1", "i2", "r2", "i3", "r3"]) {
+      XCTAssertEqual(message, try hex(vector, "message-" + field), "\(vector.name): \(field)")
+    }
+    XCTAssertEqual(vector.data, messages.flatMap { $0 })
+    for side in [initiator.result!, responder.result!] {
+      XCTAssertEqual(side.transcriptHash, try hex(vector, "final-transcript-hash"))
+      XCTAssertEqual(side.sessionID, try hex(vector, "session-id"))
+      XCTAssertEqual(side.verificationCode, vector.fields["verification-code"])
+    }
+    let i = initiator.result!
+    XCTAssertEqual(i.send.encryption.copyForTesting(), try hex(vector, "initiator-to-responder-encryption"))
+    XCTAssertEqual(i.send.authentication.copyForTesting(), try hex(vector, "initiator-to-responder-authentication"))
+    XCTAssertEqual(i.receive.encryption.copyForTesting(), try hex(vector, "responder-to-initiator-encryption"))
+    XCTAssertEqual(i.receive.authentication.copyForTesting(), try hex(vector, "responder-to-initiator-authentication"))
+    XCTAssertEqual(initiator.peerStaticKey?.text, vector.fields["responder-identity-public"])
+    XCTAssertEqual(responder.peerStaticKey?.text, vector.fields["initiator-identity-public"])
+  }
+
+  /// A side of a handshake-failure vector: version 1 with its pre-shared key, or version 2.
+  private func failureMachine(_ vector: TestVector, role: Handshake.Role, fixed: Bool) throws -> Handshake {
+    if vector.fields["version"] == "2" {
+      return try identityMachine(
+        vector, role: role, identity: "identity-secret", name: vector.fields["local-name"]!,
+        peerKey: vector.fields["peer-key"]!, randomness: fixed ? try randomness(vector, "") : nil)
+    }
+    let psk = SecretBytes(copying: try hex(vector, "psk"))
+    let name = Array(vector.fields["local-name"]!.utf8)
+    return fixed
+      ? try Handshake(role: role, psk: psk, localName: name, randomness: try randomness(vector, ""))
+      : try Handshake(role: role, psk: psk, localName: name)
+  }
+
   /// Replays the handshake with the vector's fixed inputs: every message and every derived value must match.
   private func checkHandshake(_ vector: TestVector) throws {
+    if vector.fields["version"] == "2" { return try checkIdentityHandshake(vector) }
     let psk = SecretBytes(copying: try hex(vector, "psk"))
     let initiator = try Handshake(
       role: .initiator, psk: psk, localName: Array(vector.fields["initiator-name"]!.utf8),
@@ -376,10 +439,7 @@ final class VectorTests: XCTestCase {
   /// One side, with the vector's fixed inputs, receives the given messages and must fail with the class.
   private func checkHandshakeFailure(_ vector: TestVector) throws {
     let role: Handshake.Role = vector.fields["role"] == "initiator" ? .initiator : .responder
-    let machine = try Handshake(
-      role: role, psk: SecretBytes(copying: try hex(vector, "psk")),
-      localName: Array(vector.fields["local-name"]!.utf8),
-      randomness: try randomness(vector, ""))
+    let machine = try failureMachine(vector, role: role, fixed: true)
     _ = machine.start()
     var failure: String?
     var index = 1
@@ -387,9 +447,8 @@ final class VectorTests: XCTestCase {
       let message = try XCTUnwrap([UInt8](hexString: field))
       // The tool reads the header first and stops there on a bad type or length, as here.
       do {
-        if message.count >= HandshakeMessage.headerSize, let expected = machine.expectedMessage {
-          _ = try HandshakeMessage.bodyLength(
-            header: Array(message.prefix(3)), expecting: expected, isFirst: index == 1)
+        if message.count >= HandshakeMessage.headerSize, machine.expectedMessage != nil {
+          _ = try machine.bodyLength(header: Array(message.prefix(3)))
         }
         _ = try machine.receive(message)
       } catch {
@@ -408,15 +467,13 @@ final class VectorTests: XCTestCase {
     guard failure != nil, let expected = vector.expectedError else { return }
     let messages = try (1..<index).map { try hex(vector, "receive-\($0)") }
     if index > 2 {
-      let fresh = try Handshake(
-        role: role, psk: SecretBytes(copying: try hex(vector, "psk")),
-        localName: Array(vector.fields["local-name"]!.utf8))
+      let fresh = try failureMachine(vector, role: role, fixed: false)
       _ = fresh.start()
       var freshFailure: String?
       for (number, message) in messages.enumerated() where freshFailure == nil {
         do {
-          if message.count >= HandshakeMessage.headerSize, let next = fresh.expectedMessage {
-            _ = try HandshakeMessage.bodyLength(header: Array(message.prefix(3)), expecting: next, isFirst: number == 0)
+          if message.count >= HandshakeMessage.headerSize, fresh.expectedMessage != nil {
+            _ = try fresh.bodyLength(header: Array(message.prefix(3)))
           }
           _ = try fresh.receive(message)
         } catch {
@@ -437,21 +494,23 @@ final class VectorTests: XCTestCase {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sc-hsvector-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
-    let keyPath = directory.appendingPathComponent("psk.key").path
+    let keyPath = directory.appendingPathComponent("vector.key").path
     let inputPath = directory.appendingPathComponent("input").path
     let sessionPath = directory.appendingPathComponent("session").path
+    // Version 2: the side's identity, and the peer key it accepts (PROTOCOL.md §11.6).
+    let isIdentity = vector.fields["version"] == "2"
+    let key =
+      isIdentity
+      ? KeyFile.Key(type: .identity, secret: SecretBytes(copying: try hex(vector, "identity-secret")))
+      : KeyFile.Key(type: .psk, secret: SecretBytes(copying: try hex(vector, "psk")))
     _ = FileManager.default.createFile(
-      atPath: keyPath,
-      contents: Data(
-        KeyFile.serialize(KeyFile.Key(type: .psk, secret: SecretBytes(copying: try hex(vector, "psk"))))
-          .copyForTesting()),
-      attributes: [.posixPermissions: 0o600])
+      atPath: keyPath, contents: Data(KeyFile.serialize(key).copyForTesting()), attributes: [.posixPermissions: 0o600])
     _ = FileManager.default.createFile(atPath: inputPath, contents: Data(messages.flatMap { $0 }))
+    let keyArguments = isIdentity ? ["-i", keyPath, "--peer-key", vector.fields["peer-key"]!] : ["-k", keyPath]
     let result = try ToolRunner.run(
       "sc-handshake",
-      [
-        role == .initiator ? "--initiator" : "--responder", "-k", keyPath, "-n", vector.fields["local-name"]!, "-o",
-        sessionPath, "--timeout", "20",
+      [role == .initiator ? "--initiator" : "--responder"] + keyArguments + [
+        "-n", vector.fields["local-name"]!, "-o", sessionPath, "--timeout", "20",
       ],
       stdin: .file(inputPath))
     handshakeToolRuns += 1
@@ -461,7 +520,8 @@ final class VectorTests: XCTestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: sessionPath), "\(vector.name): a session file was written")
     var sent = Array(result.stdout)
     if role == .initiator {
-      XCTAssertEqual(Array(sent.prefix(4)), [0x01, 0x00, 0x41, 0x01], "\(vector.name): the initiator's I1")
+      XCTAssertEqual(
+        Array(sent.prefix(4)), [0x01, 0x00, 0x41, isIdentity ? 0x02 : 0x01], "\(vector.name): the initiator's I1")
       sent = Array(sent.dropFirst(68))
     }
     let abort = ["rejected", "truncated"].contains(errorClass) ? [] : HandshakeMessage.abortMessage
