@@ -110,7 +110,7 @@ final class IdentityKeyTests: XCTestCase {
 
   // The points of small order of RFC 7748 / Wycheproof's X25519 cases: no identity has one, and a
   // public key text that encodes one is refused.
-  func testPointsOfLowOrderAreRefused() {
+  func testPointsOfLowOrderAreRefused() throws {
     let lowOrder = [
       "0000000000000000000000000000000000000000000000000000000000000000",
       "0100000000000000000000000000000000000000000000000000000000000000",
@@ -120,7 +120,22 @@ final class IdentityKeyTests: XCTestCase {
       "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
       "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
     ]
-    for hex in lowOrder {
+    // The same with the top bit set (X25519 ignores it); and the table agrees with X25519 itself:
+    // each gives all zeros with a random key, and a random valid key does not.
+    let withTopBit = lowOrder.map { hex -> String in
+      var bytes = [UInt8](hexString: hex)!
+      bytes[31] |= 0x80
+      return bytes.hexString
+    }
+    for hex in lowOrder + withTopBit {
+      XCTAssertNil(try X25519PrivateKey().sharedSecret(with: [UInt8](hexString: hex)!), hex)
+    }
+    for _ in 0..<64 {
+      let valid = try X25519PrivateKey().publicKey
+      XCTAssertFalse(PublicKey.hasLowOrder(valid))
+      XCTAssertNotNil(try X25519PrivateKey().sharedSecret(with: valid))
+    }
+    for hex in lowOrder + withTopBit {
       let bytes = [UInt8](hexString: hex)!
       XCTAssertThrowsError(try PublicKey(bytes: bytes), hex) {
         XCTAssertTrue("\($0)".contains("low order"), "\($0)")

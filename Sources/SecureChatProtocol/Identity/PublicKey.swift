@@ -16,11 +16,32 @@ public struct PublicKey: Equatable, Hashable, Sendable {
     guard bytes.count == X25519PrivateKey.keySize else {
       throw ProtocolError.badPublicKey("it holds \(bytes.count) bytes, not 32")
     }
-    // A clamped scalar is a multiple of 8, so a point of low order gives all zeros with any of them.
-    guard try X25519PrivateKey().sharedSecret(with: bytes) != nil else {
+    guard !Self.hasLowOrder(bytes) else {
       throw ProtocolError.badPublicKey("it is a point of low order, which no identity has")
     }
     self.bytes = bytes
+  }
+
+  /// The u-coordinates of the points of order 1, 2, 4 and 8 on Curve25519 and their encodings
+  /// at or above p (RFC 7748 §6.1; the list libsodium and Wycheproof use): 0, 1, the two points of
+  /// order 8, p − 1, p and p + 1. X25519 ignores the top bit, so it is ignored here too. A clamped
+  /// scalar is a multiple of 8, so with any of these X25519 gives all zeros, and with no other u.
+  static let lowOrderPoints: [[UInt8]] = [
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+    "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  ].map { [UInt8](hexString: $0)! }
+
+  /// A table look-up rather than a Diffie-Hellman with a throwaway key: it costs nothing, and a
+  /// handshake does it for every static key it sees. The all-zero check of every DH output stays.
+  static func hasLowOrder(_ bytes: [UInt8]) -> Bool {
+    lowOrderPoints.contains { point in
+      point.prefix(31).elementsEqual(bytes.prefix(31)) && point[31] == bytes[31] & 0x7f
+    }
   }
 
   /// Reads the text form; surrounding spaces are the caller's to remove.
