@@ -23,7 +23,7 @@ struct FuzzTarget: Sendable {
     handshakeAuth("handshake-i2", .initiatorAuth, "I2 to a responder that has answered the good I1"),
     handshakeAuth("handshake-r2", .responderAuth, "R2 to an initiator that has answered the good R1"),
     handshakeAbort, handshakeI2Keys, sessionFrames, sealedFile, armor, keyFile, peersFile, sessionFile,
-    continuationFile, logLine, logVerify,
+    continuationFile, logLine, logVerify, publicKey, knownPeers, handshakeV2,
   ]
 
   static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }

@@ -39,6 +39,17 @@ struct Vectors {
     all.filter { $0.fields["kind"] == kind }.map { ($0.name, $0.data) }
   }
 
+  /// The version 2 failure vectors' R2 (control byte 0) and I3 (control byte 1), for handshake-v2.
+  func handshakeV2Messages() -> [(name: String, bytes: [UInt8])] {
+    all.compactMap { vector in
+      guard vector.fields["kind"] == "handshake-failure", vector.fields["version"] == "2" else { return nil }
+      let toInitiator = vector.fields["role"] == "initiator"
+      guard let hex = vector.fields[toInitiator ? "receive-2" : "receive-3"], let message = [UInt8](hexString: hex)
+      else { return nil }
+      return (vector.name, [toInitiator ? 0 : 1] + message)
+    }
+  }
+
   /// The messages that the handshake-failure vectors give a machine waiting for `stage`.
   func handshakeMessages(waitingFor stage: HandshakeMessageType) -> [(name: String, bytes: [UInt8])] {
     let (role, field) =
@@ -50,7 +61,7 @@ struct Vectors {
       }
     return all.compactMap { vector in
       guard vector.fields["kind"] == "handshake-failure", vector.fields["role"] == role,
-        let hex = vector.fields[field], let message = [UInt8](hexString: hex)
+        vector.fields["version"] == nil, let hex = vector.fields[field], let message = [UInt8](hexString: hex)
       else { return nil }
       return (vector.name, message)
     }
