@@ -14,8 +14,8 @@ public enum HandshakeTool {
       "sc-handshake --initiator|--responder -k KEYFILE -n NAME -o SESSIONFILE [--peer-name NAME]"
         + " [--timeout SECONDS]",
       "sc-handshake --responder --peers PEERSFILE -n NAME -o SESSIONFILE [--timeout SECONDS]",
-      "sc-handshake --initiator|--responder -i IDENTITY [-k KEYFILE] -n NAME -o SESSIONFILE",
-      "    [--peer-key PUBKEY | --known-peers FILE [--accept-new]] [--peer-name NAME]",
+      "sc-handshake --initiator|--responder -i IDENTITY [-k KEYFILE] -n NAME -o SESSIONFILE"
+        + " [--peer-key PUBKEY | --known-peers FILE [--accept-new]] [--peer-name NAME]",
       "sc-handshake ... [--continue-from CONTFILE] [--continuation-to CONTFILE]",
       "sc-handshake ... [--log LOGFILE --log-key SEALKEY [--peer-address ADDRESS]]",
     ],
