@@ -38,12 +38,17 @@ final class IdentityProcessTests: XCTestCase {
 
   /// Runs `sc-handshake --initiator INITIATOR` against `sc-handshake --responder RESPONDER` (each
   /// a list of arguments), then, if both succeeded, one line each way through sc-seal -s and sc-open -s.
-  private func handshake(_ initiator: [String], _ responder: [String], session: Bool = false) throws -> Outcome {
+  /// `typed`: the initiator runs on a terminal (util-linux `script`), where this line is typed.
+  private func handshake(
+    _ initiator: [String], _ responder: [String], session: Bool = false, typed: String? = nil
+  ) throws -> Outcome {
     let tool = try ToolRunner.path(of: "sc-handshake")
     let seal = try ToolRunner.path(of: "sc-seal")
     let open = try ToolRunner.path(of: "sc-open")
     let quoted = { (words: [String]) in words.map(ToolRunner.shellQuoted).joined(separator: " ") }
-    for file in ["a2b", "b2a", "i.session", "r.session", "i.err", "r.err", "i.status", "r.status", "got.i", "got.r"] {
+    for file in [
+      "a2b", "b2a", "i.session", "r.session", "i.err", "r.err", "i.status", "r.status", "got.i", "got.r", "i.tty",
+    ] {
       try? FileManager.default.removeItem(atPath: path(file))
     }
     // The responder opens a2b first and the initiator a2b first as well (for writing), so
@@ -58,6 +63,12 @@ final class IdentityProcessTests: XCTestCase {
       ? """
       ; printf 'hello alice\\n' | \(seal) -s r.session >&4; \(open) -s r.session <&3 >got.r
       """ : ""
+    let command = "\(tool) --initiator \(quoted(initiator)) -o i.session <&4 >&3 2>i.err"
+    // On a terminal: its standard input and output are still the fifos, /dev/tty is script's.
+    let initiatorCommand =
+      typed.map {
+        "printf '%s\\n' \(ToolRunner.shellQuoted($0)) | timeout 20 script -qec \(ToolRunner.shellQuoted(command)) /dev/null >i.tty"
+      } ?? "timeout 20 \(command)"
     let script = """
       set -u
       cd \(ToolRunner.shellQuoted(directory))
@@ -65,7 +76,7 @@ final class IdentityProcessTests: XCTestCase {
       ( exec 3<a2b 4>b2a; timeout 20 \(tool) --responder \(quoted(responder)) -o r.session <&3 >&4 2>r.err; \\
         echo $? >r.status \(afterResponder) ) &
       exec 3>a2b 4<b2a
-      timeout 20 \(tool) --initiator \(quoted(initiator)) -o i.session <&4 >&3 2>i.err; echo $? >i.status \(after)
+      \(initiatorCommand); echo $? >i.status \(after)
       exec 3>&- 4<&-
       wait
       """
@@ -170,6 +181,36 @@ final class IdentityProcessTests: XCTestCase {
     XCTAssertEqual(outcome.responderStatus, 1, outcome.responderError)
     XCTAssertTrue(outcome.responderError.contains("authentication failed"), outcome.responderError)
     XCTAssertFalse(FileManager.default.fileExists(atPath: path("r.session")))
+  }
+
+  /// Without --accept-new, on a terminal: the key, its fingerprint and the verification code are
+  /// shown, and only "yes" accepts (and pins) it.
+  func testAnUnknownPeerIsAcceptedOnlyByYesOnTheTerminal() throws {
+    try XCTSkipIf(
+      (try? ToolRunner.runExecutable("/bin/sh", ["-c", "command -v script"], stdin: .none).status) != 0,
+      "util-linux script is not installed")
+    let aliceKnows = path("alice.known")
+    let responder = ["-i", path("bob"), "-n", "bob", "--peer-key", try publicKey("alice")]
+    var outcome = try handshake(
+      ["-i", path("alice"), "-n", "alice", "--known-peers", aliceKnows], responder, typed: "no")
+    XCTAssertEqual(outcome.initiatorStatus, 1, outcome.initiatorError)
+    let shown = (try? String(contentsOfFile: path("i.tty"), encoding: .utf8)) ?? ""
+    XCTAssertTrue(shown.contains("its key is \(try publicKey("bob"))"), shown)
+    let code = outcome.responderError.split(separator: "\n").first { $0.contains("verification code") }
+    XCTAssertTrue(shown.contains("verification code"), shown)
+    XCTAssertNil(code, "the responder was refused, so it showed no code: \(outcome.responderError)")
+    XCTAssertTrue(shown.contains("(yes/no)?"), shown)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: aliceKnows))
+
+    outcome = try handshake(
+      ["-i", path("alice"), "-n", "alice", "--known-peers", aliceKnows], responder, typed: "yes")
+    XCTAssertEqual(outcome.initiatorStatus, 0, outcome.initiatorError)
+    XCTAssertEqual(outcome.responderStatus, 0, outcome.responderError)
+    let initiatorCode = outcome.initiatorError.split(separator: "\n").first { $0.contains("verification code") }
+    let tty = (try? String(contentsOfFile: path("i.tty"), encoding: .utf8)) ?? ""
+    XCTAssertTrue(
+      tty.contains(String(initiatorCode!.split(separator: "code ").last!)), "the code on the terminal: \(tty)")
+    XCTAssertEqual(try String(contentsOfFile: aliceKnows, encoding: .utf8), "bob \(try publicKey("bob"))\n")
   }
 
   func testUsageErrorsExitTwoBeforeAnythingIsSent() throws {
