@@ -689,7 +689,7 @@ final class HostileSoak {
       while active.count < jobs && next < count {
         let run = make(next)
         let session = try LiveSession(
-          loop: loop, directory: directory, prefix: "r\(next)-", keyPath: keyPath,
+          loop: loop, directory: directory, prefix: "r\(next)-", credentials: .preSharedKey(keyPath),
           editors: (toBob: run.editors[0], toAlice: run.editors[1]),
           output: { side, chunk in
             if let chunk { run.outputs[side.name == "alice" ? 0 : 1] += chunk }
