@@ -4,9 +4,10 @@
 #
 # - The hostile relay (Tests/SecureChatTests/HostileRelayTests.swift): SOAK_RUNS live sessions
 #   over 127.0.0.1 (default 100,000), SOAK_JOBS at a time (default 16), each with mutations drawn
-#   from its seed; the base seed is SOAK_SEED (default: the current time). It prints the count
-#   of each mutation kind and of each outcome, the time, and every invariant violation with the
-#   seed of its run; SOAK_REPLAY=SEED[,SEED...] runs only those runs again.
+#   from its seed, which also picks the protocol version (about half pre-shared key, half
+#   identities); the base seed is SOAK_SEED (default: the current time). It prints the count
+#   of each mutation kind and of each outcome per version, the time, and every invariant
+#   violation with the seed of its run; SOAK_REPLAY=SEED[,SEED...] runs only those runs again.
 # - The load test (Tests/SecureChatTests/LoadTests.swift): LOAD_SESSIONS concurrent sessions
 #   (default 200) of LOAD_MESSAGES messages each way (default 10,000); prints the time and the
 #   memory of the tools.

@@ -116,7 +116,7 @@ final class FaultTests: XCTestCase {
     let gate = GateEditor(holdFrom: 1)  // I2: alice has sent it and waits for R2; bob waits for I2
     var done: LiveSession?
     let session = try LiveSession(
-      loop: loop, directory: directory, prefix: killAlice ? "ka-" : "kb-", keyPath: path("k.key"),
+      loop: loop, directory: directory, prefix: killAlice ? "ka-" : "kb-", credentials: .preSharedKey(path("k.key")),
       editors: (toBob: gate, toAlice: GateEditor(holdFrom: nil)), output: { _, _ in }, input: { _ in { nil } },
       onDone: { done = $0 })
     let deadline = StreamRelay.now() + 30
@@ -161,7 +161,7 @@ final class FaultTests: XCTestCase {
     var moreChunks = 0
     var done: LiveSession?
     let session = try LiveSession(
-      loop: loop, directory: directory, prefix: "ks-", keyPath: path("k.key"), editors: nil,
+      loop: loop, directory: directory, prefix: "ks-", credentials: .preSharedKey(path("k.key")), editors: nil,
       output: { side, chunk in if let chunk { outputs[side.name]! += chunk } },
       input: { side in
         var first: [UInt8]? = Array((side.name == "alice" ? aliceLines : bobLines).joined().utf8)

@@ -11,16 +11,25 @@ import XCTest
 /// relay whose editors (`HostileEditor`) apply mutations drawn from the run's seed to the
 /// handshake messages and frames of either direction: bit flips (with or without a fixed
 /// CRC), drops, duplicates, reordering, delays, fragmentation, truncation, random bytes,
-/// forged frames, units from another session, reflected units and replayed ones.
+/// forged messages and frames, units from another session, reflected units and replayed ones.
+///
+/// A bit of the seed picks the protocol version, so about half the runs are version 1
+/// sessions (a pre-shared key, `-k`: I1 I2 / R1 R2) and half version 2 sessions (identities,
+/// `-i` with `--peer-key`: I1 I2 I3 / R1 R2 R3, docs/PROTOCOL.md §11), with every mutation
+/// class in both; a seed keeps its version when it is replayed, and a version 1 seed makes the
+/// mutations it made before version 2 was added. The report counts each version apart.
 ///
 /// Whatever the relay does, every run must keep these invariants (`HostileRun.check`):
 /// - no tool is killed by a signal, exits with a status other than 0, 1, 2, or outlives the
 ///   run's deadline;
-/// - a side whose handshake succeeds received the peer's two handshake messages unaltered, names
-///   the right peer, and shows the same verification code as the peer if both succeed; a side
-///   whose handshake fails writes no session file and says why in one error line, with status 2
-///   only for what the protocol calls not ours (not a peer, another version, a connection closed
-///   before the first byte, a timeout) and 1 otherwise;
+/// - a side whose handshake succeeds received all the peer's handshake messages unaltered (two
+///   or three), names the right peer (and in version 2 shows the peer's public key), and shows
+///   the same verification code as the peer if both succeed; a side whose handshake fails
+///   writes no session file and says why in one error line, with status 2 only for what the
+///   protocol calls not ours (not a peer, another version, a connection closed before the first
+///   byte, a timeout) and 1 otherwise. (The responder finishes first in both versions, after
+///   R2 or R3: a change to its last message fails the initiator alone, §7.10, and the
+///   responder's sc-open then reads the initiator's abort);
 /// - sc-open writes exactly the messages of the frames that arrived unaltered and in order
 ///   before the first change to the stream (the messages carry their index, so a forged,
 ///   altered, reordered or replayed one would show); it exits 0 only if the whole stream arrived
@@ -34,6 +43,8 @@ import XCTest
 /// mutations (the bytes differ: keys and IVs are fresh every time).
 final class HostileRelayTests: XCTestCase {
   private var directory = ""
+  /// Alice's and Bob's identities for the version 2 runs, made once and used by every run.
+  private var identities: (alice: LiveSession.Identity, bob: LiveSession.Identity)?
 
   override func setUpWithError() throws {
     try super.setUpWithError()
@@ -47,6 +58,7 @@ final class HostileRelayTests: XCTestCase {
     directory = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let result = try ToolRunner.run("sc-keygen", ["-o", directory + "/k.key"])
     guard result.status == 0 else { throw ToolRunnerError(description: "sc-keygen failed: \(result.stderr)") }
+    identities = (try .make(directory + "/alice.id"), try .make(directory + "/bob.id"))
   }
 
   override func tearDownWithError() throws {
@@ -72,23 +84,71 @@ final class HostileRelayTests: XCTestCase {
       $0.split(separator: ",").compactMap { Self.parseSeed(String($0)) }
     }
     let seeds: [UInt64] = replay ?? (0..<runs).map { SplitMix64.mix(base &+ UInt64($0)) }
-    let report = try HostileSoak(directory: directory, keyPath: directory + "/k.key", jobs: jobs).run(seeds: seeds)
+    let credentials: [Int: LiveSession.Credentials] = [
+      1: .preSharedKey(directory + "/k.key"), 2: .identities(alice: identities!.alice, bob: identities!.bob),
+    ]
+    let report = try HostileSoak(directory: directory, credentials: credentials, jobs: jobs).run(seeds: seeds)
     print(
       replay == nil ? "hostile relay: base seed \(String(base, radix: 16, uppercase: false))" : "hostile relay: replay")
     print(report.summary)
     for violation in report.violations.prefix(50) { XCTFail(violation) }
     if report.violations.count > 50 { XCTFail("\(report.violations.count - 50) more violations") }
-    // The relay must really have been hostile, and the harness must work when it is not.
-    XCTAssertEqual(report.runs, seeds.count + 1)
+    // The relay must really have been hostile, and the harness must work when it is not: in
+    // each version (about half the runs each, from a bit of the seed), every mutation kind,
+    // failed and successful handshakes, and streams refused.
+    XCTAssertEqual(report.runs, seeds.count + 2)
     if replay == nil && seeds.count >= 500 {
-      for kind in MutationKind.allCases {
-        XCTAssertGreaterThan(report.applied[kind, default: 0], seeds.count / 60, "mutation \(kind) was rarely applied")
+      for version in 1...2 {
+        let runs = report.runsPerVersion[version, default: 0]
+        XCTAssertGreaterThan(runs, seeds.count / 3, "too few version \(version) runs")
+        for kind in MutationKind.allCases {
+          XCTAssertGreaterThan(
+            report.applied[version]?[kind] ?? 0, runs / 60, "mutation \(kind) was rarely applied in version \(version)")
+        }
+        XCTAssertGreaterThan(
+          report.cleanRuns[version, default: 0], runs / 50,
+          "too few version \(version) runs without a mutation succeeded")
+        let outcomes = report.outcomes[version] ?? [:]
+        for outcome in [
+          "sc-handshake 0", "sc-handshake 1 authentication", "sc-open 1 out-of-order", "sc-open 1 authentication",
+        ] {
+          XCTAssertGreaterThan(outcomes[outcome, default: 0], 0, "no '\(outcome)' in version \(version)")
+        }
       }
-      XCTAssertGreaterThan(report.cleanRuns, seeds.count / 50, "too few runs without a mutation succeeded")
-      XCTAssertGreaterThan(report.outcomes["sc-open 1 out-of-order", default: 0], 0)
-      XCTAssertGreaterThan(report.outcomes["sc-open 1 authentication", default: 0], 0)
-      XCTAssertGreaterThan(report.outcomes["sc-handshake 1 authentication", default: 0], 0)
     }
+  }
+
+  /// The splitter finds three handshake messages a direction in version 2 (types 1–6), then
+  /// frames; version 1 knows two, and types 5 and 6 are not its messages.
+  func testSplitterFindsTheMessagesOfEachVersion() {
+    func message(_ type: UInt8, _ length: Int) -> [UInt8] {
+      [type, UInt8(length >> 8), UInt8(length & 0xff)] + [UInt8](repeating: 0xaa, count: length)
+    }
+    var frame = [UInt8](repeating: 0, count: 68 + 16)
+    frame[0...3] = [1, 1, 1, 0]
+    frame[15] = 16
+    let stream = message(2, 65) + message(4, 148) + message(6, 32) + frame
+    var splitter = SessionUnitSplitter(handshakeMessages: 3)
+    // One byte at a time: a unit comes out only when it is whole.
+    var units: [SessionUnitSplitter.Unit] = []
+    for byte in stream {
+      splitter.append([byte])
+      while let unit = splitter.next() { units.append(unit) }
+    }
+    XCTAssertEqual(units.count, 4)
+    for (index, length) in [68, 151, 35].enumerated() {
+      guard case .handshake(index, let bytes) = units[index] else { return XCTFail("unit \(index): \(units[index])") }
+      XCTAssertEqual(bytes.count, length)
+    }
+    guard case .frame(0, frame, true) = units[3] else { return XCTFail("unit 3: \(units[3])") }
+    XCTAssertEqual(splitter.remainder(), [])
+
+    var version1 = SessionUnitSplitter()
+    version1.append(ArraySlice(message(2, 65) + message(4, 116) + message(6, 32)))
+    guard case .handshake(0, _) = version1.next(), case .handshake(1, _) = version1.next(),
+      case .other(let rest) = version1.next()
+    else { return XCTFail("version 1 splits R3 as a message") }
+    XCTAssertEqual(rest, message(6, 32))
   }
 
   /// The invariant checker must be able to fail: an output with a message more or less than
@@ -141,19 +201,22 @@ enum MutationKind: String, CaseIterable, Comparable {
   static func < (a: MutationKind, b: MutationKind) -> Bool { a.rawValue < b.rawValue }
 }
 
-/// One mutation of a unit of one direction: unit 0 and 1 are the sender's handshake messages,
-/// unit 2 + i its frame i (the last one is the final frame).
+/// One mutation of a unit of one direction: units 0 to N - 1 are the sender's N handshake
+/// messages (2 in version 1, 3 in version 2), unit N + i its frame i (the last one is the final
+/// frame).
 struct Mutation: CustomStringConvertible {
   let kind: MutationKind
   let toBob: Bool
   let unit: Int
+  /// N, the handshake messages of each direction.
+  let handshakeMessages: Int
   /// Random values drawn with the plan, used when the unit passes (so the run's seed decides
   /// everything, whatever the timing).
   let random: [UInt64]
   var replaces: Bool { random[3] & 1 == 0 }
 
   var description: String {
-    let target = unit < 2 ? (toBob ? ["I1", "I2"] : ["R1", "R2"])[unit] : "frame \(unit - 2)"
+    let target = unit < handshakeMessages ? "\(toBob ? "I" : "R")\(unit + 1)" : "frame \(unit - handshakeMessages)"
     return "\(kind) \(toBob ? "alice->bob" : "bob->alice") \(target)"
   }
 }
@@ -161,12 +224,19 @@ struct Mutation: CustomStringConvertible {
 /// What a run does, from its seed.
 struct RunPlan {
   let seed: UInt64
+  /// The protocol version, from the seed's low bit (so a replayed seed runs in its version):
+  /// 1 (pre-shared key, two handshake messages each way) or 2 (identities, three).
+  let version: Int
   let aliceLines: [String]
   let bobLines: [String]
   let mutations: [Mutation]
 
   init(seed: UInt64, mutating: Bool = true) {
     self.seed = seed
+    version = seed & 1 == 0 ? 1 : 2
+    // (The draws below are those of the relay before it knew version 2: a version 1 seed still
+    // makes the same mutations.)
+    let handshakeMessages = version == 1 ? 2 : 3
     var rng = SplitMix64(seed)
     func lines(_ sender: String) -> [String] {
       (0..<rng.below(7)).map { index in
@@ -184,11 +254,17 @@ struct RunPlan {
       let kind = MutationKind.allCases[rng.below(MutationKind.allCases.count)]
       let toBob = rng.chance(50)
       let frames = (toBob ? aliceLines : bobLines).count + 1
-      let unit = rng.chance(35) ? rng.below(2) : 2 + rng.below(frames)
-      mutations.append(Mutation(kind: kind, toBob: toBob, unit: unit, random: (0..<4).map { _ in rng.next() }))
+      let unit = rng.chance(35) ? rng.below(handshakeMessages) : handshakeMessages + rng.below(frames)
+      mutations.append(
+        Mutation(
+          kind: kind, toBob: toBob, unit: unit, handshakeMessages: handshakeMessages,
+          random: (0..<4).map { _ in rng.next() }))
     }
     self.mutations = mutations
   }
+
+  /// The handshake messages of each direction (docs/PROTOCOL.md §11.1).
+  var handshakeMessages: Int { version == 1 ? 2 : 3 }
 }
 
 // MARK: - The hostile editor
@@ -204,6 +280,10 @@ final class HostileContext {
 /// Applies a run's mutations to one direction, and records what came in and what went out.
 final class HostileEditor: RelayEditor {
   let direction: Int
+  /// The protocol version of the session (1 or 2), and the handshake messages it has per
+  /// direction (2 or 3): units before that number are messages, the rest frames.
+  let version: Int
+  let handshakeMessages: Int
   private let mutations: [Mutation]
   private let context: HostileContext
   /// The sender's bytes as they came, and where each unit ends in them.
@@ -218,13 +298,16 @@ final class HostileEditor: RelayEditor {
   private(set) var ended = false
   var holding: Bool { !queue.isEmpty }
 
-  private var splitter = SessionUnitSplitter()
+  private var splitter: SessionUnitSplitter
   private var queue: [(at: Double, bytes: [UInt8], cut: Bool)] = []
   private var stashed: [UInt8]?
   private var cutPending = false
 
-  init(direction: Int, mutations: [Mutation], context: HostileContext) {
+  init(direction: Int, version: Int, mutations: [Mutation], context: HostileContext) {
     self.direction = direction
+    self.version = version
+    handshakeMessages = version == 1 ? 2 : 3
+    splitter = SessionUnitSplitter(handshakeMessages: handshakeMessages)
     self.mutations = mutations
     self.context = context
   }
@@ -245,8 +328,8 @@ final class HostileEditor: RelayEditor {
       case .frame(let index, let frame, let isFinal):
         offset += frame.count
         if isFinal { finalEnd = offset } else { frameEnds.append(offset) }
-        context.seen[direction][2 + index] = frame
-        process(unit: 2 + index, frame, isFrame: true, into: &out)
+        context.seen[direction][handshakeMessages + index] = frame
+        process(unit: handshakeMessages + index, frame, isFrame: true, into: &out)
       case .other(let rest):
         offset += rest.count
         send(rest, into: &out)
@@ -400,20 +483,23 @@ final class HostileEditor: RelayEditor {
   }
 
   /// A unit of the right shape for its place, with random contents: a handshake message with
-  /// the expected type and length, or a frame with the expected sequence number and a correct
-  /// CRC (so that only the tag can reject it).
+  /// the expected type and length (and the version in a hello), or a frame with the expected
+  /// sequence number and a correct CRC (so that only the tag can reject it).
   private func forge(unit: Int, random r: [UInt64]) -> [UInt8] {
     var rng = SplitMix64(r[1])
     func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
-    if unit < 2 {
+    if unit < handshakeMessages {
       let toBob = direction == 0
-      let type: UInt8 = unit == 0 ? (toBob ? 1 : 2) : (toBob ? 3 : 4)
-      let length = unit == 0 ? 65 : (toBob ? 148 : 116)
+      // The types alternate I1 R1 I2 R2 (I3 R3); body lengths for names of 1–15 bytes
+      // (docs/PROTOCOL.md §3.1, §11.1).
+      let type = UInt8(1 + 2 * unit + (toBob ? 0 : 1))
+      let lengths = version == 1 ? (toBob ? [65, 148] : [65, 116]) : (toBob ? [65, 32, 148] : [65, 148, 32])
+      let length = lengths[unit]
       var message: [UInt8] = [type, UInt8(length >> 8), UInt8(length & 0xff)] + bytes(length)
-      if unit == 0 { message[3] = 1 }
+      if unit == 0 { message[3] = UInt8(version) }
       return message
     }
-    let sequence = UInt64(unit - 2)
+    let sequence = UInt64(unit - handshakeMessages)
     let length = 16 * (1 + Int(r[0] % 4))
     var frame: [UInt8] = [1, 1, r[2] & 1 == 0 ? 0 : 1, 0]
     frame += (0..<8).map { UInt8(truncatingIfNeeded: sequence >> (56 - 8 * UInt64($0))) }
@@ -436,14 +522,16 @@ final class HostileRun {
 
   let context: HostileContext
 
-  /// `foreign`: units of another session (for inject-foreign), per direction and unit number.
+  /// `foreign`: units of another session of the same version and credentials (for
+  /// inject-foreign), per direction and unit number.
   init(plan: RunPlan, foreign: [[Int: [UInt8]]]) {
     self.plan = plan
     let context = HostileContext(foreign: foreign)
     self.context = context
     editors = [0, 1].map { direction in
       HostileEditor(
-        direction: direction, mutations: plan.mutations.filter { $0.toBob == (direction == 0) }, context: context)
+        direction: direction, version: plan.version, mutations: plan.mutations.filter { $0.toBob == (direction == 0) },
+        context: context)
     }
   }
 
@@ -475,6 +563,7 @@ final class HostileRun {
   /// The invariants of a finished run; returns the violations and counts outcomes into `report`.
   func check(_ session: LiveSession, killed: Bool, report: inout SoakReport) -> [String] {
     var problems: [String] = []
+    let version = plan.version
     let sides = [session.alice, session.bob]
     if killed { problems.append("did not finish before its deadline (hang)") }
     var codes: [String] = []
@@ -504,19 +593,28 @@ final class HostileRun {
       }
       let hsText = side.text(side.handshakeError)
       if handshake == 0 {
-        report.count("sc-handshake 0")
-        if handshakeEnds(editor).map({ common < $0 }) ?? true {
+        report.count("sc-handshake 0", version: version)
+        // Each side reads all the peer's messages before it succeeds (in version 2 too, where
+        // the responder finishes when it sends R3, before the initiator has checked it, as
+        // the responder does with R2 in version 1: docs/PROTOCOL.md §7.10, §11.4).
+        if handshakeEnd(editor).map({ common < $0 }) ?? true {
           problems.append("\(who): sc-handshake accepted handshake messages that were changed")
         }
         if !hsText.contains("sc-handshake: authenticated peer '\(peer.name)'\n") {
           problems.append("\(who): sc-handshake succeeded without naming \(peer.name): \(hsText)")
+        }
+        if case .identities(let alice, let bob) = session.credentials {
+          let key = (index == 0 ? bob : alice).publicKey
+          if !hsText.contains("sc-handshake: peer key \(key) (SHA256:") {
+            problems.append("\(who): sc-handshake succeeded without showing \(peer.name)'s key \(key): \(hsText)")
+          }
         }
         if let range = hsText.range(of: #"verification code [0-9 ]+"#, options: .regularExpression) {
           codes.append(String(hsText[range]))
         }
       } else {
         let label = Self.classify(hsText, tool: "sc-handshake")
-        report.count("sc-handshake \(handshake) \(label)")
+        report.count("sc-handshake \(handshake) \(label)", version: version)
         if sessionFiles[side.sessionPath] == true { problems.append("\(who): failed handshake left a session file") }
         if let problem = Self.checkErrorLines(hsText, tool: "sc-handshake") { problems.append("\(who): \(problem)") }
         let allowed: [String]
@@ -524,11 +622,12 @@ final class HostileRun {
         case 1: allowed = ["authentication", "truncated", "rejected", "unexpected-message", "malformed", "low-order"]
         case 2:
           allowed = ["not-a-peer", "unsupported-version", "closed-before", "timeout"]
-          if label == "not-a-peer" && delivered.first.map({ [1, 2, 3, 4, 0x7f].contains($0) }) ?? true {
+          let types = 1...UInt8(2 * plan.handshakeMessages)
+          if label == "not-a-peer" && delivered.first.map({ types.contains($0) || $0 == 0x7f }) ?? true {
             problems.append("\(who): 'not a peer' though the first byte it got was a message type")
           }
-          if label == "unsupported-version" && (delivered.count < 4 || delivered[3] == 1) {
-            problems.append("\(who): 'another version' though the hello it got says version 1")
+          if label == "unsupported-version" && (delivered.count < 4 || delivered[3] == UInt8(version)) {
+            problems.append("\(who): 'another version' though the hello it got says version \(version)")
           }
           if label == "closed-before" && !delivered.isEmpty {
             problems.append("\(who): 'closed before the handshake' though \(delivered.count) bytes were sent to it")
@@ -550,7 +649,7 @@ final class HostileRun {
         let openText = side.text(side.openError)
         if let status = side.openStatus {
           let label = status == 0 ? "" : " " + Self.classify(openText, tool: "sc-open")
-          report.count("sc-open \(status)\(label)")
+          report.count("sc-open \(status)\(label)", version: version)
           if let problem = expectation.checkOutput(outputs[index], status: status) {
             problems.append("\(who): sc-open \(problem): \(openText)")
           }
@@ -568,7 +667,8 @@ final class HostileRun {
         }
         if let status = side.sealStatus {
           report.count(
-            "sc-seal \(status)\(status == 0 ? "" : " " + Self.classify(side.text(side.sealError), tool: "sc-seal"))")
+            "sc-seal \(status)\(status == 0 ? "" : " " + Self.classify(side.text(side.sealError), tool: "sc-seal"))",
+            version: version)
           if status != 0 && !killed {
             problems.append("\(who): sc-seal exited \(status): \(side.text(side.sealError))")
           }
@@ -581,8 +681,10 @@ final class HostileRun {
     return problems
   }
 
-  private func handshakeEnds(_ editor: HostileEditor) -> Int? {
-    editor.handshakeEnds.count == 2 ? editor.handshakeEnds[1] : nil
+  /// Where the last of the sender's handshake messages ends in its bytes; nil if it did not
+  /// send them all.
+  private func handshakeEnd(_ editor: HostileEditor) -> Int? {
+    editor.handshakeEnds.count == plan.handshakeMessages ? editor.handshakeEnds.last : nil
   }
 
   /// Every line is the tool's; exactly one is an error, and it comes first.
@@ -615,32 +717,47 @@ final class HostileRun {
 
 // MARK: - Many runs
 
+/// Counts of many runs; all but the totals per protocol version (1: pre-shared key, 2:
+/// identities), so that a class of mutation or outcome missing from one version shows.
 struct SoakReport {
   var runs = 0
-  var cleanRuns = 0
   var idleEnded = 0
   var seconds = 0.0
-  var applied: [MutationKind: Int] = [:]
-  var planned: [MutationKind: Int] = [:]
-  var outcomes: [String: Int] = [:]
+  var runsPerVersion: [Int: Int] = [:]
+  var cleanRuns: [Int: Int] = [:]
+  var applied: [Int: [MutationKind: Int]] = [:]
+  var planned: [Int: [MutationKind: Int]] = [:]
+  var outcomes: [Int: [String: Int]] = [:]
   var violations: [String] = []
 
-  mutating func count(_ outcome: String) { outcomes[outcome, default: 0] += 1 }
+  mutating func count(_ outcome: String, version: Int) { outcomes[version, default: [:]][outcome, default: 0] += 1 }
 
   var summary: String {
+    let versions = [1, 2]
     var text = String(
-      format: "hostile relay: %d runs in %.1f s (%.1f runs/s), %d violations; %d runs without a mutation or failure;"
-        + " %d ended by the relay after 1.5 s without traffic\n", runs, seconds, Double(runs) / max(seconds, 0.001),
-      violations.count, cleanRuns, idleEnded)
-    text += "mutations (applied / planned):\n"
+      format: "hostile relay: %d runs (%d version 1, %d version 2) in %.1f s (%.1f runs/s), %d violations;"
+        + " %d runs without a mutation or failure (%d, %d); %d ended by the relay after 1.5 s without traffic\n",
+      runs, runsPerVersion[1, default: 0], runsPerVersion[2, default: 0], seconds, Double(runs) / max(seconds, 0.001),
+      violations.count, cleanRuns.values.reduce(0, +), cleanRuns[1, default: 0], cleanRuns[2, default: 0], idleEnded)
+    func column(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
+    text += "mutations (applied / planned):         version 1   version 2\n"
     for kind in MutationKind.allCases.sorted() {
-      text +=
-        "  \(kind.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) "
-        + "\(applied[kind, default: 0]) / \(planned[kind, default: 0])\n"
+      text += "  " + column(kind.rawValue, 36)
+      for version in versions {
+        let counts = "\(applied[version]?[kind] ?? 0) / \(planned[version]?[kind] ?? 0)"
+        text += String(repeating: " ", count: max(1, 12 - counts.count)) + counts
+      }
+      text += "\n"
     }
-    text += "outcomes (per tool run):\n"
-    for (outcome, count) in outcomes.sorted(by: { $0.key < $1.key }) {
-      text += "  \(outcome.padding(toLength: 40, withPad: " ", startingAt: 0)) \(count)\n"
+    text += "outcomes (per tool run):               version 1   version 2\n"
+    let names = Set(outcomes.values.flatMap(\.keys)).sorted()
+    for name in names {
+      text += "  " + column(name, 36)
+      for version in versions {
+        let count = String(outcomes[version]?[name] ?? 0)
+        text += String(repeating: " ", count: max(1, 12 - count.count)) + count
+      }
+      text += "\n"
     }
     return text
   }
@@ -649,16 +766,17 @@ struct SoakReport {
 /// Runs many `HostileRun`s, `jobs` at a time, from one poll loop.
 final class HostileSoak {
   let directory: String
-  let keyPath: String
+  /// What the sides of a run authenticate with, by the run's protocol version.
+  let credentials: [Int: LiveSession.Credentials]
   let jobs: Int
   /// The relay gives up on a connection where nothing moved for this long (like a middlebox),
   /// so that mutations that leave both sides waiting (a dropped hello) end quickly.
   let idleLimit = 1.5
   let runDeadline = 40.0
 
-  init(directory: String, keyPath: String, jobs: Int) {
+  init(directory: String, credentials: [Int: LiveSession.Credentials], jobs: Int) {
     self.directory = directory
-    self.keyPath = keyPath
+    self.credentials = credentials
     self.jobs = jobs
   }
 
@@ -666,14 +784,18 @@ final class HostileSoak {
     var report = SoakReport()
     let started = StreamRelay.now()
     let loop = PeerLoop()
-    // A first, unmutated session: a control, and the source of units "from another session".
-    let control = HostileRun(plan: RunPlan(seed: 0, mutating: false), foreign: [[:], [:]])
-    try runAll(count: 1, { _ in control }, loop: loop, report: &report, controlRun: true)
-    let foreign = control.context.seen
+    // A first, unmutated session of each version (seed 0 runs version 1, seed 1 version 2): a
+    // control, and the source of units "from another session" with the same credentials.
+    let controls = [0, 1].map { HostileRun(plan: RunPlan(seed: $0, mutating: false), foreign: [[:], [:]]) }
+    try runAll(count: 2, { controls[$0] }, loop: loop, report: &report, controlRun: true)
+    let foreign = Dictionary(uniqueKeysWithValues: controls.map { ($0.plan.version, $0.context.seen) })
     // Made as they start, so that a finished run's bytes are freed.
     try runAll(
-      count: seeds.count, { HostileRun(plan: RunPlan(seed: seeds[$0]), foreign: foreign) }, loop: loop,
-      report: &report, controlRun: false)
+      count: seeds.count,
+      {
+        let plan = RunPlan(seed: seeds[$0])
+        return HostileRun(plan: plan, foreign: foreign[plan.version]!)
+      }, loop: loop, report: &report, controlRun: false)
     report.seconds = StreamRelay.now() - started
     return report
   }
@@ -689,7 +811,7 @@ final class HostileSoak {
       while active.count < jobs && next < count {
         let run = make(next)
         let session = try LiveSession(
-          loop: loop, directory: directory, prefix: "r\(next)-", keyPath: keyPath,
+          loop: loop, directory: directory, prefix: "r\(next)-", credentials: credentials[run.plan.version]!,
           editors: (toBob: run.editors[0], toAlice: run.editors[1]),
           output: { side, chunk in
             if let chunk { run.outputs[side.name == "alice" ? 0 : 1] += chunk }
@@ -730,7 +852,7 @@ final class HostileSoak {
             print(
               String(
                 format: "hostile relay: %d of %d runs, %.0f s, %.1f runs/s, %d violations so far", report.runs,
-                count + 1, seconds, Double(report.runs) / seconds, report.violations.count))
+                count + 2, seconds, Double(report.runs) / seconds, report.violations.count))
             fflush(nil)
           }
         }
@@ -742,13 +864,15 @@ final class HostileSoak {
   }
 
   private func record(_ session: LiveSession, _ run: HostileRun, report: inout SoakReport, controlRun: Bool) {
+    let version = run.plan.version
     report.runs += 1
+    report.runsPerVersion[version, default: 0] += 1
     if run.idleEnded { report.idleEnded += 1 }
-    for mutation in run.plan.mutations { report.planned[mutation.kind, default: 0] += 1 }
+    for mutation in run.plan.mutations { report.planned[version, default: [:]][mutation.kind, default: 0] += 1 }
     var applied = 0
     for editor in run.editors {
       for (kind, count) in editor.applied {
-        report.applied[kind, default: 0] += count
+        report.applied[version, default: [:]][kind, default: 0] += count
         applied += count
       }
     }
@@ -759,14 +883,14 @@ final class HostileSoak {
     if applied == 0 && !run.idleEnded && !clean {
       problems.append("no mutation was applied, yet the session failed")
     }
-    if applied == 0 && clean { report.cleanRuns += 1 }
+    if applied == 0 && clean { report.cleanRuns[version, default: 0] += 1 }
     // (A relay that gave up on an idle connection is a cut, which the invariants cover.)
     if controlRun && !clean && !run.idleEnded { problems.append("the unmutated control session failed") }
     guard !problems.isEmpty else { return }
     let seed = "0x" + String(run.plan.seed, radix: 16)
     let mutations = run.plan.mutations.map(\.description).joined(separator: ", ")
     report.violations.append(
-      "run seed \(seed) [\(mutations.isEmpty ? "no mutation" : mutations)]"
+      "run seed \(seed) (version \(version)) [\(mutations.isEmpty ? "no mutation" : mutations)]"
         + "\(run.idleEnded ? " (relay idle end)" : ""): " + problems.joined(separator: "; "))
   }
 }

@@ -61,7 +61,8 @@ final class LoadTests: XCTestCase {
         checkers["\(index) \(receiver)"] = ExpectedLines(LineSource(session: index, sender: sender, count: messages))
       }
       let session = try LiveSession(
-        loop: loop, directory: directory, prefix: "s\(index)-", keyPath: directory + "/k.key", handshakeTimeout: 120,
+        loop: loop, directory: directory, prefix: "s\(index)-", credentials: .preSharedKey(directory + "/k.key"),
+        handshakeTimeout: 120,
         editors: nil,
         output: { side, chunk in
           let checker = checkers["\(index) \(side.name)"]!

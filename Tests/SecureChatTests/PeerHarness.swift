@@ -242,6 +242,39 @@ final class PeerLoop {
 /// the loop) on the same connection. The two sides are connected directly by one TCP
 /// connection, or each to a relay by its own.
 final class LiveSession {
+  /// An identity file made by `sc-keygen --identity` and the public key it printed.
+  struct Identity {
+    let path: String
+    let publicKey: String
+
+    /// Makes `path` with sc-keygen --identity.
+    static func make(_ path: String) throws -> Identity {
+      let result = try ToolRunner.run("sc-keygen", ["--identity", "-o", path])
+      let key = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+      guard result.status == 0, key.hasPrefix("scpub1") else {
+        throw ToolRunnerError(description: "sc-keygen --identity failed: \(result.stderr)")
+      }
+      return Identity(path: path, publicKey: key)
+    }
+  }
+
+  /// How the two sides authenticate each other.
+  enum Credentials {
+    /// Version 1 (docs/PROTOCOL.md §3): both hold the pre-shared key in this file (`-k`).
+    case preSharedKey(String)
+    /// Version 2 (§11): each side its own identity (`-i`) and the other's public key
+    /// (`--peer-key`).
+    case identities(alice: Identity, bob: Identity)
+
+    /// The protocol version the sides run.
+    var version: Int {
+      switch self {
+      case .preSharedKey: return 1
+      case .identities: return 2
+      }
+    }
+  }
+
   final class Side {
     let name: String
     let role: String
@@ -275,7 +308,7 @@ final class LiveSession {
   let alice: Side
   let bob: Side
   let relay: StreamRelay?
-  let keyPath: String
+  let credentials: Credentials
   let handshakeTimeout: Int
   let startTime = StreamRelay.now()
   /// Set when the deadline passed and the remaining tools were killed.
@@ -290,13 +323,13 @@ final class LiveSession {
   /// `output` gets each chunk of a side's sc-open output and nil at its end; `input` makes the
   /// source of a side's sc-seal input. `editors` (toBob, toAlice) put a relay in between.
   init(
-    loop: PeerLoop, directory: String, prefix: String, keyPath: String, handshakeTimeout: Int = 10,
+    loop: PeerLoop, directory: String, prefix: String, credentials: Credentials, handshakeTimeout: Int = 10,
     editors: (toBob: RelayEditor, toAlice: RelayEditor)?,
     output: @escaping (Side, ArraySlice<UInt8>?) -> Void, input: @escaping (Side) -> () -> [UInt8]?,
     onDone: @escaping (LiveSession) -> Void
   ) throws {
     self.loop = loop
-    self.keyPath = keyPath
+    self.credentials = credentials
     self.handshakeTimeout = handshakeTimeout
     self.output = output
     self.input = input
@@ -339,10 +372,16 @@ final class LiveSession {
   private func startHandshake(_ side: Side) throws {
     let stderr = try errorPipe(side, into: \.handshakeError)
     defer { close(stderr) }
+    let authentication: [String]
+    switch credentials {
+    case .preSharedKey(let keyPath): authentication = ["-k", keyPath]
+    case .identities(let alice, let bob):
+      let (own, peer) = side === self.alice ? (alice, bob) : (bob, alice)
+      authentication = ["-i", own.path, "--peer-key", peer.publicKey]
+    }
     let pid = try spawnTool(
-      [
-        try ToolRunner.path(of: "sc-handshake"), "--" + side.role, "-k", keyPath, "-n", side.name, "-o",
-        side.sessionPath, "--timeout", String(handshakeTimeout),
+      [try ToolRunner.path(of: "sc-handshake"), "--" + side.role] + authentication + [
+        "-n", side.name, "-o", side.sessionPath, "--timeout", String(handshakeTimeout),
       ], descriptors: [0: side.connection, 1: side.connection, 2: stderr])
     track(pid, side, "sc-handshake") { side.handshakeStatus = $0 }
   }

@@ -10,10 +10,11 @@ import SecureChatCrypto
 
 // MARK: - Splitting a direction into messages and frames
 
-/// Splits one direction of a session, as an honest peer sends it, into its units: two handshake
-/// messages (3-byte header with a big-endian u16 body length, docs/PROTOCOL.md §3.1), then
-/// frames (68 + L bytes, L a big-endian u32 at offset 12, docs/FORMATS.md §2). An abort message
-/// or anything else it cannot parse ends the parsing: from there on every byte is `other`.
+/// Splits one direction of a session, as an honest peer sends it, into its units: its handshake
+/// messages (3-byte header with a big-endian u16 body length, docs/PROTOCOL.md §3.1; two in
+/// version 1, three in version 2, §11.1), then frames (68 + L bytes, L a big-endian u32 at
+/// offset 12, docs/FORMATS.md §2). An abort message or anything else it cannot parse ends the
+/// parsing: from there on every byte is `other`.
 struct SessionUnitSplitter {
   enum Unit {
     case handshake(index: Int, bytes: [UInt8])
@@ -22,12 +23,22 @@ struct SessionUnitSplitter {
     case other([UInt8])
   }
 
+  /// Handshake messages each side sends: 2 in version 1, 3 in version 2.
+  let handshakeMessages: Int
+  /// The message types of the version: each side sends one of every other type, 1 to
+  /// 2 × `handshakeMessages` in all (0x05 and 0x06 are unknown to version 1).
+  private let messageTypes: ClosedRange<UInt8>
   private var buffer: [UInt8] = []
   private var start = 0
   private var passThrough = false
   /// Handshake messages and frames returned so far.
   private(set) var messages = 0
   private(set) var frames = 0
+
+  init(handshakeMessages: Int = 2) {
+    self.handshakeMessages = handshakeMessages
+    messageTypes = 1...UInt8(2 * handshakeMessages)
+  }
 
   mutating func append(_ bytes: ArraySlice<UInt8>) { buffer += bytes }
 
@@ -41,9 +52,9 @@ struct SessionUnitSplitter {
       start = buffer.count
       return .other(rest)
     }
-    if messages < 2 {
+    if messages < handshakeMessages {
       guard available >= 3 else { return nil }
-      guard (1...4).contains(buffer[start]) else {
+      guard messageTypes.contains(buffer[start]) else {
         passThrough = true  // an abort message or something else: not ours to parse
         return next()
       }
