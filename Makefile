@@ -9,6 +9,9 @@ TOOLS = sc-keygen sc-seal sc-open sc-handshake sc-logcheck
 # Installed as they are, from bin/.
 SCRIPTS = sc-chat sc-inbox
 BINDIR = $(PREFIX)/bin
+# What sc-chat sources (lib/securechat/*.bash), found from bin/ as ../lib/securechat.
+LIBRARIES = $(notdir $(wildcard lib/securechat/*.bash))
+LIBDIR = $(PREFIX)/lib/securechat
 MANDIR = $(PREFIX)/share/man
 BASH_COMPLETION_DIR = $(PREFIX)/share/bash-completion/completions
 ZSH_COMPLETION_DIR = $(PREFIX)/share/zsh/site-functions
@@ -59,14 +62,17 @@ bench: build
 	scripts/bench.sh "$$bin" && scripts/bench-session.sh "$$bin" && scripts/bench-log.sh "$$bin" && \
 	  scripts/bench-chat.sh "$$bin" && scripts/bench-handshake.sh "$$bin" && scripts/bench-identity.sh "$$bin"
 
-# Binaries, sc-chat, sc-inbox, man pages, shell completions (whatever is in completions/) and the
-# systemd units of the inbox service (ExecStart= pointed at $(BINDIR); not enabled), each where
-# its consumer looks for it; uninstall removes exactly those files and leaves the directories.
+# Binaries, sc-chat, sc-inbox, what sc-chat sources, man pages, shell completions (whatever is in
+# completions/) and the systemd units of the inbox service (ExecStart= pointed at $(BINDIR); not
+# enabled), each where its consumer looks for it; uninstall removes exactly those files and
+# leaves the directories.
 install: build
 	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man7"; \
 	for tool in $(TOOLS); do install -m 0755 "$$bin/$$tool" "$(DESTDIR)$(BINDIR)/$$tool" || exit; done
 	for script in $(SCRIPTS); do install -m 0755 "bin/$$script" "$(DESTDIR)$(BINDIR)/$$script" || exit; done
+	$(if $(LIBRARIES),install -d "$(DESTDIR)$(LIBDIR)")
+	for file in $(LIBRARIES); do install -m 0644 "lib/securechat/$$file" "$(DESTDIR)$(LIBDIR)/$$file" || exit; done
 	for page in $(MAN1); do install -m 0644 "man/$$page" "$(DESTDIR)$(MANDIR)/man1/$$page" || exit; done
 	for page in $(MAN7); do install -m 0644 "man/$$page" "$(DESTDIR)$(MANDIR)/man7/$$page" || exit; done
 	$(if $(BASH_COMPLETIONS),install -d "$(DESTDIR)$(BASH_COMPLETION_DIR)")
@@ -83,6 +89,7 @@ install: build
 
 uninstall:
 	for tool in $(TOOLS) $(SCRIPTS); do rm -f "$(DESTDIR)$(BINDIR)/$$tool"; done
+	for file in $(LIBRARIES); do rm -f "$(DESTDIR)$(LIBDIR)/$$file"; done
 	for page in $(MAN1); do rm -f "$(DESTDIR)$(MANDIR)/man1/$$page"; done
 	for page in $(MAN7); do rm -f "$(DESTDIR)$(MANDIR)/man7/$$page"; done
 	for file in $(BASH_COMPLETIONS); do rm -f "$(DESTDIR)$(BASH_COMPLETION_DIR)/$$file"; done

@@ -82,10 +82,11 @@ lint() { # lint DESCRIPTION COMMAND...
 }
 lint "mandoc -Tlint man pages" mandoc -Tlint -Wwarning man/*.1 man/*.7
 shell_scripts=(scripts/*.sh .ci/run)
-for script in bin/sc-chat bin/sc-inbox; do
+for script in bin/sc-chat bin/sc-inbox lib/securechat/*.bash; do
   if [ -f "$script" ]; then shell_scripts+=("$script"); fi
 done
-lint "shellcheck scripts, .ci/run, sc-chat, sc-inbox" shellcheck "${shell_scripts[@]}"
+# -x: sc-chat's source of lib/securechat/addressbook.bash is followed.
+lint "shellcheck scripts, .ci/run, sc-chat, sc-inbox, lib/securechat" shellcheck -x "${shell_scripts[@]}"
 lint "shellcheck bash completions" shellcheck -s bash completions/bash/*
 # Every fuzz target (scripts/fuzz.sh) for a few seconds, with its own build.
 lint "every fuzz target for 3 s (scripts/fuzz.sh)" env FUZZ_SECONDS=3 scripts/fuzz.sh

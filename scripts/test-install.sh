@@ -48,6 +48,7 @@ pass "make install DESTDIR=\$tmp PREFIX=$prefix"
 # Every file install should have put somewhere, from the sources.
 expected=()
 for tool in sc-keygen sc-seal sc-open sc-handshake sc-logcheck sc-chat sc-inbox; do expected+=("$bin/$tool"); done
+for file in lib/securechat/*.bash; do expected+=("$root$prefix/$file"); done
 for page in man/*.1; do expected+=("$mandir/man1/${page#man/}"); done
 for page in man/*.7; do expected+=("$mandir/man7/${page#man/}"); done
 for file in completions/bash/*; do
@@ -68,7 +69,7 @@ for file in "${expected[@]}"; do
     missing=$((missing + 1))
   }
 done
-check "${#expected[@]} files installed (tools, sc-chat, sc-inbox, man pages, completions, units)" [ "$missing" -eq 0 ]
+check "${#expected[@]} files installed (tools, sc-chat, sc-inbox, lib/securechat, man pages, completions, units)" [ "$missing" -eq 0 ]
 check "installed ${#expected[@]} files and no others" \
   [ "$(find "$root" -type f | wc -l)" -eq $((${#expected[@]} + 2)) ]
 for tool in sc-keygen sc-seal sc-open sc-handshake sc-logcheck sc-chat sc-inbox; do

@@ -297,8 +297,11 @@ final class ChatTests: XCTestCase {
     waitFor(bob, "+ [")
     XCTAssertEqual(ownLine(bob, "bob: " + long)?.first, "+", screen(bob))
 
-    // A peer's control characters are shown, not obeyed.
-    try type(alice, "clear \u{1b}[2J screen")  // ESC is sent as typed
+    // A peer's control characters are shown, not obeyed. (Ctrl-V makes ESC a character of the
+    // line rather than the start of a key's escape sequence.)
+    try type(alice, "clear ", enter: false)
+    try press(alice, "C-v")
+    try type(alice, "\u{1b}[2J screen")
     waitFor(bob, "alice: clear ^[[2J screen")
 
     try press(alice, "C-d")
@@ -368,6 +371,7 @@ final class ChatTests: XCTestCase {
     waitFor(alice, "alice: one message before")  // records alice's processes once more
     try press(alice, "C-c")
     XCTAssertEqual(exitStatus(alice), 130)
+    try assertTheTerminalIsGivenBack(alice)
     waitFor(bob, "the chat with alice broke off")
     XCTAssertEqual(exitStatus(bob), 1, "a chat cut without the final frame is a failed integrity check")
     assertNothingLeft()
@@ -457,6 +461,98 @@ final class ChatTests: XCTestCase {
     XCTAssertEqual(ownLine(alice, "alice: " + String(repeating: "漢", count: 10))?.first, "✓", screen(alice))
     try type(alice, "/quit")
     waitFor(bob, "alice ended the chat")
+  }
+
+  /// The input line of a window: its last row, where the cursor is, and the window's size.
+  private struct InputLine {
+    var row = "", cursorX = -1, cursorY = -1, width = 0, height = 0
+  }
+
+  private func inputLine(_ window: Window) -> InputLine {
+    let rows = ((try? tmux("capture-pane", "-p", "-t", window.target)) ?? "").split(
+      separator: "\n", omittingEmptySubsequences: false)
+    let numbers = ((try? tmux(
+      "display-message", "-p", "-t", window.target, "#{cursor_x} #{cursor_y} #{window_width} #{window_height}"))
+      ?? "").split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+    guard numbers.count == 4 else { return InputLine() }
+    // capture-pane ends each of the window's rows with a newline.
+    let last = numbers[3] - 1
+    return InputLine(
+      row: last < rows.count ? String(rows[last]) : "", cursorX: numbers[0], cursorY: numbers[1],
+      width: numbers[2], height: numbers[3])
+  }
+
+  /// Waits until the input line of the window satisfies `condition`.
+  @discardableResult
+  private func waitForInputLine(
+    _ window: Window, _ what: String, file: StaticString = #filePath, line: UInt = #line,
+    _ condition: (InputLine) -> Bool
+  ) -> InputLine {
+    let deadline = Date().addingTimeInterval(10)
+    var input = inputLine(window)
+    while !condition(input) && Date() < deadline {
+      usleep(50_000)
+      input = inputLine(window)
+    }
+    XCTAssertTrue(condition(input), "\(window.side)'s input line: \(what); it is \(input)", file: file, line: line)
+    return input
+  }
+
+  /// A line wider than the window stays in view: the input line scrolls sideways to keep the
+  /// cursor in it, also after the window is resized, and it can be edited before it is sent.
+  func testALineWiderThanTheWindowScrollsSidewaysAndCanBeEdited() throws {
+    let (alice, bob) = try connectPair()
+    _ = try tmux("resize-window", "-t", alice.target, "-x", "40", "-y", "15")
+    // (capture-pane leaves out the blanks at the end of a row.)
+    waitForInputLine(alice, "the prompt on the last row of 15") { $0.height == 15 && $0.row == "alice>" }
+    let typed = "begin " + String(repeating: "0123456789", count: 9) + "...END"  // 102 characters
+    try type(alice, typed, enter: false)
+    // The end of the line and the cursor after it; what is hidden on the left is marked <.
+    var input = waitForInputLine(alice, "the end of the long line, with the cursor") {
+      $0.row.hasPrefix("alice> <") && $0.row.hasSuffix("...END") && $0.cursorX == $0.row.count && $0.cursorY == 14
+    }
+    XCTAssertLessThan(input.row.count, 40, "the text stays within the row: \(input)")
+
+    _ = try tmux("resize-window", "-t", alice.target, "-x", "60", "-y", "20")
+    waitForInputLine(alice, "the prompt and the end of the line on the new last row, with the cursor") {
+      $0.height == 20 && $0.width == 60 && $0.row.hasPrefix("alice> ") && $0.row.hasSuffix("...END")
+        && $0.cursorX == $0.row.count && $0.cursorY == 19
+    }
+
+    // Left three times, Backspace, "!": the third dot becomes "!".
+    for _ in 0..<3 { try press(alice, "Left") }
+    try press(alice, "BSpace")
+    try type(alice, "!", enter: false)
+    input = waitForInputLine(alice, "the edit before END, the cursor on its E") {
+      $0.row.hasSuffix("..!END") && $0.cursorX == $0.row.count - 3
+    }
+    // Home shows the start of the line, and what is hidden on the right is marked >.
+    try press(alice, "Home")
+    input = waitForInputLine(alice, "the start of the line, with the cursor") {
+      $0.row.hasPrefix("alice> begin 0123") && $0.row.hasSuffix(">") && $0.cursorX == 7
+    }
+    XCTAssertLessThan(input.row.count, 60, "the text stays within the row: \(input)")
+    // Ctrl-U takes back what was typed before the cursor.
+    try type(alice, "junk ", enter: false)
+    try press(alice, "C-u")
+    try type(alice, "edited: ")
+    let sent = "edited: begin " + String(repeating: "0123456789", count: 9) + "..!END"
+    let shown = waitFor(bob, "alice: edited: ")
+    XCTAssertEqual(
+      shown.split(separator: "\n").first { $0.contains("alice: edited: ") }.map { String($0.split(separator: "alice: ", maxSplits: 1)[1]) },
+      sent, "the peer gets the edited line, exactly")
+    waitForInputLine(alice, "the prompt, empty again") { $0.row == "alice>" && $0.cursorX == 7 }
+    try aliceEndsWithCtrlD(alice, bob)
+    try assertTheTerminalIsGivenBack(alice)
+  }
+
+  /// The terminal's settings are back as they were (a line at a time, echoed) once sc-chat has
+  /// ended: the shell in the window runs stty.
+  private func assertTheTerminalIsGivenBack(
+    _ window: Window, file: StaticString = #filePath, line: UInt = #line
+  ) throws {
+    try type(window, "stty -a | grep -o -e ' icanon' -e ' echo ' | tr -d ' \\n'; echo ' =terminal'")
+    waitFor(window, "icanonecho =terminal", file: file, line: line)
   }
 
   func testReconnectCommandRetriesAtOnceDuringTheBackOff() throws {
