@@ -49,7 +49,7 @@ final class CompletionTests: XCTestCase {
   }
 
   /// Values that are not files: completing them offers nothing. Every other value is a file.
-  static let nonFileValues: Set<String> = ["NAME", "SECONDS", "COMMENT", "ADDRESS"]
+  static let nonFileValues: Set<String> = ["NAME", "SECONDS", "COMMENT", "ADDRESS", "PUBKEY"]
 
   // MARK: - Where sc-chat's options come from
 
