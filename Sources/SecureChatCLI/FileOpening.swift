@@ -5,7 +5,7 @@ import SecureChatProtocol
   import Glibc
 #endif
 
-/// `sc-open -k`: verifies and decrypts a sealed file, binary or armored (recognised by its first
+/// `sc-open -k` and `sc-open -i`: verifies and decrypts a sealed file (version 1 or 2), binary or armored (recognised by its first
 /// line), in constant memory. The calling thread reads and verifies (CRC, HMAC, sequence, chunk
 /// rules) while a worker decrypts and writes: only verified frames ever reach the worker, so no
 /// unauthenticated plaintext can be written.
@@ -15,11 +15,13 @@ public enum FileOpening {
   typealias Batch = FrameBatch<(offset: Int, length: Int, frame: VerifiedFrame)>
 
   /// `refuseBinaryOnTerminal`: stop before writing plaintext that is not text to a terminal.
+  /// Returns who sealed the file (FORMATS.md §12.2 step 6).
+  @discardableResult
   public static func open(
-    input: FileDescriptor, output: OutputFile, key: KeyFile.Key, refuseBinaryOnTerminal: Bool
-  ) throws {
+    input: FileDescriptor, output: OutputFile, opener: SealedFileReader.Opener, refuseBinaryOnTerminal: Bool
+  ) throws -> SealedFileReader.Sender {
     let queue = try makeQueue(input: input)
-    let reader = SealedFileReader(fileKey: key.secret)
+    let reader = SealedFileReader(opener: opener)
     // Grown to what a batch needs: a small file does not set up (and wipe) half a megabyte.
     var plaintext = SecretBytes(count: 0)
     var decryptor: FrameDecryptor?
@@ -81,6 +83,8 @@ public enum FileOpening {
           pipeline.submit(isLast: false)
           batch = nil
         }
+      case .trailer(let consumed):
+        queue.consume(consumed)
       case .finished:
         break reading
       }
@@ -91,6 +95,7 @@ public enum FileOpening {
       try pipeline.finish()
     }
     if let failure { throw failure }
+    return reader.sender
   }
 
   /// Reads the first line's worth of input to tell armor from binary.

@@ -5,7 +5,15 @@ import SecureChatProtocol
   import Glibc
 #endif
 
-/// `sc-seal -k`: a sealed file (FORMATS.md §3), binary or armored, in constant memory.
+/// What a file is sealed with: a key file (FORMATS.md §3, version 1) or recipients' public keys
+/// (§12.2, version 2), from an anonymous or an authenticated sender.
+public enum FileSealingSecret {
+  case preSharedKey(KeyFile.Key)
+  case recipients([PublicKey], sender: RecipientFile.Identity?)
+}
+
+/// `sc-seal -k` and `sc-seal -r`: a sealed file (FORMATS.md §3, §12.2), binary or armored, in
+/// constant memory.
 ///
 /// AES-CBC encryption is serial within a frame and is the slowest step (≈ 1 GB/s here), so the
 /// calling thread reads and encrypts while a worker authenticates (HMAC, CRC) and writes.
@@ -13,18 +21,34 @@ public enum FileSealing {
   static let batchCount = 4
   typealias Batch = FrameBatch<(offset: Int, ciphertextCount: Int)>
 
-  public static func seal(input: FileDescriptor, output: OutputFile, key: KeyFile.Key, armored: Bool) throws {
-    let salt = SecureRandom.bytes(count: SealedFile.saltSize)
-    let keys = try SealedFile.deriveKeys(fileKey: key.secret, salt: salt)
+  public static func seal(input: FileDescriptor, output: OutputFile, secret: FileSealingSecret, armored: Bool) throws {
+    let header: [UInt8]
+    let keys: SealedFile.Keys
+    var recipientSealing: RecipientFile.Sealing?
+    switch secret {
+    case .preSharedKey(let key):
+      let salt = SecureRandom.bytes(count: SealedFile.saltSize)
+      keys = try SealedFile.deriveKeys(fileKey: key.secret, salt: salt)
+      header = try SealedFile.header(salt: salt, keys: keys)
+    case .recipients(let recipients, let sender):
+      let sealing = try RecipientFile.beginSealing(recipients: recipients, sender: sender)
+      keys = sealing.keys
+      header = sealing.header
+      recipientSealing = sealing
+    }
+    // §12.2: the proofs cover T, the hash of every frame's tag, taken as the worker makes them.
+    let contentHash = recipientSealing?.isSenderAuthenticated == true ? ContentHash() : nil
     let encryptor = try FrameEncryptor(key: keys.frames.encryption)
     let authenticator = try FrameAuthenticator(key: keys.frames.authentication)
     let writer = SealedWriter(output: output, armored: armored)
-    try writer.write(SealedFile.header(salt: salt, keys: keys))
+    try writer.write(header)
 
     let pipeline = TwoStagePipeline(slots: (0..<batchCount).map { _ in Batch() })
     pipeline.start { batch in
       for frame in batch.entries {
-        authenticator.authenticate(frame: batch.buffer + frame.offset, ciphertextCount: frame.ciphertextCount)
+        let size = authenticator.authenticate(
+          frame: batch.buffer + frame.offset, ciphertextCount: frame.ciphertextCount)
+        contentHash?.add(frame: UnsafeRawBufferPointer(start: batch.buffer + frame.offset, count: size))
       }
       try writer.write(UnsafeRawBufferPointer(start: batch.buffer, count: batch.used))
     }
@@ -52,6 +76,9 @@ public enum FileSealing {
       throw error
     }
     try pipeline.finish()
+    if let recipientSealing, let contentHash {
+      try writer.write(recipientSealing.trailer(contentHash: contentHash.finalize()))
+    }
     try writer.finish()
   }
 }

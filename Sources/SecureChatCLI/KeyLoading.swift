@@ -106,7 +106,8 @@ public enum KeyLoader {
     let howToMake =
       type == .logSeal || type == .logVerify
       ? "create a log key pair with: sc-keygen --log -o SEALKEY --verify-key VERIFYKEY"
-      : "create one with: sc-keygen -o \(path)"
+      : type == .identity
+        ? "create one with: sc-keygen --identity -o \(path)" : "create one with: sc-keygen -o \(path)"
     let (buffer, count) = try SecretFileReader.read(
       path, maxSize: KeyFile.maxSize, what: "key file", missingHint: howToMake)
     let key: KeyFile.Key

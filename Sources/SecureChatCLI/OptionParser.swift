@@ -15,11 +15,16 @@ public struct OptionSpec: Sendable {
   /// nil for a flag; the placeholder shown in usage for an option that takes a value.
   public let valueName: String?
   public let help: String
+  /// May be given more than once (`-r KEY -r KEY`); every other option only once.
+  public let isRepeatable: Bool
 
-  public init(_ short: Character?, _ long: String, value valueName: String? = nil, help: String) {
+  public init(
+    _ short: Character?, _ long: String, value valueName: String? = nil, repeatable: Bool = false, help: String
+  ) {
     self.short = short
     self.long = long
     self.valueName = valueName
+    self.isRepeatable = repeatable
     self.help = help
   }
 }
@@ -136,6 +141,8 @@ public struct ParsedArguments: Sendable {
   public private(set) var operands: [String] = []
 
   public func value(_ long: String) -> String? { values[long]?.last }
+  /// Every value of a repeatable option, in the order given.
+  public func allValues(_ long: String) -> [String] { values[long] ?? [] }
   public func has(_ long: String) -> Bool { flags.contains(long) || values[long] != nil }
 
   public static func parse(_ arguments: [String], spec: CommandSpec) throws -> ParsedArguments {
@@ -155,7 +162,7 @@ public struct ParsedArguments: Sendable {
         guard index < arguments.count else { throw ToolError.usage("option --\(option.long) needs a value") }
         value = arguments[index]
       }
-      guard parsed.values[option.long] == nil else {
+      guard option.isRepeatable || parsed.values[option.long] == nil else {
         throw ToolError.usage("option --\(option.long) given more than once")
       }
       parsed.values[option.long, default: []].append(value)

@@ -12,7 +12,7 @@ struct PeerRefused: Error {
 }
 
 /// sc-handshake -i: whether the peer's static key is the one it should be (PROTOCOL.md §11.6),
-/// from `--peer-key`, or pinned by name in a known-peers file (FORMATS.md §12.2), as ssh pins host
+/// from `--peer-key`, or pinned by name in a known-peers file (FORMATS.md §12.3), as ssh pins host
 /// keys: a known name with the same key is accepted; with another key, refused loudly; an unknown
 /// name is refused unless the user accepts it (`--accept-new`, or "yes" on the terminal), and
 /// is then added to the file.

@@ -147,6 +147,15 @@ struct StreamToolSetup {
   enum Secret {
     case key(KeyFile.Key)
     case session(OneWaySession)
+    /// sc-seal -r/-R (FORMATS.md §12.2): the recipients, and with -i the sender's identity.
+    case recipients([PublicKey], sender: RecipientFile.Identity?)
+    /// sc-open -i: the identity, and with --from the sender the file must come from.
+    case identity(RecipientFile.Identity, expectedSender: PublicKey?)
+
+    var isSession: Bool {
+      if case .session = self { return true }
+      return false
+    }
   }
 
   let secret: Secret
@@ -165,16 +174,41 @@ struct StreamToolSetup {
   ) throws {
     let keyPath = options.value("key")
     let sessionPath = options.value("session")
-    switch (keyPath, sessionPath) {
-    case (nil, nil): throw ToolError.usage("a key file (-k KEYFILE) or a session (-s SESSIONFILE) is needed")
-    case (.some, .some): throw ToolError.usage("-k and -s cannot be used together")
-    default: break
+    let identityPath = options.value("identity")
+    let recipientKeys = options.allValues("recipient")
+    let recipientFiles = options.allValues("recipients-file")
+    let toRecipients = !recipientKeys.isEmpty || !recipientFiles.isEmpty
+    // sc-seal's -i names the sender of a file sealed to -r/-R; sc-open's -i is what opens it.
+    let opensWithIdentity = direction == .receive && identityPath != nil
+    let modes = [
+      keyPath.map { _ in "-k" }, sessionPath.map { _ in "-s" }, toRecipients ? "-r/-R" : nil,
+      opensWithIdentity ? "-i" : nil,
+    ].compactMap { $0 }
+    if modes.isEmpty {
+      throw ToolError.usage(
+        direction == .send
+          ? "a key file (-k KEYFILE), recipients (-r PUBKEY, -R FILE) or a session (-s SESSIONFILE) is needed"
+          : "a key file (-k KEYFILE), an identity (-i IDENTITY) or a session (-s SESSIONFILE) is needed")
     }
+    if modes.count > 1 {
+      // FORMATS.md §12.2: a file is sealed with a pre-shared key or to recipients, never both.
+      throw ToolError.usage(
+        modes.contains("-k") && (toRecipients || opensWithIdentity)
+          ? "\(modes[0]) and \(modes[1]) cannot be mixed: a file is sealed either with a key file or to recipients"
+          : "\(modes[0]) and \(modes[1]) cannot be used together")
+    }
+    if identityPath != nil && direction == .send && !toRecipients {
+      throw ToolError.usage("-i (the sender's identity) goes with -r or -R")
+    }
+    if options.has("from") && identityPath == nil { throw ToolError.usage("--from goes with -i IDENTITY") }
     if sessionPath != nil && armored { throw ToolError.usage("-a is for sealed files, not sessions") }
-    if keyPath != nil && options.has("binary") { throw ToolError.usage("--binary is for sessions (-s)") }
+    if sessionPath == nil && options.has("binary") { throw ToolError.usage("--binary is for sessions (-s)") }
     inputPath = options.operands.first ?? "-"
-    if (keyPath ?? sessionPath) == "-" && inputPath == "-" {
+    if (keyPath ?? sessionPath ?? identityPath) == "-" && inputPath == "-" {
       throw ToolError.usage("the key and the input cannot both be standard input")
+    }
+    if recipientFiles.contains("-") && (inputPath == "-" || identityPath == "-") {
+      throw ToolError.usage("the recipients file and the input or the identity cannot both be standard input")
     }
     outputPath = options.value("output")
     // Before any file is opened or anything is read: a closed standard descriptor is an error.
@@ -187,6 +221,18 @@ struct StreamToolSetup {
     }
     if let keyPath {
       secret = .key(try KeyLoader.load(keyPath, expecting: .psk))
+      claim = nil
+    } else if toRecipients {
+      let recipients = try RecipientLoader.load(keys: recipientKeys, files: recipientFiles)
+      let sender = try identityPath.map {
+        try RecipientFile.Identity(secret: KeyLoader.load($0, expecting: .identity).secret)
+      }
+      secret = .recipients(recipients, sender: sender)
+      claim = nil
+    } else if let identityPath {
+      let expectedSender = try options.value("from").map { try PublicKey(text: $0.trimmingSpaces) }
+      let identity = try RecipientFile.Identity(secret: KeyLoader.load(identityPath, expecting: .identity).secret)
+      secret = .identity(identity, expectedSender: expectedSender)
       claim = nil
     } else {
       let (session, claim) = try SessionLoader.load(sessionPath!, direction: direction)
@@ -230,6 +276,10 @@ struct StreamToolSetup {
 
 let keyOption = OptionSpec(
   "k", "key", value: "KEYFILE", help: "the pre-shared key, for sealed files (- for stdin)")
+let recipientOption = OptionSpec(
+  "r", "recipient", value: "PUBKEY", repeatable: true, help: "seal to this public key (repeat for more recipients)")
+let recipientsFileOption = OptionSpec(
+  "R", "recipients-file", value: "FILE", repeatable: true, help: "seal to the public keys in FILE, one per line")
 let sessionOption = OptionSpec("s", "session", value: "SESSIONFILE", help: "a live session written by sc-handshake")
 let outputOption = OptionSpec("o", "output", value: "OUTPUT", help: "write to OUTPUT instead of standard output")
 let logOption = OptionSpec(nil, "log", value: "LOGFILE", help: "with -s: append an entry per message to LOGFILE")
@@ -252,16 +302,18 @@ public enum SealTool {
     name: "sc-seal",
     usage: [
       "sc-seal -k KEYFILE [-a] [-o OUTPUT] [INPUT]",
+      "sc-seal -r PUBKEY [-r PUBKEY]... [-R FILE]... [-i IDENTITY] [-a] [-o OUTPUT] [INPUT]",
       "sc-seal -s SESSIONFILE [--binary] [--receipts-from FILE] [--log LOGFILE --log-key SEALKEY]"
         + " [-o OUTPUT] [INPUT]",
       "sc-seal --check-log --log LOGFILE --log-key SEALKEY",
     ],
     summary: """
-      Encrypt and authenticate INPUT (default: standard input): into a sealed file with -k, or into
-      a session stream with -s (one frame per line, or per chunk with --binary; a final frame at the end).
+      Encrypt and authenticate INPUT (default: standard input): into a sealed file with -k (a
+      pre-shared key) or -r/-R (recipients' public keys; -i names the sender), or into a session stream with -s (one frame per line, or per chunk with --binary; a final frame at the end).
       """,
     options: [
-      keyOption,
+      keyOption, recipientOption, recipientsFileOption,
+      OptionSpec("i", "identity", value: "IDENTITY", help: "with -r/-R: seal as this identity (authenticated sender)"),
       OptionSpec("a", "armor", help: "write text: base64 between BEGIN and END lines"),
       sessionOption,
       OptionSpec(nil, "binary", help: "with -s: send raw input as it comes instead of line by line"),
@@ -284,11 +336,17 @@ public enum SealTool {
     if case .session = setup.secret { ignoreBrokenPipeSignal() }
     let logger = try sessionLogger(options, setup)
     let receiptsPath = options.value("receipts-from")
-    if receiptsPath != nil, case .key = setup.secret { throw ToolError.usage("--receipts-from is for sessions (-s)") }
+    if receiptsPath != nil && !setup.secret.isSession {
+      throw ToolError.usage("--receipts-from is for sessions (-s)")
+    }
     try setup.run {
       switch setup.secret {
       case .key(let key):
-        try FileSealing.seal(input: setup.input, output: setup.output, key: key, armored: armored)
+        try FileSealing.seal(input: setup.input, output: setup.output, secret: .preSharedKey(key), armored: armored)
+      case .recipients(let recipients, let sender):
+        try FileSealing.seal(
+          input: setup.input, output: setup.output, secret: .recipients(recipients, sender: sender), armored: armored)
+      case .identity: preconditionFailure("sc-seal has no identity to open with")
       case .session(let session):
         // Opened without waiting, before anything is read or sent.
         let receipts = try receiptsPath.map { try ReceiptInput(path: $0) }
@@ -320,15 +378,19 @@ public enum OpenTool {
     name: "sc-open",
     usage: [
       "sc-open -k KEYFILE [-o OUTPUT] [INPUT]",
+      "sc-open -i IDENTITY [--from PUBKEY] [-o OUTPUT] [INPUT]",
       "sc-open -s SESSIONFILE [--escape] [--receipts-to FILE] [--delivered FILE]"
         + " [--log LOGFILE --log-key SEALKEY] [-o OUTPUT] [INPUT]",
     ],
     summary: """
-      Verify and decrypt a sealed file (binary or armored) with -k, or a session stream with -s;
-      nothing unauthenticated is ever written.
+      Verify and decrypt a sealed file (binary or armored) with -k, or with -i if it was sealed to
+      recipients, or a session stream with -s; nothing unauthenticated is ever written.
       """,
     options: [
-      keyOption, sessionOption, outputOption,
+      keyOption,
+      OptionSpec("i", "identity", value: "IDENTITY", help: "open a file sealed to recipients with this identity"),
+      OptionSpec(nil, "from", value: "PUBKEY", help: "with -i: fail unless the file was sealed by PUBKEY"),
+      sessionOption, outputOption,
       OptionSpec(
         nil, "escape", help: "with -s: show control and bidi characters as ^X, \\xNN, \\uNNNN even through a pipe"),
       OptionSpec(
@@ -346,7 +408,7 @@ public enum OpenTool {
     let options = try ParsedArguments.parse(arguments, spec: spec)
     let setup = try StreamToolSetup(options, direction: .receive, outputMode: 0o600, refuseBinaryTerminal: false)
     let logger = try sessionLogger(options, setup)
-    if options.has("escape"), case .key = setup.secret { throw ToolError.usage("--escape is for sessions (-s)") }
+    if options.has("escape") && !setup.secret.isSession { throw ToolError.usage("--escape is for sessions (-s)") }
     let receiptsToPath = options.value("receipts-to")
     let deliveredPath = options.value("delivered")
     if receiptsToPath != nil || deliveredPath != nil {
@@ -360,11 +422,18 @@ public enum OpenTool {
       // A reader of these lines that has gone is not an error (PROTOCOL.md §6.5).
       ignoreBrokenPipeSignal()
     }
+    var sender = SealedFileReader.Sender.keyHolder
     try setup.run {
       switch setup.secret {
       case .key(let key):
         try FileOpening.open(
-          input: setup.input, output: setup.output, key: key, refuseBinaryOnTerminal: setup.outputPath == nil)
+          input: setup.input, output: setup.output, opener: .preSharedKey(key.secret),
+          refuseBinaryOnTerminal: setup.outputPath == nil)
+      case .identity(let identity, let expectedSender):
+        sender = try FileOpening.open(
+          input: setup.input, output: setup.output, opener: .identity(identity, expectedSender: expectedSender),
+          refuseBinaryOnTerminal: setup.outputPath == nil)
+      case .recipients: preconditionFailure("sc-open has no recipients")
       case .session(let session):
         // Opened before the first frame is read: a fifo waits here for its reader.
         let receiptsTo = try receiptsToPath.map { try NumberLines(path: $0, option: "--receipts-to") }
@@ -373,6 +442,12 @@ public enum OpenTool {
           input: setup.input, output: setup.output, session: session, logger: logger,
           escapeControls: options.has("escape"), receiptsTo: receiptsTo, delivered: delivered)
       }
+    }
+    // FORMATS.md §12.2 step 6, once everything verified (and a regular output file is in place).
+    switch sender {
+    case .claimed(let key, proved: true): Diagnostics.info("sealed by \(key.text) (fingerprint \(key.fingerprint))")
+    case .anonymous: Diagnostics.info("the sender is anonymous")
+    default: break
     }
   }
 }

@@ -26,12 +26,15 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
   case invalidKeyFile(String)
   /// A public key's text (FORMATS.md §12.1) is not one: mistyped, cut short, or of low order.
   case badPublicKey(String)
+  /// A sealed file of the other kind: sealed with a pre-shared key but opened with an identity,
+  /// or sealed to recipients but opened with a key file (FORMATS.md §12.2).
+  case wrongKeyType(String)
   /// A session stream that holds only the abort of the peer's sc-handshake (PROTOCOL.md §6.3 rule 3).
   case rejected
 
   public var isIntegrityFailure: Bool {
     switch self {
-    case .notSealed, .unsupported, .invalidKeyFile, .badPublicKey: return false
+    case .notSealed, .unsupported, .invalidKeyFile, .badPublicKey, .wrongKeyType: return false
     default: return true
     }
   }
@@ -50,6 +53,7 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case .malformed: return "malformed"
     case .invalidKeyFile: return "invalid-key"
     case .badPublicKey: return "bad-public-key"
+    case .wrongKeyType: return "wrong-key-type"
     case .rejected: return "rejected"
     }
   }
@@ -69,6 +73,7 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case .malformed: return "malformed input"
     case .invalidKeyFile: return "invalid key file"
     case .badPublicKey: return "not a valid public key"
+    case .wrongKeyType: return "wrong key type"
     case .rejected: return "rejected by the peer"
     }
   }
@@ -87,6 +92,7 @@ public enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case .malformed(let what): return "malformed input: \(what)"
     case .invalidKeyFile(let what): return "invalid key file: \(what)"
     case .badPublicKey(let why): return "not a valid public key: \(why)"
+    case .wrongKeyType(let why): return "wrong key type: \(why)"
     case .rejected:
       return "rejected by the peer: its sc-handshake sent the abort after this side accepted the handshake"
     }

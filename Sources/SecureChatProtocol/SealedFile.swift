@@ -84,9 +84,10 @@ public enum SealedFile {
   }
 }
 
-/// Sans-I/O reader of a sealed file: feed it the buffered input, it says how many bytes the next
-/// unit (header or frame) takes and verifies it. Decryption is left to the caller (`FrameDecryptor`)
-/// so that it can run on another thread.
+/// Sans-I/O reader of a sealed file, version 1 (§3, a key file) or version 2 (§12.2, an
+/// identity): feed it the buffered input, it says how many bytes the next unit (header, frame or
+/// trailer) takes and verifies it. Decryption is left to the caller (`FrameDecryptor`) so that it
+/// can run on another thread.
 public final class SealedFileReader {
   public enum Step {
     case needMoreInput
@@ -94,27 +95,57 @@ public final class SealedFileReader {
     case header(consumed: Int)
     /// A frame of `consumed` bytes verified; decrypt those bytes next.
     case frame(consumed: Int, VerifiedFrame)
-    /// The final frame has been seen and the input ended right after it.
+    /// Version 2 with an authenticated sender: the trailer of `consumed` bytes verified.
+    case trailer(consumed: Int)
+    /// The final frame (and trailer) have been seen and the input ended right after them.
     case finished
   }
 
-  private let fileKey: SecretBytes
-  public private(set) var keys: SealedFile.Keys?
-  private var verifier: FrameVerifier?
+  /// What opens the file: a key file's key (version 1) or an identity (version 2), with the
+  /// sender the file must come from (`sc-open --from`).
+  public enum Opener {
+    case preSharedKey(SecretBytes)
+    case identity(RecipientFile.Identity, expectedSender: PublicKey?)
+  }
 
-  public init(fileKey: SecretBytes) {
-    self.fileKey = fileKey
+  /// Who sealed the file, as far as it has been verified.
+  public enum Sender: Equatable {
+    /// Version 1: any holder of the key file.
+    case keyHolder
+    case anonymous
+    /// Named in the stanza; `proved` once the trailer's proof verified.
+    case claimed(PublicKey, proved: Bool)
+  }
+
+  private let opener: Opener
+  public private(set) var keys: SealedFile.Keys?
+  public private(set) var sender: Sender = .keyHolder
+  private var verifier: FrameVerifier?
+  private var recipientHeader: RecipientFile.OpenedHeader?
+  private var contentHash: ContentHash?
+
+  public init(opener: Opener) {
+    self.opener = opener
+  }
+
+  public convenience init(fileKey: SecretBytes) {
+    self.init(opener: .preSharedKey(fileKey))
   }
 
   /// `input` is all buffered, not yet consumed input; `atEnd` says no more will come.
   public func next(_ input: UnsafeRawBufferPointer, atEnd: Bool) throws -> Step {
-    guard let verifier else {
-      guard let keys = try SealedFile.openHeader(input, atEnd: atEnd, fileKey: fileKey) else { return .needMoreInput }
-      self.keys = keys
-      verifier = try FrameVerifier(key: keys.frames.authentication)
-      return .header(consumed: SealedFile.headerSize)
-    }
+    guard let verifier else { return try readHeader(input, atEnd: atEnd) }
     if verifier.sawFinal {
+      if let header = recipientHeader, let contentHash, case .claimed(let key, proved: false) = sender {
+        let size = header.trailerSize
+        guard input.count >= size else {
+          if atEnd { throw ProtocolError.truncated }
+          return .needMoreInput
+        }
+        try header.verifyTrailer(UnsafeRawBufferPointer(rebasing: input[0..<size]), contentHash: contentHash.finalize())
+        sender = .claimed(key, proved: true)
+        return .trailer(consumed: size)
+      }
       if input.isEmpty && atEnd { return .finished }
       if input.isEmpty { return .needMoreInput }
       throw ProtocolError.trailingData
@@ -123,9 +154,49 @@ public final class SealedFileReader {
       if atEnd { throw ProtocolError.truncated }
       return .needMoreInput
     }
-    let frame = try verifier.verify(frame: UnsafeRawBufferPointer(rebasing: input[0..<length]))
+    let bytes = UnsafeRawBufferPointer(rebasing: input[0..<length])
+    let frame = try verifier.verify(frame: bytes)
     try SealedFile.checkChunk(frame)
+    contentHash?.add(frame: bytes)
     return .frame(consumed: length, frame)
+  }
+
+  /// §3.1 steps 1–2 and the version, which picks §3.1 or §12.2 for the rest.
+  private func readHeader(_ input: UnsafeRawBufferPointer, atEnd: Bool) throws -> Step {
+    let magicCount = min(input.count, SealedFile.magic.count)
+    guard input.prefix(magicCount).elementsEqual(SealedFile.magic.prefix(magicCount)) else {
+      throw ProtocolError.notSealed
+    }
+    let version = input.count > 6 ? input[6] : nil
+    switch (version, opener) {
+    case (RecipientFile.version, .preSharedKey):
+      throw ProtocolError.wrongKeyType("the input is sealed to recipients: open it with -i IDENTITY")
+    case (SealedFile.version, .identity):
+      throw ProtocolError.wrongKeyType("the input is sealed with a pre-shared key: open it with -k KEYFILE")
+    case (RecipientFile.version, .identity(let identity, let expectedSender)):
+      guard let (size, mode) = try RecipientFile.headerSize(of: input, atEnd: atEnd) else { return .needMoreInput }
+      let opened = try RecipientFile.openHeader(
+        UnsafeRawBufferPointer(rebasing: input[0..<size]), mode: mode, identity: identity,
+        expectedSender: expectedSender)
+      recipientHeader = opened
+      sender = opened.sender.map { .claimed($0, proved: false) } ?? .anonymous
+      if mode == .authenticated { contentHash = ContentHash() }
+      return try start(opened.keys, consumed: size)
+    case (_, .preSharedKey(let fileKey)):
+      guard let keys = try SealedFile.openHeader(input, atEnd: atEnd, fileKey: fileKey) else { return .needMoreInput }
+      return try start(keys, consumed: SealedFile.headerSize)
+    case (nil, .identity):
+      if !atEnd { return .needMoreInput }
+      throw input.count < SealedFile.magic.count ? ProtocolError.notSealed : ProtocolError.truncated
+    case (let version?, .identity):
+      throw ProtocolError.unsupported("sealed file version \(version)")
+    }
+  }
+
+  private func start(_ keys: SealedFile.Keys, consumed: Int) throws -> Step {
+    self.keys = keys
+    verifier = try FrameVerifier(key: keys.frames.authentication)
+    return .header(consumed: consumed)
   }
 }
 
@@ -137,6 +208,13 @@ extension SealedFile {
   /// damaged one go through the checks of §3 first, and the armor's failure is reported only
   /// when those checks need more bytes than the good lines gave.
   public static func open(_ input: [UInt8], fileKey: SecretBytes) throws -> [UInt8] {
+    try open(input, opener: .preSharedKey(fileKey)).plaintext
+  }
+
+  /// The same for either version: the plaintext, and who sealed the file (§12.2 step 6).
+  public static func open(
+    _ input: [UInt8], opener: SealedFileReader.Opener
+  ) throws -> (plaintext: [UInt8], sender: SealedFileReader.Sender) {
     var binary = input
     var armorFailure: Error?
     if Armor.looksArmored(input.prefix(Armor.beginLine.count)) {
@@ -150,7 +228,7 @@ extension SealedFile {
         armorFailure = error
       }
     }
-    let reader = SealedFileReader(fileKey: fileKey)
+    let reader = SealedFileReader(opener: opener)
     var decryptor: FrameDecryptor?
     var plaintext: [UInt8] = []
     var offset = 0
@@ -176,8 +254,10 @@ extension SealedFile {
         try checkPlaintextCount(count, of: frame)
         plaintext += chunk[0..<count]
         offset += consumed
+      case .trailer(let consumed):
+        offset += consumed
       case .finished:
-        return plaintext
+        return (plaintext, reader.sender)
       }
     }
   }

@@ -220,6 +220,10 @@ enum Fixtures {
 
   // MARK: sealed files (docs/vectors/sealed-file)
 
+  /// Bob's identity and Alice's public key in docs/vectors/recipient-file (FORMATS.md §12.2).
+  static let recipientIdentity = try! RecipientFile.Identity(
+    secret: SecretBytes(copying: (0..<32).map { UInt8(0x40 + $0) }))
+  static let senderPublicKey = try! PublicKey(identitySecret: SecretBytes(copying: (0..<32).map { UInt8(0x20 + $0) }))
   static let fileKey = SecretBytes(copying: bytes("05121f2c394653606d7a8794a1aebbc8d5e2effc091623303d4a5764717e8b98"))
 
   // MARK: session logs (docs/vectors/log)

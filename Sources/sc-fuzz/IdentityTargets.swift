@@ -31,7 +31,7 @@ extension FuzzTarget {
       ]
     })
 
-  /// A known peers file (FORMATS.md §12.2): names unique and valid; written out again, the same.
+  /// A known peers file (FORMATS.md §12.3): names unique and valid; written out again, the same.
   static let knownPeers = FuzzTarget(
     name: "known-peers",
     summary: "KnownPeers.parse, then the entries written out and parsed again",

@@ -22,8 +22,8 @@ struct FuzzTarget: Sendable {
     handshake("handshake-r1", .responderHello, "R1 to an initiator that has sent I1"),
     handshakeAuth("handshake-i2", .initiatorAuth, "I2 to a responder that has answered the good I1"),
     handshakeAuth("handshake-r2", .responderAuth, "R2 to an initiator that has answered the good R1"),
-    handshakeAbort, handshakeI2Keys, sessionFrames, sealedFile, armor, keyFile, peersFile, sessionFile,
-    continuationFile, logLine, logVerify, publicKey, knownPeers, handshakeV2,
+    handshakeAbort, handshakeI2Keys, sessionFrames, sealedFile, recipientFile, armor, keyFile, peersFile,
+    sessionFile, continuationFile, logLine, logVerify, publicKey, knownPeers, handshakeV2,
   ]
 
   static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
@@ -342,8 +342,10 @@ extension FuzzTarget {
   }
 
   /// sc-open's way: `SealedFileReader` on buffered input, decryption by `FrameDecryptor`.
-  static func openSealedFileInPieces(_ file: [UInt8], pieceSize: Int) -> Result<[UInt8], ProtocolError> {
-    let reader = SealedFileReader(fileKey: Fixtures.fileKey)
+  static func openSealedFileInPieces(
+    _ file: [UInt8], pieceSize: Int, opener: SealedFileReader.Opener = .preSharedKey(Fixtures.fileKey)
+  ) -> Result<[UInt8], ProtocolError> {
+    let reader = SealedFileReader(opener: opener)
     var decryptor: FrameDecryptor?
     var buffer: [UInt8] = []
     var fed = 0
@@ -372,6 +374,9 @@ extension FuzzTarget {
           try SealedFile.checkPlaintextCount(count, of: frame)
           plaintext += chunk[0..<count]
           buffer.removeFirst(consumed)
+        case .trailer(let consumed):
+          require(consumed % RecipientFile.proofSize == 0, "a trailer of \(consumed) bytes")
+          buffer.removeFirst(consumed)
         case .finished:
           return .success(plaintext)
         }
@@ -379,6 +384,45 @@ extension FuzzTarget {
     } catch {
       return .failure(error as! ProtocolError)
     }
+  }
+}
+
+// MARK: - files sealed to recipients
+
+extension FuzzTarget {
+  /// The first byte: bit 0 asks for the sender Alice (sc-open --from), the rest is the piece size.
+  /// Opening whole and in pieces agree; the stanza and trailer checks run with Bob's identity.
+  static let recipientFile = FuzzTarget(
+    name: "recipient-file",
+    summary: "SealedFile.open with an identity (§12.2 header, stanzas, trailer) and SealedFileReader in pieces",
+    run: runRecipientFile, seeds: seedsRecipientFile)
+
+  @Sendable static func runRecipientFile(_ data: [UInt8]) -> String {
+    let (control, file) = splitControl(data)
+    let opener = SealedFileReader.Opener.identity(
+      Fixtures.recipientIdentity, expectedSender: control & 1 != 0 ? Fixtures.senderPublicKey : nil)
+    var whole: Result<[UInt8], ProtocolError>
+    do {
+      let opened = try SealedFile.open(file, opener: opener)
+      if control & 1 != 0 {
+        require(opened.sender == .claimed(Fixtures.senderPublicKey, proved: true), "--from passed: \(opened.sender)")
+      }
+      whole = .success(opened.plaintext)
+    } catch {
+      whole = .failure(error as! ProtocolError)
+    }
+    if !Armor.looksArmored(file.prefix(Armor.beginLine.count)) {
+      let pieces = openSealedFileInPieces(file, pieceSize: pieceSize(control >> 1, count: file.count), opener: opener)
+      require(pieces == whole, "in pieces: \(pieces), whole: \(whole)")
+    }
+    switch whole {
+    case .success: return "success"
+    case .failure(let error): return error.vectorClass
+    }
+  }
+
+  @Sendable static func seedsRecipientFile(_ vectors: Vectors) -> [Seed] {
+    withControl(vectors.data(ofKind: "recipient-file"), [("", 0), ("-from-alice", 1), ("-pieces", 3 << 1)])
   }
 }
 

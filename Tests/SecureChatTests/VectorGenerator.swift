@@ -248,10 +248,11 @@ final class VectorGenerator: XCTestCase {
       }())
     try bad("text-input", "not-sealed", Array("hello, world\n".utf8))
     try bad(
-      "header-version-2", "unsupported",
+      "header-version-3", "unsupported",
       {
+        // Version 2 is a file sealed to recipients (FORMATS.md §12.2): -k refuses it as wrong-key-type.
         var f = small
-        f[6] = 2
+        f[6] = 3
         return f
       }())
     try bad("armor-without-begin", "not-sealed", Array(armored.dropFirst(Armor.beginLine.count + 1)))

@@ -28,6 +28,13 @@ final class VectorTests: XCTestCase {
         "trailing-data", "malformed",
       ], "FORMATS.md"
     ),
+    "recipient-file": (
+      ["recipient-file"],
+      [
+        "not-sealed", "unsupported", "truncated", "corrupted", "authentication", "trailing-data", "malformed",
+        "wrong-key-type", "bad-public-key",
+      ], "FORMATS.md"
+    ),
     "session": (
       ["session-stream"],
       [
@@ -55,6 +62,7 @@ final class VectorTests: XCTestCase {
       kinds[vector.kind, default: 0] += 1
       switch vector.kind {
       case "sealed-file": try checkSealedFile(vector)
+      case "recipient-file": try checkRecipientFile(vector)
       case "key-file": try checkKeyFile(vector)
       case "handshake": try checkHandshake(vector)
       case "handshake-failure": try checkHandshakeFailure(vector)
@@ -73,6 +81,7 @@ final class VectorTests: XCTestCase {
     XCTAssertEqual(checked.sorted(), try Self.vectorFiles().sorted(), "vector files that were not run")
     XCTAssertGreaterThan(kinds["sealed-file", default: 0], 20)
     XCTAssertGreaterThan(kinds["key-file", default: 0], 8)
+    XCTAssertGreaterThan(kinds["recipient-file", default: 0], 30)
     XCTAssertEqual(kinds["handshake", default: 0], 2, "version 1 and version 2")
     XCTAssertGreaterThan(kinds["handshake-failure", default: 0], 10)
     XCTAssertGreaterThan(handshakeToolRuns, 25, "handshake failures on the first message run through sc-handshake")
@@ -165,7 +174,7 @@ final class VectorTests: XCTestCase {
   func testEveryVectorFileHasAKnownCategoryAndExpectedOutcome() throws {
     let root = TestVector.directory
     let categories = try FileManager.default.contentsOfDirectory(atPath: root).sorted()
-    XCTAssertEqual(Set(categories), Set(Self.categories.keys), "docs/vectors holds exactly the six categories")
+    XCTAssertEqual(Set(categories), Set(Self.categories.keys), "docs/vectors holds exactly the seven categories")
     var documents: [String: String] = [:]
     for document in ["FORMATS.md", "PROTOCOL.md"] {
       documents[document] = try String(contentsOfFile: root + "/../" + document, encoding: .utf8)
@@ -243,7 +252,59 @@ final class VectorTests: XCTestCase {
   }
 
   static func exitStatus(ofClass errorClass: String) -> Int32 {
-    ["not-sealed", "unsupported", "invalid-key"].contains(errorClass) ? 2 : 1
+    ["not-sealed", "unsupported", "invalid-key", "wrong-key-type", "bad-public-key"].contains(errorClass) ? 2 : 1
+  }
+
+  /// FORMATS.md §6.2 `recipient-file`: through the library and through `sc-open -i [--from]`.
+  private func checkRecipientFile(_ vector: TestVector) throws {
+    let secret = SecretBytes(copying: try hex(vector, "identity"))
+    var opened: (plaintext: [UInt8], sender: SealedFileReader.Sender)?
+    let error = outcome {
+      let expected = try vector.fields["from"].map { try PublicKey(text: $0) }
+      let identity = try RecipientFile.Identity(secret: secret)
+      opened = try SealedFile.open(vector.data, opener: .identity(identity, expectedSender: expected))
+    }
+    XCTAssertEqual(error, vector.expectedError, vector.name)
+    let senderField = try XCTUnwrap(vector.fields["sender"], vector.name)
+    if let opened, vector.expectedError == nil {
+      XCTAssertEqual(opened.plaintext.count, Int(vector.fields["plaintext-size"] ?? ""), vector.name)
+      XCTAssertEqual(SHA256.hash(opened.plaintext).hexString, vector.fields["plaintext-sha256"], vector.name)
+      XCTAssertEqual(
+        opened.sender,
+        senderField == "anonymous" ? .anonymous : .claimed(try PublicKey(text: senderField), proved: true),
+        vector.name)
+      // E is X25519(e, 9) for the vector's e (armored vectors are checked through the binary one).
+      if !Armor.looksArmored(vector.data.prefix(Armor.beginLine.count)) {
+        let e = try X25519PrivateKey(rawRepresentation: SecretBytes(copying: try hex(vector, "ephemeral-secret")))
+        XCTAssertEqual(Array(vector.data[8..<40]), e.publicKey, vector.name)
+      }
+    }
+    let expectedStatus: Int32 = vector.expectedError.map { VectorTests.exitStatus(ofClass: $0) } ?? 0
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sc-rcpvector-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let identityPath = directory.appendingPathComponent("identity").path
+    _ = FileManager.default.createFile(
+      atPath: identityPath,
+      contents: Data(KeyFile.serialize(KeyFile.Key(type: .identity, secret: secret)).copyForTesting()),
+      attributes: [.posixPermissions: 0o600])
+    let outputPath = directory.appendingPathComponent("out").path
+    let result = try ToolRunner.run(
+      "sc-open", ["-i", identityPath, "-o", outputPath] + (vector.fields["from"].map { ["--from", $0] } ?? []),
+      stdin: .bytes(Data(vector.data)))
+    XCTAssertEqual(result.status, expectedStatus, "\(vector.name): sc-open -i said \(result.stderr)")
+    if let expected = vector.expectedError {
+      toolDiagnostics.append((.formats, expected, vector.name, result.stderr))
+      XCTAssertFalse(FileManager.default.fileExists(atPath: outputPath), "\(vector.name): an output file was left")
+    } else {
+      let written = try Data(contentsOf: URL(fileURLWithPath: outputPath))
+      XCTAssertEqual(SHA256.hash(Array(written)).hexString, vector.fields["plaintext-sha256"], vector.name)
+      let report =
+        senderField == "anonymous"
+        ? "sc-open: the sender is anonymous\n"
+        : "sc-open: sealed by \(senderField) (fingerprint \(try PublicKey(text: senderField).fingerprint))\n"
+      XCTAssertEqual(result.stderr, report, vector.name)
+    }
   }
 
   private func checkKeyFile(_ vector: TestVector) throws {

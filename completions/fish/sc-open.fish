@@ -3,6 +3,8 @@
 
 # the operand is the INPUT file (default: standard input)
 complete -c sc-open -s k -l key -r -F -d 'The pre-shared key file, for sealed files (- for stdin)'
+complete -c sc-open -s i -l identity -r -F -d 'Open a file sealed to recipients with this identity'
+complete -c sc-open -l from -x -d 'With -i: fail unless the file was sealed by PUBKEY'
 complete -c sc-open -s s -l session -r -F -d 'A live session written by sc-handshake'
 complete -c sc-open -s o -l output -r -F -d 'Write to OUTPUT instead of standard output'
 complete -c sc-open -l escape -d 'With -s: show control and bidi characters as ^X, \xNN, \uNNNN even through a pipe'

@@ -3,6 +3,9 @@
 
 # the operand is the INPUT file (default: standard input)
 complete -c sc-seal -s k -l key -r -F -d 'The pre-shared key file, for sealed files (- for stdin)'
+complete -c sc-seal -s r -l recipient -x -d 'Seal to this public key (repeat for more recipients)'
+complete -c sc-seal -s R -l recipients-file -r -F -d 'Seal to the public keys in FILE, one per line'
+complete -c sc-seal -s i -l identity -r -F -d 'With -r/-R: seal as this identity (authenticated sender)'
 complete -c sc-seal -s a -l armor -d 'Write the sealed file as text (base64 between BEGIN/END lines)'
 complete -c sc-seal -s s -l session -r -F -d 'A live session written by sc-handshake'
 complete -c sc-seal -l binary -d 'With -s: send raw input as it comes instead of line by line'

@@ -1,4 +1,4 @@
-/// The known-peers file (docs/FORMATS.md §12.2): which public key each peer name has, as ssh's
+/// The known-peers file (docs/FORMATS.md §12.3): which public key each peer name has, as ssh's
 /// known_hosts says which key each host has. One entry per line:
 ///
 ///     # comment
