@@ -4,7 +4,7 @@
 #   1. sealing 1 GiB to one recipient, speed >= 0.95 x sealing with a pre-shared key (-k);
 #   2. start-up of `sc-open -i` on a small file <= 1.5 x `age -d -i`.
 # Throughput: best of 3 runs each, taking turns, input from a tmpfs, output to /dev/null.
-# Start-up: hyperfine (BENCH_STARTUP_RUNS, 300), a 100-byte file, output to /dev/null.
+# Start-up: hyperfine -N (no shell; BENCH_STARTUP_RUNS, 300), a 100-byte file, output to /dev/null.
 #
 # Usage: scripts/bench-recipients.sh BIN_DIR   (BIN_DIR holds sc-keygen, sc-seal and sc-open)
 # Knob: BENCH_RECIPIENT_MIB (1024). Every file is removed on exit.
@@ -59,7 +59,7 @@ awk -v k="$best_k" -v r="$best_r" -v m="$mib" 'BEGIN {
 head -c 100 /dev/urandom >small
 "$bin/sc-seal" -r "$(cat bob.pub)" <small >small.sc
 age -e -r "$(age-keygen -y age.key)" -o small.age small
-hyperfine --style none --warmup 20 --runs "$runs" --export-csv startup.csv \
+hyperfine -N --style none --warmup 20 --runs "$runs" --export-csv startup.csv \
   -n "sc-open -i" "$bin/sc-open -i bob -o /dev/null small.sc" \
   -n "age -d -i" "age -d -i age.key -o /dev/null small.age" >/dev/null
 mean() { awk -F , -v n="$1" '$1 == n { print $2 }' startup.csv; }
