@@ -607,8 +607,11 @@ final class EndToEndTests: XCTestCase {
         damaged, key: key, status: 2, mentions: ["not a sealed file"], "magic byte \(position) flipped")
     }
     var version = sealed
+    version[6] = 3
+    try assertOpenFails(version, key: key, status: 2, mentions: ["unsupported"], "format version 3")
+    // Version 2 is a file sealed to recipients (FORMATS.md §12.2), which -k does not open.
     version[6] = 2
-    try assertOpenFails(version, key: key, status: 2, mentions: ["unsupported"], "format version 2")
+    try assertOpenFails(version, key: key, status: 2, mentions: ["wrong key type", "-i IDENTITY"], "format version 2")
   }
 
   /// SPEC: "version != 1 -> exit 2" is checked before "fewer than 72 bytes -> exit 1";
@@ -616,8 +619,8 @@ final class EndToEndTests: XCTestCase {
   func testShortInputWithUnknownVersionIsUnsupported() throws {
     let key = try makeKey()
     try assertOpenFails(
-      Data("SCSEAL".utf8) + [2, 0] + Data(count: 20), key: key, status: 2, mentions: ["unsupported"],
-      "28 bytes with format version 2")
+      Data("SCSEAL".utf8) + [3, 0] + Data(count: 20), key: key, status: 2, mentions: ["unsupported"],
+      "28 bytes with format version 3")
   }
 
   func testTruncation() throws {
