@@ -184,6 +184,9 @@ struct StreamToolSetup {
       keyPath.map { _ in "-k" }, sessionPath.map { _ in "-s" }, toRecipients ? "-r/-R" : nil,
       opensWithIdentity ? "-i" : nil,
     ].compactMap { $0 }
+    if identityPath != nil && direction == .send && !toRecipients {
+      throw ToolError.usage("-i (the sender's identity) goes with -r or -R")
+    }
     if modes.isEmpty {
       throw ToolError.usage(
         direction == .send
@@ -196,9 +199,6 @@ struct StreamToolSetup {
         modes.contains("-k") && (toRecipients || opensWithIdentity)
           ? "\(modes[0]) and \(modes[1]) cannot be mixed: a file is sealed either with a key file or to recipients"
           : "\(modes[0]) and \(modes[1]) cannot be used together")
-    }
-    if identityPath != nil && direction == .send && !toRecipients {
-      throw ToolError.usage("-i (the sender's identity) goes with -r or -R")
     }
     if options.has("from") && identityPath == nil { throw ToolError.usage("--from goes with -i IDENTITY") }
     if sessionPath != nil && armored { throw ToolError.usage("-a is for sealed files, not sessions") }

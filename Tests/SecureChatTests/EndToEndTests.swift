@@ -609,9 +609,9 @@ final class EndToEndTests: XCTestCase {
     var version = sealed
     version[6] = 3
     try assertOpenFails(version, key: key, status: 2, mentions: ["unsupported"], "format version 3")
-    // Version 2 is a file sealed to recipients (FORMATS.md §12.2): not for -k.
+    // Version 2 is a file sealed to recipients (FORMATS.md §12.2), which -k does not open.
     version[6] = 2
-    try assertOpenFails(version, key: key, status: 2, mentions: ["wrong key type"], "format version 2")
+    try assertOpenFails(version, key: key, status: 2, mentions: ["wrong key type", "-i IDENTITY"], "format version 2")
   }
 
   /// SPEC: "version != 1 -> exit 2" is checked before "fewer than 72 bytes -> exit 1";

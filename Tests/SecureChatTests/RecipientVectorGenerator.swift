@@ -70,7 +70,7 @@ final class RecipientVectorGenerator: XCTestCase {
     let recipient = made.recipients[index].bytes
     let shared = try X25519PrivateKey(rawRepresentation: made.ephemeralSecret).sharedSecret(with: recipient)!
     let keys = try RecipientFile.stanzaKeys(shared: shared, ephemeral: ephemeral, recipient: recipient)
-    let encryptor = try FrameEncryptor(key: keys.encryption)
+    let encryptor = try FrameEncryptor(key: keys.encryption, fixedIVs: [[UInt8](repeating: 0x5a, count: 16)])
     var stanza = [UInt8](repeating: 0, count: made.stanzaSize)
     try XCTSkipUnless(RecordLayer.frameSize(plaintextCount: plaintext.count) == made.stanzaSize)
     stanza.withUnsafeMutableBytes { out in
@@ -108,7 +108,8 @@ final class RecipientVectorGenerator: XCTestCase {
   /// with Alice's header and trailer kept (FORMATS.md §12.2, security notes).
   static func contentReplacedByRecipient(_ made: Made, content: [UInt8]) throws -> [UInt8] {
     let keys = try RecipientFile.deriveFileKeys(fileKey: made.fileKey, ephemeral: Array(made.bytes[8..<40]))
-    let frame = try FrameSealer(keys: keys.frames).seal(content, isFinal: true)
+    let frame = try FrameSealer(keys: keys.frames, fixedIVs: [[UInt8](repeating: 0x6b, count: 16)]).seal(
+      content, isFinal: true)
     return Array(made.bytes[0..<made.headerSize]) + frame + Array(made.bytes.suffix(made.trailerSize))
   }
 
@@ -168,7 +169,12 @@ final class RecipientVectorGenerator: XCTestCase {
     try write("from-other-sender", signed, signed.bytes, expect: "authentication", from: People.mallory.publicKey.text)
     try write("anonymous-with-from", one, one.bytes, expect: "authentication", from: alice)
     try write("from-not-a-public-key", signed, signed.bytes, expect: "bad-public-key", from: "scpub1notakey")
-    let psk = try SealedFile.seal(Self.plaintext, fileKey: one.fileKey, salt: [UInt8](repeating: 7, count: 32))
+    let salt = [UInt8](repeating: 7, count: 32)
+    let pskKeys = try SealedFile.deriveKeys(fileKey: one.fileKey, salt: salt)
+    let psk =
+      try SealedFile.header(salt: salt, keys: pskKeys)
+      + FrameSealer(keys: pskKeys.frames, fixedIVs: [[UInt8](repeating: 0x7c, count: 16)]).seal(
+        Self.plaintext, isFinal: true)
     try write("key-file-sealed-opened-with-identity", one, psk, expect: "wrong-key-type")
 
     func changed(_ made: Made, _ change: (inout [UInt8]) -> Void) -> [UInt8] {
