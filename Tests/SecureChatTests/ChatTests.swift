@@ -471,8 +471,9 @@ final class ChatTests: XCTestCase {
   private func inputLine(_ window: Window) -> InputLine {
     let rows = ((try? tmux("capture-pane", "-p", "-t", window.target)) ?? "").split(
       separator: "\n", omittingEmptySubsequences: false)
-    let numbers = ((try? tmux(
-      "display-message", "-p", "-t", window.target, "#{cursor_x} #{cursor_y} #{window_width} #{window_height}"))
+    let numbers =
+      ((try? tmux(
+        "display-message", "-p", "-t", window.target, "#{cursor_x} #{cursor_y} #{window_width} #{window_height}"))
       ?? "").split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
     guard numbers.count == 4 else { return InputLine() }
     // capture-pane ends each of the window's rows with a newline.
@@ -539,7 +540,9 @@ final class ChatTests: XCTestCase {
     let sent = "edited: begin " + String(repeating: "0123456789", count: 9) + "..!END"
     let shown = waitFor(bob, "alice: edited: ")
     XCTAssertEqual(
-      shown.split(separator: "\n").first { $0.contains("alice: edited: ") }.map { String($0.split(separator: "alice: ", maxSplits: 1)[1]) },
+      shown.split(separator: "\n").first { $0.contains("alice: edited: ") }.map {
+        String($0.split(separator: "alice: ", maxSplits: 1)[1])
+      },
       sent, "the peer gets the edited line, exactly")
     waitForInputLine(alice, "the prompt, empty again") { $0.row == "alice>" && $0.cursorX == 7 }
     try aliceEndsWithCtrlD(alice, bob)

@@ -382,14 +382,8 @@ public final class Handshake {
     let messageStart = transcriptHash
     let hasResponse = spec.tokens.last == .response
     let bodyEnd = message.count - (hasResponse ? HandshakeMessage.responseSize : 0)
-    let fixedSize = spec.tokens.reduce(0) { total, token in
-      switch token {
-      case .version: return total + 1
-      case .commitment, .ephemeral, .revealEphemeral, .challenge: return total + 32
-      default: return total
-      }
-    }
-    let frameSize = bodyEnd - HandshakeMessage.headerSize - fixedSize
+    // The frame, if any, is what the fields of fixed size (the response included) leave.
+    let frameSize = message.count - HandshakeMessage.headerSize - HandshakePattern.fixedSize(of: spec)
     var offset = HandshakeMessage.headerSize
     var frame: (bytes: [UInt8], isIdentity: Bool)?
     func take(_ count: Int) -> [UInt8] {

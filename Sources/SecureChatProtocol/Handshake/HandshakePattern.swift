@@ -95,13 +95,11 @@ public struct HandshakePattern: Sendable {
   /// The body lengths a message of this pattern can have (§3.1, §11.2): every field has a fixed
   /// size but a frame, whose size follows from the length of the name inside it.
   public static func bodyLengths(of message: Message) -> ClosedRange<Int> {
-    var fixed = 0
+    let fixed = fixedSize(of: message)
     var frame = 0...0
     for token in message.tokens {
       switch token {
-      case .version: fixed += 1
-      case .commitment, .ephemeral, .revealEphemeral, .challenge, .response: fixed += 32
-      case .ee, .es, .se: break
+      case .version, .commitment, .ephemeral, .revealEphemeral, .challenge, .response, .ee, .es, .se: break
       case .nameFrame:
         frame =
           RecordLayer.frameSize(
@@ -115,5 +113,16 @@ public struct HandshakePattern: Sendable {
       }
     }
     return (fixed + frame.lowerBound)...(fixed + frame.upperBound)
+  }
+
+  /// The bytes of a message's fields of fixed size: everything in its body but a frame.
+  static func fixedSize(of message: Message) -> Int {
+    message.tokens.reduce(0) { total, token in
+      switch token {
+      case .version: return total + 1
+      case .commitment, .ephemeral, .revealEphemeral, .challenge, .response: return total + 32
+      case .ee, .es, .se, .nameFrame, .identityFrame: return total
+      }
+    }
   }
 }
