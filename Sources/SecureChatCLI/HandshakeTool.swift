@@ -16,6 +16,7 @@ public enum HandshakeTool {
       "sc-handshake --responder --peers PEERSFILE -n NAME -o SESSIONFILE [--timeout SECONDS]",
       "sc-handshake --initiator|--responder -i IDENTITY [-k KEYFILE] -n NAME -o SESSIONFILE"
         + " [--peer-key PUBKEY | --known-peers FILE [--accept-new]] [--peer-name NAME]",
+      "sc-handshake --responder -i IDENTITY [-k KEYFILE] --peers PEERSFILE -n NAME -o SESSIONFILE",
       "sc-handshake ... [--continue-from CONTFILE] [--continuation-to CONTFILE]",
       "sc-handshake ... [--log LOGFILE --log-key SEALKEY [--peer-address ADDRESS]]",
     ],
@@ -26,8 +27,9 @@ public enum HandshakeTool {
       which one connected. --continuation-to keeps what a later handshake needs to prove that it
       continues this session; --continue-from requires that proof (initiator) or reports whether it
       was given (responder). With -i, each side proves its identity instead (protocol version 2),
-      and the peer's public key must be --peer-key or the one pinned for its name in the known
-      peers file (-k then adds a pre-shared key as a second secret).
+      and the peer's public key must be --peer-key, the one pinned for its name in the known
+      peers file, or (--peers) one of the peers file's public keys (-k then adds a pre-shared key
+      as a second secret).
       """,
     options: [
       OptionSpec(nil, "initiator", help: "speak first (the side that connects)"),
@@ -38,7 +40,8 @@ public enum HandshakeTool {
       OptionSpec(
         nil, "known-peers", value: "FILE", help: "with -i: the known peers file (~/.config/securechat/known_peers)"),
       OptionSpec(nil, "accept-new", help: "with -i: accept a peer not yet known, and add it to the known peers"),
-      OptionSpec(nil, "peers", value: "PEERSFILE", help: "accept every peer of this peers file (with --responder)"),
+      OptionSpec(
+        nil, "peers", value: "PEERSFILE", help: "accept every peer of this peers file (with --responder)"),
       OptionSpec("n", "name", value: "NAME", help: "the name to authenticate as (letters, digits, . _ - @ +)"),
       OptionSpec(nil, "peer-name", value: "NAME", help: "with -k: the name the peer must authenticate as"),
       OptionSpec("o", "output", value: "SESSIONFILE", help: "write the session here (created 0600, never overwritten)"),
@@ -75,7 +78,8 @@ public enum HandshakeTool {
       throw ToolError.usage(
         role == .responder
           ? "a key file is needed: -k KEYFILE, or a peers file: --peers PEERSFILE" : "a key file is needed: -k KEYFILE")
-    case (.some, .some): throw ToolError.usage("give either -k KEYFILE or --peers PEERSFILE, not both")
+    case (.some, .some) where identityPath == nil:
+      throw ToolError.usage("give either -k KEYFILE or --peers PEERSFILE, not both")
     default: break
     }
     if peersPath != nil {
@@ -129,11 +133,17 @@ public enum HandshakeTool {
     var identityHandshake: (Handshake, PeerPinning)?
     if let identityPath {
       identityHandshake = try makeIdentityHandshake(
-        options, role: role, identityPath: identityPath, keyPath: keyPath, name: name, peerName: peerName)
+        options, role: role, identityPath: identityPath, keyPath: keyPath, peersPath: peersPath, name: name,
+        peerName: peerName)
     } else if let peersPath {
-      entries = try PeersFileLoader.load(peersPath)
+      // Entries with a public key are for -i (FORMATS.md §10.3).
+      let all = try PeersFileLoader.load(peersPath)
+      entries = all.filter { $0.publicKey == nil }
       guard !entries.isEmpty else {
-        throw ToolError("peers file \(peersPath) has no entries", hints: [PeersFileLoader.formatHint])
+        throw ToolError(
+          "peers file \(peersPath) has no entries" + (all.isEmpty ? "" : " with a key file"),
+          hints: all.isEmpty
+            ? [PeersFileLoader.formatHint] : ["its entries hold public keys: listen with your identity, -i IDENTITY"])
       }
       keys = zip(entries, try PeersFileLoader.loadKeys(entries, peersFile: peersPath)).map { entry, key in
         Handshake.PeerKey(psk: key.secret, expectedName: Array(entry.name.utf8), label: "entry '\(entry.peer)'")
@@ -258,24 +268,43 @@ public enum HandshakeTool {
       }
       return
     }
-    for option in ["peers", "continue-from", "continuation-to"] where options.has(option) {
-      throw ToolError.usage("--\(option) cannot be used with -i (identities) yet")
+    for option in ["continue-from", "continuation-to"] where options.has(option) {
+      throw ToolError.usage(
+        "--\(option) cannot be used with -i: an identity session needs no continuation, a reconnect proves the"
+          + " same key (--peer-key)")
     }
     if options.has("peer-key") && (options.has("known-peers") || options.has("accept-new")) {
       throw ToolError.usage("--peer-key names the peer's key: it cannot be used with --known-peers or --accept-new")
+    }
+    if options.has("peers") {
+      for option in ["peer-key", "known-peers", "accept-new"] where options.has(option) {
+        throw ToolError.usage("--\(option) cannot be used with --peers: the peers file gives the keys it accepts")
+      }
     }
   }
 
   /// Version 2 (PROTOCOL.md §11): the identity, an optional pre-shared key, and the pinning of
   /// the peer's key, all loaded and checked before anything is sent.
   private static func makeIdentityHandshake(
-    _ options: ParsedArguments, role: Handshake.Role, identityPath: String, keyPath: String?, name: String,
-    peerName: String?
+    _ options: ParsedArguments, role: Handshake.Role, identityPath: String, keyPath: String?, peersPath: String?,
+    name: String, peerName: String?
   ) throws -> (Handshake, PeerPinning) {
     let identity = try KeyLoader.load(identityPath, expecting: .identity)
     let psk = try keyPath.map { try KeyLoader.load($0, expecting: .psk).secret }
     let pinning: PeerPinning
-    if let text = options.value("peer-key") {
+    if let peersPath {
+      // Entries with a key file are for -k alone (FORMATS.md §10.3).
+      let all = try PeersFileLoader.load(peersPath)
+      let entries = all.filter { $0.publicKey != nil }
+      guard !entries.isEmpty else {
+        throw ToolError(
+          "peers file \(peersPath) has no entries" + (all.isEmpty ? "" : " with a public key"),
+          hints: all.isEmpty
+            ? [PeersFileLoader.formatHint]
+            : ["add a peer's public key with: sc-chat peers add PEER HOST PORT PUBKEY [NAME]"])
+      }
+      pinning = PeerPinning(source: .peersFile(path: peersPath, entries: entries))
+    } else if let text = options.value("peer-key") {
       do {
         pinning = PeerPinning(source: .given(try PublicKey(text: text)))
       } catch let error as ProtocolError {

@@ -39,6 +39,20 @@ enum SecretFileReader {
   static func read(
     _ path: String, maxSize: Int, what: String, missingHint: String? = nil, reopenForWriting: Bool
   ) throws -> (SecretBytes, Int, FileDescriptor?) {
+    let (buffer, count, writable, openToOthers) = try read(
+      path, maxSize: maxSize, what: what, missingHint: missingHint, reopenForWriting: reopenForWriting,
+      refuseOpenToOthers: true)
+    _ = openToOthers
+    return (buffer, count, writable)
+  }
+
+  /// The same; with `refuseOpenToOthers` false, a regular file that group or others may access
+  /// is read too, and said to be so: for `sc-keygen -y`, which learns only from the bytes whether
+  /// they are a secret (a key file, refused then) or public keys (fine in any mode).
+  static func read(
+    _ path: String, maxSize: Int, what: String, missingHint: String? = nil, reopenForWriting: Bool,
+    refuseOpenToOthers: Bool
+  ) throws -> (SecretBytes, Int, FileDescriptor?, openToOthers: Bool) {
     let fd: FileDescriptor
     if path == "-" {
       try StandardDescriptors.requireOpen(.standardInput)
@@ -69,8 +83,9 @@ enum SecretFileReader {
       let flags = fcntl(fd.rawValue, F_GETFL)
       if flags >= 0 { _ = fcntl(fd.rawValue, F_SETFL, flags & ~O_NONBLOCK) }
     }
+    let openToOthers = kind == S_IFREG && info.st_mode & 0o077 != 0
     if kind == S_IFREG {
-      if info.st_mode & 0o077 != 0 {
+      if openToOthers && refuseOpenToOthers {
         throw OutputTarget.accessibleByOthers(what: what, path: path, mode: info.st_mode)
       }
       if info.st_size > maxSize { throw ToolError("invalid \(what) \(path): larger than \(maxSize) bytes") }
@@ -89,7 +104,7 @@ enum SecretFileReader {
     let buffer = SecretBytes(count: maxSize + 1)
     do {
       let count = try buffer.withUnsafeMutableBytes { try fd.readFully(into: $0) }
-      return (buffer, count, writable)
+      return (buffer, count, writable, openToOthers)
     } catch let error as ToolError {
       writable?.close()
       throw error.naming(path == "-" ? "\(what) on standard input" : "\(what) \(path)")
@@ -121,6 +136,48 @@ public enum KeyLoader {
         "wrong key type: \(path) is a \(key.type.rawValue) key, but a \(type.rawValue) key is needed here")
     }
     return key
+  }
+
+  /// What `sc-keygen -y FILE` reads: a key file (held to the rules of secrets), or a file of
+  /// public keys (FORMATS.md §12.1: one per line, `#` comments), which may be readable by anyone.
+  enum KeyOrPublicKeys {
+    case key(KeyFile.Key)
+    case publicKeys([PublicKey])
+  }
+
+  static func loadKeyOrPublicKeys(_ path: String) throws -> KeyOrPublicKeys {
+    let (buffer, count, _, openToOthers) = try SecretFileReader.read(
+      path, maxSize: max(KeyFile.maxSize, RecipientFile.maxRecipientsFileSize), what: "key file",
+      reopenForWriting: false, refuseOpenToOthers: false)
+    let firstLine = buffer.withUnsafeBytes { bytes in
+      Array(
+        bytes[0..<count].split(separator: 0x0a).lazy.map { $0.drop(while: { $0 == 0x20 || $0 == 0x09 }) }
+          .first(where: { !$0.isEmpty && $0.first != UInt8(ascii: "#") }) ?? [])
+    }
+    if PeersFile.namesPublicKey(firstLine) {
+      do {
+        let keys = try RecipientFile.publicKeys(inList: buffer.withUnsafeBytes { Array($0[0..<count]) })
+        return .publicKeys(keys)
+      } catch let failure as RecipientFile.RecipientLineError {
+        let detail = failure.error.description.dropFirst(failure.error.classWording.count)
+        throw ToolError("\(failure.error.classWording) in \(path) line \(failure.line)\(detail)")
+      }
+    }
+    // Anything else is read as a key file: a secret, so a file open to others is refused.
+    if openToOthers {
+      var info = stat()
+      _ = stat(path, &info)
+      throw OutputTarget.accessibleByOthers(what: "key file", path: path, mode: info.st_mode)
+    }
+    guard count <= KeyFile.maxSize else {
+      throw ToolError("invalid key file \(path): larger than \(KeyFile.maxSize) bytes")
+    }
+    do {
+      return .key(
+        try buffer.withUnsafeBytes { try KeyFile.parse(UnsafeRawBufferPointer(rebasing: $0[0..<count])) })
+    } catch let error as ProtocolError {
+      throw ToolError(error.naming(path), hints: ["key files are made by sc-keygen"])
+    }
   }
 }
 

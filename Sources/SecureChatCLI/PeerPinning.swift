@@ -20,6 +20,9 @@ final class PeerPinning {
   enum Source {
     case given(PublicKey)
     case knownPeers(path: String, acceptNew: Bool)
+    /// A responder's peers file (FORMATS.md §10): the entries that hold a public key, each the
+    /// key of one peer who must authenticate with the entry's name. Nothing else is accepted.
+    case peersFile(path: String, entries: [PeersFile.Entry])
   }
 
   let source: Source
@@ -65,6 +68,23 @@ final class PeerPinning {
             + " not \(expected.fingerprint)",
           hints: ["someone else answered, or the key given is not the peer's; do not use this connection"])
       }
+    case .peersFile(let path, let entries):
+      guard let entry = entries.first(where: { $0.publicKey == key }) else {
+        throw refusal(
+          "authentication failed: peer '\(name)' shows the key \(key.fingerprint), which no entry of the peers file"
+            + " \(path) holds",
+          hints: [
+            "if that is \(name)'s key (compare the fingerprint with \(name)), add it with:"
+              + " sc-chat peers add \(name) HOST PORT \(key.text)"
+          ])
+      }
+      guard entry.name == name else {
+        throw refusal(
+          "authentication failed: the peer proved the key of peers file entry '\(entry.peer)' (line \(entry.line))"
+            + " but named itself '\(name)', not '\(entry.name)'",
+          hints: ["the entry's last field is the name that peer must give"])
+      }
+      report.append("peers file entry '\(entry.peer)'")
     case .knownPeers(let path, let acceptNew):
       let entries = try Self.load(path)
       if let known = entries.first(where: { $0.name == name }) {
@@ -101,7 +121,11 @@ final class PeerPinning {
 
   /// Asks on the controlling terminal, as ssh does for an unknown host key: standard input and
   /// output are the peer. No terminal: no.
+  /// The question is asked only when standard error is that terminal too: a program that runs
+  /// sc-handshake with its errors going elsewhere (sc-chat, a script) owns the terminal, and
+  /// gets the refusal and its hints instead.
   private func askOnTerminal(name: String, key: PublicKey, path: String) -> Bool {
+    guard isatty(STDERR_FILENO) == 1 else { return false }
     let raw = open("/dev/tty", O_RDWR | O_CLOEXEC)
     guard raw >= 0 else { return false }
     let terminal = FileDescriptor(rawValue: raw)

@@ -20,7 +20,8 @@ public enum KeygenTool {
       OptionSpec("C", "comment", value: "COMMENT", help: "add a comment line to the new key file"),
       OptionSpec("o", "output", value: "FILE", help: "write the key to FILE (created 0600, never overwritten)"),
       OptionSpec(
-        "y", "fingerprint", value: "FILE", help: "print the public key of an identity, or a key's fingerprint"),
+        "y", "fingerprint", value: "FILE",
+        help: "print an identity's public key, or the fingerprint of a key or of public keys"),
       OptionSpec(nil, "identity", help: "create an identity (-o); its public key goes to standard output"),
       OptionSpec(nil, "log", help: "create a log key pair: the sealing key (-o) and the verification key"),
       OptionSpec(nil, "verify-key", value: "VERIFYKEY", help: "with --log: where to write the verification key"),
@@ -34,8 +35,13 @@ public enum KeygenTool {
         throw ToolError.usage("-y cannot be combined with -o or -C")
       }
       try StandardDescriptors.requireOpen(.standardOutput)
-      let key = try KeyLoader.load(path, expecting: nil)
-      print(key.type == .identity ? try PublicKey(identitySecret: key.secret).text : key.fingerprint)
+      switch try KeyLoader.loadKeyOrPublicKeys(path) {
+      case .key(let key):
+        print(key.type == .identity ? try PublicKey(identitySecret: key.secret).text : key.fingerprint)
+      case .publicKeys(let keys):
+        // As ssh-keygen -l: the fingerprint of each key, to compare with its owner.
+        for key in keys { print("\(key.fingerprint) \(key.text)") }
+      }
       return
     }
     let comment = options.value("comment")

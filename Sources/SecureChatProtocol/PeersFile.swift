@@ -33,13 +33,18 @@ public enum PeersFile {
     public let port: UInt16?
     /// KEYFILE as written in the file.
     public let keyFile: String
-    /// KEYFILE resolved against the peers file's directory (unchanged if absolute).
+    /// KEYFILE resolved against the peers file's directory (unchanged if absolute); for a public
+    /// key, its text as `PublicKey.text` writes it (lower case).
     public let keyPath: String
+    /// The peer's identity, when KEYFILE is a public key (`scpub1…`, FORMATS.md §12.1) rather
+    /// than the path of a pre-shared key file.
+    public let publicKey: PublicKey?
     /// The name the peer must authenticate as (PROTOCOL.md §2.2).
     public let name: String
 
     public init(
-      line: Int, peer: String, host: String?, port: UInt16?, keyFile: String, keyPath: String, name: String
+      line: Int, peer: String, host: String?, port: UInt16?, keyFile: String, keyPath: String,
+      publicKey: PublicKey? = nil, name: String
     ) {
       self.line = line
       self.peer = peer
@@ -47,8 +52,16 @@ public enum PeersFile {
       self.port = port
       self.keyFile = keyFile
       self.keyPath = keyPath
+      self.publicKey = publicKey
       self.name = name
     }
+  }
+
+  /// §10.2: a KEYFILE field that begins with this (in either case) is a public key, not a path.
+  public static func namesPublicKey(_ field: some Collection<UInt8>) -> Bool {
+    let prefix = Array((PublicKey.prefix + "1").utf8)
+    return field.count >= prefix.count
+      && zip(field, prefix).allSatisfy { $0 == $1 || $0 == $1 - 0x20 }
   }
 
   /// `keyFile` as the tools open it: an absolute path as it is, a relative one prefixed with the
@@ -74,6 +87,7 @@ public enum PeersFile {
     var entries: [Entry] = []
     var labels: [String: Int] = [:]
     var keyPaths: [String: Entry] = [:]
+    var publicKeys: [PublicKey: Entry] = [:]
     var lineNumber = 0
     var start = 0
     while start < bytes.count || (lineNumber == 0) {
@@ -115,7 +129,13 @@ public enum PeersFile {
         throw PeersFileError(
           .duplicatePeer, line: lineNumber, "peer '\(entry.peer)' is already defined on line \(first)")
       }
-      if let other = keyPaths[entry.keyPath] {
+      if let key = entry.publicKey, let other = publicKeys[key] {
+        throw PeersFileError(
+          .duplicatePublicKey, line: lineNumber,
+          "public key \(key.fingerprint) is already the key of peer '\(other.peer)' (line \(other.line)):"
+            + " a key belongs to one peer")
+      }
+      if entry.publicKey == nil, let other = keyPaths[entry.keyPath] {
         throw PeersFileError(
           .duplicateKeyFile, line: lineNumber,
           "key file \(entry.keyFile) is already the key of peer '\(other.peer)' (line \(other.line)):"
@@ -127,7 +147,7 @@ public enum PeersFile {
         )
       }
       labels[entry.peer] = lineNumber
-      keyPaths[entry.keyPath] = entry
+      if let key = entry.publicKey { publicKeys[key] = entry } else { keyPaths[entry.keyPath] = entry }
       entries.append(entry)
     }
     return entries
@@ -178,6 +198,14 @@ public enum PeersFile {
             ? "the key file cannot be '-' (standard input)"
             : "the key file path is longer than \(maxKeyFileLength) bytes")
     }
+    var publicKey: PublicKey?
+    if namesPublicKey(keyFile) {
+      do {
+        publicKey = try PublicKey(text: text(keyFile))
+      } catch let error as ProtocolError {
+        throw PeersFileError(.badPublicKey, line: line, error.description)
+      }
+    }
     guard SessionName.isValid(name) else {
       throw PeersFileError(
         .badName, line: line,
@@ -185,7 +213,8 @@ public enum PeersFile {
     }
     return Entry(
       line: line, peer: text(peer), host: host == dash ? nil : text(host), port: portNumber, keyFile: text(keyFile),
-      keyPath: resolve(keyFile: text(keyFile), location: location), name: text(name))
+      keyPath: publicKey?.text ?? resolve(keyFile: text(keyFile), location: location), publicKey: publicKey,
+      name: text(name))
   }
 
   /// §10.2: a host name or IPv4 address, or an IPv6 address in brackets.
@@ -220,9 +249,11 @@ public struct PeersFileError: Error, Equatable, CustomStringConvertible {
     case badPort = "bad-port"
     case badAddress = "bad-address"
     case badKeyFile = "bad-key-file"
+    case badPublicKey = "bad-public-key"
     case badName = "bad-name"
     case duplicatePeer = "duplicate-peer"
     case duplicateKeyFile = "duplicate-key-file"
+    case duplicatePublicKey = "duplicate-public-key"
     case tooManyEntries = "too-many-entries"
   }
 

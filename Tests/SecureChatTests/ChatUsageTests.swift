@@ -48,7 +48,7 @@ final class ChatUsageTests: XCTestCase {
       (["pipe", "initiator"], "pipe needs a role"),
       (["pipe", "sender", "cat"], "the role is initiator or responder, not 'sender'"),
       (["peers", "frob"], "peers takes add or remove, not 'frob'"),
-      (["peers", "add", "bob"], "peers add takes PEER HOST PORT KEYFILE [NAME]"),
+      (["peers", "add", "bob"], "peers add takes PEER HOST PORT KEYFILE|PUBKEY [NAME]"),
       (["-n", "bad name", "listen", "7777"], "a name is 1 to 64 letters"),
       (["-n", "alice", "listen", "70000"], "the port is a number from 1 to 65535"),
       (["-n", "alice", "-t", "soon", "listen", "7777"], "the timeout is a whole number of seconds"),

@@ -63,12 +63,14 @@ final class IdentityProcessTests: XCTestCase {
       ? """
       ; printf 'hello alice\\n' | \(seal) -s r.session >&4; \(open) -s r.session <&3 >got.r
       """ : ""
-    let command = "\(tool) --initiator \(quoted(initiator)) -o i.session <&4 >&3 2>i.err"
-    // On a terminal: its standard input and output are still the fifos, /dev/tty is script's.
+    let command = "\(tool) --initiator \(quoted(initiator)) -o i.session <&4 >&3"
+    // On a terminal: its standard input and output are still the fifos, /dev/tty is script's,
+    // and so is its standard error (sc-handshake asks only there); what it shows is also i.err.
     let initiatorCommand =
       typed.map {
-        "printf '%s\\n' \(ToolRunner.shellQuoted($0)) | timeout 20 script -qec \(ToolRunner.shellQuoted(command)) /dev/null >i.tty"
-      } ?? "timeout 20 \(command)"
+        "printf '%s\\n' \(ToolRunner.shellQuoted($0)) | timeout 20 script -qec \(ToolRunner.shellQuoted(command))"
+          + " /dev/null >i.tty; s=$?; cp i.tty i.err; (exit $s)"
+      } ?? "timeout 20 \(command) 2>i.err"
     let script = """
       set -u
       cd \(ToolRunner.shellQuoted(directory))
@@ -240,5 +242,98 @@ final class IdentityProcessTests: XCTestCase {
       XCTAssertTrue(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
       XCTAssertTrue(result.stdout.isEmpty)
     }
+  }
+
+  /// `sc-handshake --responder -i --peers`: the entries with a public key are the peers it
+  /// accepts, each under the entry's name (FORMATS.md §10.3); the entries with a key file are for
+  /// -k alone, and the other way round.
+  func testAResponderWithAPeersFileAcceptsItsPublicKeysUnderTheirNamesOnly() throws {
+    let peers = path("bob.peers")
+    let book =
+      "securechat-peers-v1\nalice - - \(try publicKey("alice")) alice\n"
+      + "carol - - \(try publicKey("mallory").uppercased()) carol\nold - - old.key old\n"
+    XCTAssertTrue(
+      FileManager.default.createFile(atPath: peers, contents: Data(book.utf8), attributes: [.posixPermissions: 0o600]))
+    let responder = ["-i", path("bob"), "-n", "bob", "--peers", peers]
+    func initiator(_ who: String, as name: String) throws -> [String] {
+      ["-i", path(who), "-n", name, "--peer-key", try publicKey("bob")]
+    }
+    var outcome = try handshake(try initiator("alice", as: "alice"), responder, session: true)
+    XCTAssertEqual(outcome.responderStatus, 0, outcome.responderError)
+    XCTAssertTrue(outcome.responderError.contains("peers file entry 'alice'"), outcome.responderError)
+    XCTAssertEqual(try String(contentsOfFile: path("got.r"), encoding: .utf8), "hello bob\n")
+    // The key of the carol entry, written in upper case, is the same key.
+    outcome = try handshake(try initiator("mallory", as: "carol"), responder)
+    XCTAssertEqual(outcome.responderStatus, 0, outcome.responderError)
+    XCTAssertTrue(outcome.responderError.contains("peers file entry 'carol'"), outcome.responderError)
+
+    // Carol's key under alice's name, and a key no entry holds: refused, no session written.
+    for (who, name, reason) in [
+      ("mallory", "alice", "but named itself 'alice', not 'carol'"),
+      ("bob", "dave", "which no entry of the peers file"),
+    ] {
+      try? FileManager.default.removeItem(atPath: path("r.session"))
+      outcome = try handshake(try initiator(who, as: name), responder)
+      XCTAssertEqual(outcome.responderStatus, 1, "\(who) as \(name): \(outcome.responderError)")
+      XCTAssertTrue(outcome.responderError.contains(reason), "\(who) as \(name): \(outcome.responderError)")
+      XCTAssertEqual(outcome.initiatorStatus, 1, outcome.initiatorError)
+      XCTAssertFalse(FileManager.default.fileExists(atPath: path("r.session")))
+    }
+
+    // A peers file without public keys cannot serve -i, nor one without key files -k.
+    let onlyKeyFiles = path("old.peers")
+    XCTAssertTrue(
+      FileManager.default.createFile(
+        atPath: onlyKeyFiles, contents: Data("securechat-peers-v1\nold - - old.key old\n".utf8),
+        attributes: [.posixPermissions: 0o600]))
+    var result = try ToolRunner.run(
+      "sc-handshake", ["--responder", "-i", path("bob"), "-n", "bob", "--peers", onlyKeyFiles, "-o", path("x")],
+      stdin: .bytes(Data()))
+    XCTAssertEqual(result.status, 2, result.stderr)
+    XCTAssertTrue(result.stderr.contains("has no entries with a public key"), result.stderr)
+    let onlyPublicKeys = path("new.peers")
+    XCTAssertTrue(
+      FileManager.default.createFile(
+        atPath: onlyPublicKeys, contents: Data("securechat-peers-v1\nalice - - \(try publicKey("alice")) alice\n".utf8),
+        attributes: [.posixPermissions: 0o600]))
+    result = try ToolRunner.run(
+      "sc-handshake", ["--responder", "-n", "bob", "--peers", onlyPublicKeys, "-o", path("x")], stdin: .bytes(Data()))
+    XCTAssertEqual(result.status, 2, result.stderr)
+    XCTAssertTrue(result.stderr.contains("has no entries with a key file"), result.stderr)
+    result = try ToolRunner.run(
+      "sc-handshake",
+      ["--responder", "-i", path("bob"), "-n", "bob", "--peers", peers, "--accept-new", "-o", path("x")],
+      stdin: .bytes(Data()))
+    XCTAssertEqual(result.status, 2, result.stderr)
+  }
+
+  /// `sc-keygen -y` on a file of public keys prints each key's fingerprint and the key; such a
+  /// file may be readable by anyone, an identity may not.
+  func testKeygenPrintsTheFingerprintsOfAFileOfPublicKeys() throws {
+    let list = path("keys.pub")
+    let text = "# friends\n\(try publicKey("alice"))\n\n  \(try publicKey("bob"))\n"
+    XCTAssertTrue(
+      FileManager.default.createFile(atPath: list, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644]))
+    let result = try ToolRunner.run("sc-keygen", ["-y", list])
+    XCTAssertEqual(result.status, 0, result.stderr)
+    let lines = String(decoding: result.stdout, as: UTF8.self).split(separator: "\n")
+    XCTAssertEqual(lines.count, 2)
+    XCTAssertTrue(lines.first?.hasPrefix("SHA256:") ?? false, "\(lines)")
+    XCTAssertTrue(lines.first?.hasSuffix(" \(try publicKey("alice"))") ?? false, "\(lines)")
+    XCTAssertTrue(lines.last?.hasSuffix(" \(try publicKey("bob"))") ?? false, "\(lines)")
+    XCTAssertNotEqual(lines.first?.split(separator: " ").first, lines.last?.split(separator: " ").first)
+
+    var mistyped = Array(try publicKey("bob"))
+    mistyped[30] = mistyped[30] == "q" ? "p" : "q"
+    try Data((String(mistyped) + "\n").utf8).write(to: URL(fileURLWithPath: list))
+    let refused = try ToolRunner.run("sc-keygen", ["-y", list])
+    XCTAssertEqual(refused.status, 2, refused.stderr)
+    XCTAssertTrue(refused.stderr.contains("line 1: its checksum does not match"), refused.stderr)
+
+    chmod(path("alice"), 0o644)
+    let exposed = try ToolRunner.run("sc-keygen", ["-y", path("alice")])
+    XCTAssertEqual(exposed.status, 2, exposed.stderr)
+    XCTAssertTrue(exposed.stderr.contains("accessible by others"), exposed.stderr)
+    XCTAssertEqual(exposed.stdout.count, 0)
   }
 }

@@ -222,6 +222,33 @@ enum PeersVectors {
     try bad(
       "duplicate-key-file", .duplicateKeyFile, line: 3,
       h + "bob - - keys/bob.key bob\nrobert - - /home/u/.config/securechat/keys/bob.key robert\n")
+
+    // Entries with a public key in place of a key file (§10.2, FORMATS.md §12.1): the keys of
+    // fixed identity secrets, so that the vectors are the same at every run.
+    let keys = try (1...2).map { index in
+      try PublicKey(
+        identitySecret: SecretBytes(copying: (0..<32).map { UInt8(truncatingIfNeeded: index &* 0x45 &+ $0) })
+      )
+      .text
+    }
+    try good(
+      "good-public-keys",
+      h + """
+        # a public key in upper case is the same key
+        bob    chat.example.org 7000 \(keys[0])  bob
+        carol  -                -    \(keys[1].uppercased())  carol@home
+        dave   -                -    keys/dave.key  dave
+
+        """)
+    var mistyped = Array(keys[0])
+    mistyped[20] = mistyped[20] == "q" ? "p" : "q"
+    try bad(
+      "public-key-mistyped", .badPublicKey, line: 3,
+      h + "dave - - keys/dave.key dave\nbob - - \(String(mistyped)) bob\n")
+    try bad("public-key-cut-short", .badPublicKey, line: 2, h + "bob - - \(keys[0].dropLast()) bob\n")
+    try bad(
+      "duplicate-public-key", .duplicatePublicKey, line: 3,
+      h + "bob - - \(keys[0]) bob\nrobert - - \(keys[0].uppercased()) robert\n")
   }
 }
 

@@ -6,12 +6,12 @@
 #   sc-chat [options] connect PEER
 #   sc-chat [options] pipe initiator|responder COMMAND [ARG ...]
 #   sc-chat [options] peers
-#   sc-chat [options] peers add PEER HOST PORT KEYFILE [NAME]
+#   sc-chat [options] peers add PEER HOST PORT KEYFILE|PUBKEY [NAME]
 #   sc-chat [options] peers remove PEER
 
 # The options of sc-chat, for argparse
 function __sc_chat_option_specs
-    printf '%s\n' n/name= k/key= p/peers= b/bind= t/timeout= no-reconnect once accept-unverified log= log-key= \
+    printf '%s\n' n/name= i/identity= k/key= accept-new p/peers= b/bind= t/timeout= no-reconnect once accept-unverified log= log-key= \
         h/help version
 end
 
@@ -79,7 +79,9 @@ end
 
 complete -c sc-chat -f
 complete -c sc-chat -n __sc_chat_needs_subcommand -s n -l name -x -d 'The name to authenticate as (asked on a terminal if missing)'
+complete -c sc-chat -n __sc_chat_needs_subcommand -s i -l identity -r -F -d 'Your identity (sc-keygen --identity)'
 complete -c sc-chat -n __sc_chat_needs_subcommand -s k -l key -r -F -d 'The pre-shared key file'
+complete -c sc-chat -n __sc_chat_needs_subcommand -l accept-new -d 'Accept and pin a peer whose key is not yet known'
 complete -c sc-chat -n __sc_chat_needs_subcommand -s p -l peers -r -F -d 'The peers file, the address book'
 complete -c sc-chat -n __sc_chat_needs_subcommand -s b -l bind -x -d 'With listen: the local address to listen on'
 complete -c sc-chat -n __sc_chat_needs_subcommand -s t -l timeout -x -d 'Give up when the handshake takes longer (default 30)'
@@ -101,7 +103,7 @@ complete -c sc-chat -n '__sc_chat_argument connect 1' -a '(__fish_print_hostname
 complete -c sc-chat -n '__sc_chat_argument pipe 1' -a initiator -d 'Speak first (the side that connects)'
 complete -c sc-chat -n '__sc_chat_argument pipe 1' -a responder -d 'Answer (the side that listens)'
 complete -c sc-chat -n __sc_chat_in_pipe_command -a '(__sc_chat_complete_pipe_command)'
-complete -c sc-chat -n '__sc_chat_argument peers 1' -a add -d 'Add a peer: PEER HOST PORT KEYFILE [NAME]'
+complete -c sc-chat -n '__sc_chat_argument peers 1' -a add -d 'Add a peer: PEER HOST PORT KEYFILE|PUBKEY [NAME]'
 complete -c sc-chat -n '__sc_chat_argument peers 1' -a remove -d 'Remove a peer'
 complete -c sc-chat -n '__sc_chat_peers_argument remove 1' -a '(__sc_chat_peer_labels)' -d Peer
 complete -c sc-chat -n '__sc_chat_peers_argument add 2' -a '(__fish_print_hostnames)' -d Host

@@ -3,7 +3,7 @@
 # by bin/sc-chat: they use its fail, usage_error, $program and $peers_file.
 #
 # The address book (docs/FORMATS.md §10): "PEER HOST PORT KEYFILE NAME" lines after the header
-# line securechat-peers-v1. sc-handshake --peers parses it in full; here it is read to look a
+# line securechat-peers-v1, where KEYFILE may also be the peer's public key (scpub1...). sc-handshake --peers parses it in full; here it is read to look a
 # peer up, to list, add and remove entries, with the same rules for what each field may hold.
 
 readonly peers_header=securechat-peers-v1
@@ -27,7 +27,8 @@ check_peers_file() {
 }
 
 # Reads the entries into entry_label/host/port/key/name and entry_line (the line number),
-# key files resolved as §10.2 says (relative to the directory of the peers file).
+# key files resolved as §10.2 says (relative to the directory of the peers file), public keys
+# in lower case (is_public_key, credentials.bash).
 entry_label=() entry_host=() entry_port=() entry_key=() entry_name=() entry_line=()
 read_peers() {
   entry_label=() entry_host=() entry_port=() entry_key=() entry_name=() entry_line=()
@@ -57,7 +58,9 @@ read_peers() {
     entry_label+=("${fields[0]}")
     entry_host+=("${fields[1]}")
     entry_port+=("${fields[2]}")
-    if [[ ${fields[3]} == /* ]]; then entry_key+=("${fields[3]}"); else entry_key+=("$directory/${fields[3]}"); fi
+    if [[ ${fields[3],,} == scpub1* ]]; then entry_key+=("${fields[3],,}")
+    elif [[ ${fields[3]} == /* ]]; then entry_key+=("${fields[3]}")
+    else entry_key+=("$directory/${fields[3]}"); fi
     entry_name+=("${fields[4]}")
     entry_line+=("$number")
   done <"$peers_file"
@@ -86,7 +89,7 @@ no_such_peer() { # no_such_peer LABEL [WHAT FIRST]
 list_peers() {
   read_peers
   if [ "${#entry_label[@]}" -eq 0 ]; then
-    printf '%s: no peers in %s yet; add one with: sc-chat peers add PEER HOST PORT KEYFILE [NAME]\n' \
+    printf '%s: no peers in %s yet; add one with: sc-chat peers add PEER HOST PORT PUBKEY|KEYFILE [NAME]\n' \
       "$program" "$peers_file" >&2
     return 0
   fi
@@ -98,7 +101,7 @@ list_peers() {
     ((${#entry_port[$i]} > w3)) && w3=${#entry_port[$i]}
     ((${#entry_name[$i]} > w4)) && w4=${#entry_name[$i]}
   done
-  printf '%-*s  %-*s  %-*s  %-*s  %s\n' "$w1" PEER "$w2" HOST "$w3" PORT "$w4" NAME KEYFILE
+  printf '%-*s  %-*s  %-*s  %-*s  %s\n' "$w1" PEER "$w2" HOST "$w3" PORT "$w4" NAME KEY
   for i in "${!entry_label[@]}"; do
     printf '%-*s  %-*s  %-*s  %-*s  %s\n' "$w1" "${entry_label[$i]}" "$w2" "${entry_host[$i]}" \
       "$w3" "${entry_port[$i]}" "$w4" "${entry_name[$i]}" "${entry_key[$i]}"
@@ -108,8 +111,8 @@ list_peers() {
 # The key's fingerprint; nothing when the file is not a usable pre-shared key file.
 fingerprint() { sc-keygen -y "$1" 2>/dev/null; }
 
-add_peer() { # add_peer PEER HOST PORT KEYFILE [NAME]
-  { [ $# -ge 4 ] && [ $# -le 5 ]; } || usage_error "peers add takes PEER HOST PORT KEYFILE [NAME]"
+add_peer() { # add_peer PEER HOST PORT KEYFILE|PUBKEY [NAME]
+  { [ $# -ge 4 ] && [ $# -le 5 ]; } || usage_error "peers add takes PEER HOST PORT KEYFILE|PUBKEY [NAME]"
   local label=$1 peer_host=$2 peer_port=$3 key_path=$4 peer_name=${5:-$1} print i problem
   [[ $label =~ $label_pattern ]] ||
     usage_error "a peer label is 1 to 64 letters, digits and . _ - @ +, not beginning with -"
@@ -121,14 +124,24 @@ add_peer() { # add_peer PEER HOST PORT KEYFILE [NAME]
   if [ "$peer_host" = - ] && [ "$peer_port" != - ] || [ "$peer_host" != - ] && [ "$peer_port" = - ]; then
     usage_error "HOST and PORT are both - (a peer that only connects to you) or both given"
   fi
-  # Stored absolute: a relative path in the file would be read relative to the file's directory.
-  [[ $key_path == /* ]] || key_path=$PWD/$key_path
-  [[ $key_path =~ [[:space:]] ]] && usage_error "the key file's path must not contain blanks"
   command -v sc-keygen >/dev/null || fail 2 "sc-keygen not found in PATH"
-  print=$(fingerprint "$key_path")
-  if [ -z "$print" ]; then
-    problem=$(sc-keygen -y "$key_path" 2>&1 >/dev/null | sed -n 's/^sc-keygen: error: //p' | head -n 1)
-    fail 2 "$key_path is not a usable key file${problem:+: $problem}"
+  if [[ ${key_path,,} == scpub1* ]]; then
+    # A public key: sc-keygen -y checks it (checksum, length, a point of low order) and prints
+    # its fingerprint, to compare with the peer.
+    if ! print=$(sc-keygen -y <(printf '%s\n' "$key_path") 2>&1); then
+      fail 2 "$(sed -n 's/^sc-keygen: error: //p' <<<"$print" | sed 's| in /dev/fd/[0-9]* line 1||' | head -n 1)"
+    fi
+    print=${print%% *}
+    key_path=${key_path,,}
+  else
+    # Stored absolute: a relative path in the file would be read relative to the file's directory.
+    [[ $key_path == /* ]] || key_path=$PWD/$key_path
+    [[ $key_path =~ [[:space:]] ]] && usage_error "the key file's path must not contain blanks"
+    print=$(fingerprint "$key_path")
+    if [ -z "$print" ]; then
+      problem=$(sc-keygen -y "$key_path" 2>&1 >/dev/null | sed -n 's/^sc-keygen: error: //p' | head -n 1)
+      fail 2 "$key_path is not a usable key file${problem:+: $problem}"
+    fi
   fi
   read_peers
   if find_peer "$label"; then
@@ -141,7 +154,8 @@ add_peer() { # add_peer PEER HOST PORT KEYFILE [NAME]
   fi
   # The listener tells peers apart by their keys: a key must belong to one entry.
   for i in "${!entry_label[@]}"; do
-    if [ "${entry_key[$i]}" = "$key_path" ] || [ "$(fingerprint "${entry_key[$i]}")" = "$print" ]; then
+    if [ "${entry_key[$i]}" = "$key_path" ] ||
+      { [[ ${entry_key[$i]} != scpub1* ]] && [ "$(fingerprint "${entry_key[$i]}")" = "$print" ]; }; then
       fail 2 "peer '${entry_label[$i]}' already has this key ($print)" \
         "each peer needs a key of its own: sc-keygen -o FILE"
     fi
@@ -155,7 +169,7 @@ add_peer() { # add_peer PEER HOST PORT KEYFILE [NAME]
   if [ -n "$(tail -c 1 "$peers_file")" ]; then printf '\n' >>"$peers_file"; fi
   printf '%s %s %s %s %s\n' "$label" "$peer_host" "$peer_port" "$key_path" "$peer_name" >>"$peers_file" ||
     fail 2 "cannot write $peers_file"
-  printf "%s: added peer '%s' to %s\n" "$program" "$label" "$peers_file" >&2
+  printf "%s: added peer '%s' to %s (key fingerprint %s)\n" "$program" "$label" "$peers_file" "$print" >&2
 }
 
 remove_peer() { # remove_peer PEER
