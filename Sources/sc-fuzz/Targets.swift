@@ -524,7 +524,7 @@ extension FuzzTarget {
     return seeds
   }
 
-  /// What parses holds the rules of §10 (unique labels and key files, valid fields), and written
+  /// What parses holds the rules of §10 (unique labels, key files and public keys, valid fields), and written
   /// out again parses to the same entries.
   static let peersFile = FuzzTarget(
     name: "peers-file",
@@ -547,7 +547,10 @@ extension FuzzTarget {
       require(
         entry.line >= 2 && PeersFile.isValidLabel(Array(entry.peer.utf8))
           && SessionName.isValid(Array(entry.name.utf8)) && (entry.host == nil) == (entry.port == nil)
-          && entry.port != 0 && entry.keyPath == PeersFile.resolve(keyFile: entry.keyFile, location: location),
+          && entry.port != 0
+          && (PeersFile.namesPublicKey(Array(entry.keyFile.utf8))
+            ? entry.publicKey.map { $0.text == entry.keyPath } ?? false
+            : entry.publicKey == nil && entry.keyPath == PeersFile.resolve(keyFile: entry.keyFile, location: location)),
         "an entry breaks a rule: \(entry)")
     }
     var text = PeersFile.header + [0x0a]
@@ -559,7 +562,8 @@ extension FuzzTarget {
     let renumbered = entries.enumerated().map {
       PeersFile.Entry(
         line: $0.offset + 2, peer: $0.element.peer, host: $0.element.host, port: $0.element.port,
-        keyFile: $0.element.keyFile, keyPath: $0.element.keyPath, name: $0.element.name)
+        keyFile: $0.element.keyFile, keyPath: $0.element.keyPath, publicKey: $0.element.publicKey,
+        name: $0.element.name)
     }
     require(again == renumbered, "the entries written out parse to \(String(describing: again))")
     return "success"

@@ -792,7 +792,7 @@ final class ChatTests: XCTestCase {
       (["-n", "alice", "-k", "k.key", "connect", "host,fork", "7000"], "a host is"),
       (["-n", "alice", "-k", "k.key", "pipe", "sideways", "cat"], "the role is"),
       (["-n", "alice", "-k", "k.key", "--log", "x.log", "listen", "7000"], "--log and --log-key go together"),
-      (["-n", "alice", "listen", "7000"], "no key file given"),
+      (["-n", "alice", "listen", "7000"], "no identity at"),
     ]
     for (arguments, expected) in cases {
       let result = try chat(arguments)
@@ -1174,7 +1174,7 @@ final class ChatTests: XCTestCase {
     let rows = String(decoding: listing.stdout, as: UTF8.self).split(separator: "\n").map {
       $0.split(separator: " ").map(String.init)
     }
-    XCTAssertEqual(rows.first, ["PEER", "HOST", "PORT", "NAME", "KEYFILE"])
+    XCTAssertEqual(rows.first, ["PEER", "HOST", "PORT", "NAME", "KEY"])
     XCTAssertEqual(rows.dropFirst().first, ["bob", "127.0.0.1", port, "bob", path("bob.key")])
     XCTAssertEqual(rows.dropFirst(2).first, ["carol", "-", "-", "carol.c", path("carol.key")])
 

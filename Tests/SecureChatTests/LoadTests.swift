@@ -9,7 +9,7 @@ import XCTest
 /// (sc-handshake, sc-open, sc-seal on each side; `LiveSession`), each side sending its messages
 /// while it receives the other's. Every message carries its session, sender and index, and each
 /// sc-open's output is compared byte for byte with what the peer sent, as it arrives: zero lost,
-/// zero reordered, zero errors.
+/// zero reordered, zero errors. Every other session runs the identity handshake (protocol version 2).
 ///
 /// `make check` runs 20 sessions of 1,000 messages each way; `make soak` (scripts/soak.sh) runs
 /// LOAD_SESSIONS (200) sessions of LOAD_MESSAGES (10,000) messages each way. The report gives the
@@ -32,7 +32,12 @@ final class LoadTests: XCTestCase {
     directory = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let result = try ToolRunner.run("sc-keygen", ["-o", directory + "/k.key"])
     guard result.status == 0 else { throw ToolRunnerError(description: "sc-keygen failed: \(result.stderr)") }
+    identities = (
+      try LiveSession.Identity.make(directory + "/alice.id"), try LiveSession.Identity.make(directory + "/bob.id")
+    )
   }
+
+  private var identities: (alice: LiveSession.Identity, bob: LiveSession.Identity)?
 
   override func tearDownWithError() throws {
     if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
@@ -60,8 +65,12 @@ final class LoadTests: XCTestCase {
       for (receiver, sender) in [("alice", "bob"), ("bob", "alice")] {
         checkers["\(index) \(receiver)"] = ExpectedLines(LineSource(session: index, sender: sender, count: messages))
       }
+      // Every other session runs protocol version 2, with identities.
+      let credentials: LiveSession.Credentials =
+        index % 2 == 0
+        ? .preSharedKey(directory + "/k.key") : .identities(alice: identities!.alice, bob: identities!.bob)
       let session = try LiveSession(
-        loop: loop, directory: directory, prefix: "s\(index)-", credentials: .preSharedKey(directory + "/k.key"),
+        loop: loop, directory: directory, prefix: "s\(index)-", credentials: credentials,
         handshakeTimeout: 120,
         editors: nil,
         output: { side, chunk in
@@ -115,7 +124,8 @@ final class LoadTests: XCTestCase {
         let hs = side.text(side.handshakeError)
         if side.handshakeStatus != 0 || side.openStatus != 0 || side.sealStatus != 0
           || !side.openError.isEmpty || !side.sealError.isEmpty
-          || hs.split(separator: "\n").count != 2
+          // Authenticated peer, verification code (and, with identities, the peer's key).
+          || hs.split(separator: "\n").count != (index % 2 == 0 ? 2 : 3)
         {
           failures.append(
             "session \(index) \(side.name): statuses \(side.handshakeStatus.map(String.init) ?? "-")/"

@@ -45,8 +45,10 @@ final class ReconnectAttackTests: XCTestCase {
     wait_until 15 grep -q '^sc-chat: delivered 1$' alice.err || exit 93
 
     # He cuts it, and takes both reconnects: alice's comes to him, and he dials bob as alice.
+    # (A refused handshake lingers a second, so that socat passes its abort on to alice before
+    # it sees the command end.)
     printf '%s\n' '#!/bin/sh' \
-      'sc-handshake --responder -k k.key -n bob -o m-alice.session 2>m-alice.err || exit' \
+      'sc-handshake --responder -k k.key -n bob -o m-alice.session 2>m-alice.err || { sleep 1; exit 1; }' \
       'sc-open -s m-alice.session >m-alice.out 2>>m-alice.err' >mallory-as-bob.sh
     printf '%s\n' '#!/bin/sh' \
       'sc-handshake --initiator -k k.key -n alice -o m-bob.session 2>m-bob.err || exit' \
