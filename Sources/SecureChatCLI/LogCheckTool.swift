@@ -10,14 +10,26 @@ import SecureChatProtocol
 public enum LogCheckTool {
   public static let spec = CommandSpec(
     name: "sc-logcheck",
-    usage: ["sc-logcheck -k VERIFYKEY [--state STATEFILE] [-q] LOGFILE..."],
+    usage: [
+      "sc-logcheck -k VERIFYKEY [--state STATEFILE] [-q] LOGFILE...",
+      "sc-logcheck -p AUDITKEY | -P FILE [--state STATEFILE] [--max-unsealed N] [--max-age DURATION]"
+        + " [--checkpoints FILE] [-q] LOGFILE...",
+    ],
     summary: """
-      Verify a tamper-evident session log with its verification key. Several LOGFILEs are checked as
-      consecutive parts of one log (for example a rotated log.1 then log). Exit 0: intact; 1: tampered,
-      truncated, or torn by a crash; 2: cannot check.
+      Verify a tamper-evident session log with its verification key, or a public log with its audit
+      key. Several LOGFILEs are checked as consecutive parts of one log (for example a rotated log.1
+      then log). Exit 0: intact; 1: tampered, truncated, stale, or torn by a crash; 2: cannot check.
       """,
     options: [
       OptionSpec("k", "key", value: "VERIFYKEY", help: "the log's verification key (made by sc-keygen --log)"),
+      OptionSpec("p", "audit-key", value: "AUDITKEY", help: "a public log's audit key (sc-keygen --log --public)"),
+      OptionSpec("P", "audit-key-file", value: "FILE", help: "read the audit key from FILE"),
+      OptionSpec(
+        nil, "max-unsealed", value: "N", help: "with -p: fail when more than N entries follow the last checkpoint"),
+      OptionSpec(
+        nil, "max-age", value: "DURATION", help: "with -p: fail when the newest checkpoint is older (90s, 15m, 2h, 1d)"),
+      OptionSpec(
+        nil, "checkpoints", value: "FILE", help: "with -p: the writer's copy of its checkpoints (--checkpoints-to)"),
       OptionSpec(nil, "state", value: "STATEFILE", help: "remember what was verified; detect removal and rollback"),
       OptionSpec("q", "quiet", help: "print nothing unless there is a problem (for cron)"),
     ],
@@ -25,8 +37,12 @@ public enum LogCheckTool {
 
   public static func run(_ arguments: [String]) throws {
     let options = try ParsedArguments.parse(arguments, spec: spec)
+    if options.has("audit-key") || options.has("audit-key-file") { return try PublicLogCheck.run(options) }
+    for option in ["max-unsealed", "max-age", "checkpoints"] where options.has(option) {
+      throw ToolError.usage("--\(option) goes with -p AUDITKEY (a public log)")
+    }
     guard let keyPath = options.value("key") else {
-      throw ToolError.usage("a verification key is needed: -k VERIFYKEY")
+      throw ToolError.usage("a key is needed: -k VERIFYKEY, or -p AUDITKEY for a public log")
     }
     guard !options.operands.isEmpty else { throw ToolError.usage("name at least one LOGFILE") }
     if keyPath == "-" && options.operands.contains("-") {

@@ -12,7 +12,8 @@ public enum KeygenTool {
     name: "sc-keygen",
     usage: [
       "sc-keygen [-C COMMENT] [-o FILE]", "sc-keygen --identity -o FILE [-C COMMENT]",
-      "sc-keygen --log -o SEALKEY --verify-key VERIFYKEY [-C COMMENT]", "sc-keygen -y FILE",
+      "sc-keygen --log -o SEALKEY --verify-key VERIFYKEY [-C COMMENT]",
+      "sc-keygen --log --public -o SEALKEY [-C COMMENT]", "sc-keygen -y FILE",
     ],
     summary:
       "Create a pre-shared key, an identity or a log key pair; print an identity's public key or a key's fingerprint.",
@@ -25,6 +26,8 @@ public enum KeygenTool {
       OptionSpec(nil, "identity", help: "create an identity (-o); its public key goes to standard output"),
       OptionSpec(nil, "log", help: "create a log key pair: the sealing key (-o) and the verification key"),
       OptionSpec(nil, "verify-key", value: "VERIFYKEY", help: "with --log: where to write the verification key"),
+      OptionSpec(
+        nil, "public", help: "with --log: a public log: signing key (-o), audit key on standard output"),
     ],
     maxOperands: 0)
 
@@ -37,7 +40,12 @@ public enum KeygenTool {
       try StandardDescriptors.requireOpen(.standardOutput)
       switch try KeyLoader.loadKeyOrPublicKeys(path) {
       case .key(let key):
-        print(key.type == .identity ? try PublicKey(identitySecret: key.secret).text : key.fingerprint)
+        switch key.type {
+        case .identity: print(try PublicKey(identitySecret: key.secret).text)
+        // Its audit key: the seed it holds now can no longer give it.
+        case .logSign: print(try AuditKey(bytes: key.auditKey!).text)
+        default: print(key.fingerprint)
+        }
       case .publicKeys(let keys):
         // As ssh-keygen -l: the fingerprint of each key, to compare with its owner.
         for key in keys { print("\(key.fingerprint) \(key.text)") }
@@ -52,8 +60,10 @@ public enum KeygenTool {
       throw ToolError.usage("--identity and --log make different keys: choose one")
     }
     if options.has("log") {
-      return try makeLogKeyPair(options, comment: comment)
+      return try options.has("public")
+        ? makePublicLogKey(options, comment: comment) : makeLogKeyPair(options, comment: comment)
     }
+    if options.has("public") { throw ToolError.usage("--public goes with --log") }
     if options.has("identity") {
       return try makeIdentity(options, comment: comment)
     }
@@ -96,6 +106,29 @@ public enum KeygenTool {
     }
     Diagnostics.info("log verification key fingerprint \(verify.fingerprint)")
     Diagnostics.info("keep \(verifyPath) secret and off this host: it can check the log, and forge it")
+  }
+
+  /// A public log's signing key (FORMATS.md §9.8): a random Ed25519 seed at entry 0 and
+  /// checkpoint 0, in the key file the writers rewrite; the audit key, its public key, on
+  /// standard output for the auditor (not secret).
+  private static func makePublicLogKey(_ options: ParsedArguments, comment: String?) throws {
+    guard let path = options.value("output"), path != "-", OutputTarget.descriptorNumber(path) == nil else {
+      throw ToolError.usage("--log --public needs -o SEALKEY (a file: the writers rewrite it after every entry)")
+    }
+    if options.has("verify-key") {
+      throw ToolError.usage("--public makes no verification key: the audit key goes to standard output")
+    }
+    try StandardDescriptors.requireOpen(.standardOutput)
+    let seed = SecretBytes.random(count: KeyFile.keySize)
+    let audit = try AuditKey(seed: seed)
+    let key = KeyFile.Key(
+      type: .logSign, secret: seed,
+      logPosition: KeyFile.LogPosition(nextIndex: 0, previousTag: SessionLog.initialPreviousTag),
+      checkpointPosition: CheckpointPosition(epoch: 0, sealedCount: 0, time: 0), auditKey: audit.bytes)
+    try createKeyFile(path, KeyFile.serialize(key, comment: comment))
+    print(audit.text)
+    Diagnostics.info("audit key fingerprint \(audit.fingerprint)")
+    Diagnostics.info("give the audit key to the auditor: sc-logcheck -p AUDITKEY checks the log, and cannot forge it")
   }
 
   /// An identity (FORMATS.md §12): a random X25519 secret in the key file, its public key on
@@ -298,7 +331,8 @@ func sessionLogger(_ options: ParsedArguments, _ setup: StreamToolSetup) throws 
   case (.some(let logPath), .some(let keyPath)):
     guard case .session(let session) = setup.secret else { throw ToolError.usage("--log is for sessions (-s)") }
     return SessionLogger(
-      appender: try LogAppender(logPath: logPath, keyPath: keyPath), session: session)
+      appender: try LogAppender(logPath: logPath, keyPath: keyPath, policy: try CheckpointPolicy(options)),
+      session: session)
   default: throw ToolError.usage("--log and --log-key go together")
   }
 }
@@ -327,9 +361,10 @@ public enum SealTool {
         nil, "receipts-from", value: "FILE",
         help: "with -s: send a receipt for each message number read from FILE (sc-open --receipts-to)"),
       outputOption, logOption, logKeyOption,
+    ] + CheckpointPolicy.options + [
       OptionSpec(
         nil, "check-log",
-        help: "check that LOGFILE can be appended to with SEALKEY and exit (sc-chat, before it dials)"),
+        help: "check that LOGFILE can be appended to with SEALKEY and exit (sc-chat, before it dials)")
     ],
     maxOperands: 1)
 
@@ -407,7 +442,7 @@ public enum OpenTool {
         help: "with -s: write the message numbers the peer's receipts acknowledge to FILE"
       ),
       logOption, logKeyOption,
-    ],
+    ] + CheckpointPolicy.options,
     maxOperands: 1)
 
   public static func run(_ arguments: [String]) throws {

@@ -21,6 +21,10 @@ public enum KeyFile {
     case logVerify = "log-verify"
     /// The secret key of an identity (§12): an X25519 scalar, whose public key others pin.
     case identity
+    /// A public session log's signing key (§9.8): the seed of the Ed25519 key of the next
+    /// checkpoint, with the log and checkpoint positions and the audit key; replaced after every
+    /// append, the seed evolved at every checkpoint.
+    case logSign = "log-sign"
   }
 
   /// Where a log's writer is (§1.2): the next entry's number and the tag of the last entry.
@@ -38,15 +42,27 @@ public enum KeyFile {
   public struct Key: Sendable {
     public let type: KeyType
     public let secret: SecretBytes
-    /// Present exactly for `log-seal` keys.
+    /// Present exactly for `log-seal` and `log-sign` keys.
     public let logPosition: LogPosition?
+    /// Present exactly for `log-sign` keys: the checkpoints written, and the log's audit key.
+    public let checkpointPosition: CheckpointPosition?
+    public let auditKey: [UInt8]?
 
-    public init(type: KeyType, secret: SecretBytes, logPosition: LogPosition? = nil) {
+    public init(
+      type: KeyType, secret: SecretBytes, logPosition: LogPosition? = nil,
+      checkpointPosition: CheckpointPosition? = nil, auditKey: [UInt8]? = nil
+    ) {
       precondition(secret.count == KeyFile.keySize)
-      precondition((type == .logSeal) == (logPosition != nil), "only log-seal keys carry a log position")
+      precondition(
+        (type == .logSeal || type == .logSign) == (logPosition != nil), "only log keys carry a log position")
+      precondition(
+        (type == .logSign) == (checkpointPosition != nil && auditKey?.count == 32),
+        "log-sign keys carry their checkpoint position and audit key")
       self.type = type
       self.secret = secret
       self.logPosition = logPosition
+      self.checkpointPosition = checkpointPosition
+      self.auditKey = auditKey
     }
 
     /// §1.3: "SHA256:" and unpadded base64 of SHA-256(label ‖ 0 ‖ type ‖ 0 ‖ key).
@@ -76,6 +92,8 @@ public enum KeyFile {
       return "# SecureChat log verification key. Keep it secret and off the logging host: it can forge entries.\n"
     case .identity:
       return "# SecureChat identity. Keep it secret: anyone who holds it can act as you. Hand out the public key.\n"
+    case .logSign:
+      return "# SecureChat log signing key. Rewritten after every log entry; it cannot sign earlier checkpoints.\n"
     }
   }
 
@@ -92,6 +110,9 @@ public enum KeyFile {
     var suffix: [UInt8] = []
     if let position = key.logPosition {
       suffix = Array(" \(position.nextIndex) \(position.previousTag.hexString)".utf8)
+    }
+    if let checkpoint = key.checkpointPosition, let audit = key.auditKey {
+      suffix += Array(" \(checkpoint.epoch) \(checkpoint.sealedCount) \(checkpoint.time) \(audit.hexString)".utf8)
     }
     let out = SecretBytes(count: prefix.count + keySize * 2 + suffix.count + 1)
     let digits = Array("0123456789abcdef".utf8)
@@ -140,16 +161,41 @@ public enum KeyFile {
     guard let type = KeyType.allCases.first(where: { fields[1].elementsEqual($0.rawValue.utf8) }) else {
       throw ProtocolError.invalidKeyFile("unknown key type")
     }
-    // §1.2: log-seal keys carry the log position after the key; other types nothing.
+    // §1.2: log-seal keys carry the log position after the key; log-sign keys that and their
+    // checkpoint position and audit key (§9.8); other types nothing.
     var position: LogPosition?
-    if type == .logSeal {
-      guard fields.count == 5 else { throw ProtocolError.invalidKeyFile("a log-seal key needs KEY INDEX TAG") }
+    var checkpoint: CheckpointPosition?
+    var auditKey: [UInt8]?
+    func number(_ field: some Collection<UInt8>, _ what: String) throws -> UInt64 {
+      guard field.count <= 19, !field.isEmpty, field.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+        field.count == 1 || field.first != 0x30, let value = UInt64(String(decoding: field, as: UTF8.self))
+      else { throw ProtocolError.invalidKeyFile("bad \(what)") }
+      return value
+    }
+    if type == .logSeal || type == .logSign {
+      guard fields.count == (type == .logSeal ? 5 : 9) else {
+        throw ProtocolError.invalidKeyFile(
+          type == .logSeal
+            ? "a log-seal key needs KEY INDEX TAG" : "a log-sign key needs KEY INDEX TAG EPOCH SEALED TIME AUDITKEY")
+      }
       guard fields[3].count <= 19, !fields[3].isEmpty, fields[3].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
         let index = UInt64(String(decoding: fields[3], as: UTF8.self))
       else { throw ProtocolError.invalidKeyFile("bad log entry number") }
       guard fields[4].count == 64, let previousTag = [UInt8](hexString: String(decoding: fields[4], as: UTF8.self))
       else { throw ProtocolError.invalidKeyFile("bad previous tag") }
       position = LogPosition(nextIndex: index, previousTag: previousTag)
+      if type == .logSign {
+        let epoch = try number(fields[5], "checkpoint number")
+        let sealed = try number(fields[6], "count of sealed entries")
+        let time = try number(fields[7], "checkpoint time")
+        guard sealed <= index, sealed > 0 || epoch == 0 else {
+          throw ProtocolError.invalidKeyFile("bad checkpoint position")
+        }
+        guard fields[8].count == 64, let audit = [UInt8](hexString: String(decoding: fields[8], as: UTF8.self))
+        else { throw ProtocolError.invalidKeyFile("bad audit key") }
+        checkpoint = CheckpointPosition(epoch: epoch, sealedCount: sealed, time: time)
+        auditKey = audit
+      }
     } else {
       guard fields.count == 3 else {
         throw ProtocolError.invalidKeyFile("not a securechat key (expected 'securechat-key-v1 TYPE HEX')")
@@ -168,6 +214,7 @@ public enum KeyFile {
         index += 2
       }
     }
-    return Key(type: type, secret: secret, logPosition: position)
+    return Key(
+      type: type, secret: secret, logPosition: position, checkpointPosition: checkpoint, auditKey: auditKey)
   }
 }

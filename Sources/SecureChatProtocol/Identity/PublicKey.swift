@@ -46,12 +46,20 @@ public struct PublicKey: Equatable, Hashable, Sendable {
 
   /// Reads the text form; surrounding spaces are the caller's to remove.
   public init(text: String) throws {
-    guard text.lowercased().hasPrefix(Self.prefix + "1") else {
-      throw ProtocolError.badPublicKey("a SecureChat public key starts with \(Self.prefix)1")
+    try self.init(bytes: try Self.decode(text, prefix: Self.prefix, what: "a SecureChat public key"))
+  }
+
+  /// The 32 bytes of a key written as Bech32m text with `prefix` (§12.1; the audit keys of
+  /// §9.8 too), checked in the order of §12.1 up to the length of the data.
+  static func decode(_ text: String, prefix: String, what: String) throws -> [UInt8] {
+    guard text.lowercased().hasPrefix(prefix + "1") else {
+      throw ProtocolError.badPublicKey("\(what) starts with \(prefix)1")
     }
-    guard text.utf8.count == Self.textLength else {
+    // "prefix1", 52 data characters, 6 of checksum.
+    let length = prefix.utf8.count + 1 + 52 + 6
+    guard text.utf8.count == length else {
       throw ProtocolError.badPublicKey(
-        "it has \(text.utf8.count) characters, not \(Self.textLength): cut short or run together with other text?")
+        "it has \(text.utf8.count) characters, not \(length): cut short or run together with other text?")
     }
     let decoded: (prefix: String, data: [UInt8])
     do {
@@ -66,10 +74,11 @@ public struct PublicKey: Equatable, Hashable, Sendable {
     } catch {
       throw ProtocolError.badPublicKey("it is not Bech32m text")
     }
-    guard decoded.prefix == Self.prefix else {
-      throw ProtocolError.badPublicKey("a SecureChat public key starts with \(Self.prefix)1")
+    guard decoded.prefix == prefix else { throw ProtocolError.badPublicKey("\(what) starts with \(prefix)1") }
+    guard decoded.data.count == 32 else {
+      throw ProtocolError.badPublicKey("it holds \(decoded.data.count) bytes, not 32")
     }
-    try self.init(bytes: decoded.data)
+    return decoded.data
   }
 
   /// The public key of an identity's secret key.

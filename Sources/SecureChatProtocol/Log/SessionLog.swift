@@ -69,6 +69,8 @@ public enum LogEntryKind: String, CaseIterable, Sendable {
   /// A handshake that failed (sc-handshake --log): nothing was authenticated, so the session and
   /// the peer are "-"; the text says where the connection came from, if known, and why it failed.
   case refused
+  /// Public logs only (§9.8): a signature over the chain so far, and the next signing key.
+  case checkpoint
 }
 
 extension LogEntryKind {
@@ -172,6 +174,12 @@ public struct LogDefect: Error, Equatable, CustomStringConvertible {
   public enum Kind: String, Sendable {
     case modified, inserted, deleted, reordered, truncated, torn, malformed
     case rolledBack = "rolled-back"
+    /// Public logs (§9.8): a checkpoint whose signature does not verify with the key certified for it.
+    case forged
+    /// Public logs: more unsealed entries than --max-unsealed allows.
+    case unsealed
+    /// Public logs: the newest checkpoint is older than --max-age.
+    case stale
   }
   public let line: Int
   public let kind: Kind
@@ -208,25 +216,7 @@ public final class LogVerifier {
   /// Checks one line (without its newline), numbered from 1.
   public func verify(line: UnsafeRawBufferPointer, lineNumber: Int, nextLine: UnsafeRawBufferPointer?) throws {
     let parsed = try LogLine(line, lineNumber: lineNumber)
-    if parsed.index != nextIndex {
-      if parsed.index < nextIndex {
-        throw LogDefect(
-          line: lineNumber, kind: .reordered,
-          detail: "entry \(parsed.index) appears again after entry \(nextIndex - 1) (duplicated or moved)")
-      }
-      // The expected entry right after this one means a swap; otherwise entries are missing.
-      let next = nextLine.flatMap { try? LogLine($0, lineNumber: lineNumber + 1) }
-      if let next, next.index == nextIndex {
-        throw LogDefect(
-          line: lineNumber, kind: .reordered, detail: "entry \(parsed.index) comes before entry \(nextIndex)")
-      }
-      let missing = parsed.index - nextIndex
-      throw LogDefect(
-        line: lineNumber, kind: .deleted,
-        detail:
-          "entry \(parsed.index) where entry \(nextIndex) was expected: \(missing) entr\(missing == 1 ? "y" : "ies") missing"
-      )
-    }
+    try LogLine.checkIndex(parsed, expected: nextIndex, lineNumber: lineNumber, nextLine: nextLine)
     let expected = try SessionLog.tag(body: parsed.body, previousTag: previousTag, key: key, mac: mac)
     guard ConstantTime.equals(expected, parsed.tag) else {
       // An inserted line takes the index it pretends to have; if the next line is the real entry
@@ -264,6 +254,17 @@ public final class LogVerifier {
 public struct LogLine {
   public let index: UInt64
   public let kind: LogEntryKind
+  /// The time field as written.
+  public var time: String { String(decoding: timeField, as: UTF8.self) }
+  let timeField: UnsafeRawBufferPointer
+  /// The seq field: nil for `-` (or anything that is not a decimal number).
+  public var sequence: UInt64? {
+    guard !sequenceField.isEmpty, sequenceField.count <= 20,
+      sequenceField.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+    else { return nil }
+    return UInt64(String(decoding: sequenceField, as: UTF8.self))
+  }
+  let sequenceField: UnsafeRawBufferPointer
   public let session: UnsafeRawBufferPointer
   public let text: UnsafeRawBufferPointer
   /// The line without its tag: what the tag covers.
@@ -315,7 +316,33 @@ public struct LogLine {
       throw malformed("unknown entry kind '\(String(decoding: kindBytes, as: UTF8.self))'")
     }
     self.kind = kind
+    timeField = UnsafeRawBufferPointer(rebasing: body[(spaces.0 + 1)..<spaces.1])
     session = UnsafeRawBufferPointer(rebasing: body[(spaces.2 + 1)..<spaces.3])
+    sequenceField = UnsafeRawBufferPointer(rebasing: body[(spaces.4 + 1)..<spaces.5])
+  }
+
+  /// §9.4 step 3: the line must have the index `expected`; otherwise it is reordered (an earlier
+  /// index, or the expected entry right after it: a swap) or entries are missing.
+  static func checkIndex(
+    _ parsed: LogLine, expected nextIndex: UInt64, lineNumber: Int, nextLine: UnsafeRawBufferPointer?
+  ) throws {
+    guard parsed.index != nextIndex else { return }
+    if parsed.index < nextIndex {
+      throw LogDefect(
+        line: lineNumber, kind: .reordered,
+        detail: "entry \(parsed.index) appears again after entry \(nextIndex - 1) (duplicated or moved)")
+    }
+    let next = nextLine.flatMap { try? LogLine($0, lineNumber: lineNumber + 1) }
+    if let next, next.index == nextIndex {
+      throw LogDefect(
+        line: lineNumber, kind: .reordered, detail: "entry \(parsed.index) comes before entry \(nextIndex)")
+    }
+    let missing = parsed.index - nextIndex
+    throw LogDefect(
+      line: lineNumber, kind: .deleted,
+      detail:
+        "entry \(parsed.index) where entry \(nextIndex) was expected: \(missing) entr\(missing == 1 ? "y" : "ies") missing"
+    )
   }
 }
 
