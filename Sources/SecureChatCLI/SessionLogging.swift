@@ -82,7 +82,8 @@ final class LogAppender: @unchecked Sendable {
     let key = try KeyLoader.load(path, expecting: nil)
     guard key.type == .logSeal || key.type == .logSign else {
       throw ToolError(
-        "wrong key type: \(path) is a \(key.type.rawValue) key, but a log-seal or log-sign key is needed here")
+        "wrong key type: \(path) is a \(key.type.rawValue) key, but a log-seal key is needed here"
+          + " (or log-sign, for a public log)")
     }
     return key
   }

@@ -346,6 +346,8 @@ public enum SealTool {
       "sc-seal -s SESSIONFILE [--binary] [--receipts-from FILE] [--log LOGFILE --log-key SEALKEY]"
         + " [-o OUTPUT] [INPUT]",
       "sc-seal --check-log --log LOGFILE --log-key SEALKEY",
+      "sc-seal -s ... --log LOGFILE --log-key SIGNKEY [--checkpoint-entries N] [--checkpoint-seconds SECONDS]"
+        + " [--checkpoints-to FILE]",
     ],
     summary: """
       Encrypt and authenticate INPUT (default: standard input): into a sealed file with -k (a
@@ -422,6 +424,8 @@ public enum OpenTool {
       "sc-open -i IDENTITY [--from PUBKEY] [-o OUTPUT] [INPUT]",
       "sc-open -s SESSIONFILE [--escape] [--receipts-to FILE] [--delivered FILE]"
         + " [--log LOGFILE --log-key SEALKEY] [-o OUTPUT] [INPUT]",
+      "sc-open -s ... --log LOGFILE --log-key SIGNKEY [--checkpoint-entries N] [--checkpoint-seconds SECONDS]"
+        + " [--checkpoints-to FILE]",
     ],
     summary: """
       Verify and decrypt a sealed file (binary or armored) with -k, or with -i if it was sealed to

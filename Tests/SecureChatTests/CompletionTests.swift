@@ -49,7 +49,9 @@ final class CompletionTests: XCTestCase {
   }
 
   /// Values that are not files: completing them offers nothing. Every other value is a file.
-  static let nonFileValues: Set<String> = ["NAME", "SECONDS", "COMMENT", "ADDRESS", "PUBKEY"]
+  static let nonFileValues: Set<String> = [
+    "NAME", "SECONDS", "COMMENT", "ADDRESS", "PUBKEY", "N", "AUDITKEY", "DURATION",
+  ]
 
   // MARK: - Where sc-chat's options come from
 

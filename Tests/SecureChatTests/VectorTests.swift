@@ -347,7 +347,7 @@ final class VectorTests: XCTestCase {
         result = try ToolRunner.run("sc-open", ["-k", keyPath])
       case .logVerify:
         result = try ToolRunner.run("sc-logcheck", ["-k", keyPath, "/dev/null"])
-      case .logSeal:
+      case .logSeal, .logSign:
         let sessionPath = directory.appendingPathComponent("session").path
         try writeSessionFile(
           sessionPath, receive: FrameKeys(encryption: .random(count: 32), authentication: .random(count: 32)))

@@ -9,5 +9,6 @@ complete -c sc-keygen -s y -l fingerprint -r -F -d 'Print the public key of an i
 complete -c sc-keygen -l identity -d 'Create an identity (-o); its public key goes to standard output'
 complete -c sc-keygen -l log -d 'Create a log key pair: the sealing key (-o) and the verification key'
 complete -c sc-keygen -l verify-key -r -F -d 'With --log: where to write the verification key'
+complete -c sc-keygen -l public -d 'With --log: a public log (signing key -o, audit key on stdout)'
 complete -c sc-keygen -s h -l help -d 'Show help and exit'
 complete -c sc-keygen -l version -d 'Show the version and exit'

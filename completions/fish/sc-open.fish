@@ -12,5 +12,8 @@ complete -c sc-open -l receipts-to -r -F -d 'With -s: write the number of each m
 complete -c sc-open -l delivered -r -F -d 'With -s: write the message numbers the peer acknowledges to FILE'
 complete -c sc-open -l log -r -F -d 'With -s: append an entry per message to LOGFILE'
 complete -c sc-open -l log-key -r -F -d "The log's sealing key (made by sc-keygen --log)"
+complete -c sc-open -l checkpoint-entries -x -d 'Public log: a checkpoint at least every N entries'
+complete -c sc-open -l checkpoint-seconds -x -d 'Public log: a checkpoint at least every SECONDS'
+complete -c sc-open -l checkpoints-to -r -F -d 'Public log: append each checkpoint line to FILE too'
 complete -c sc-open -s h -l help -d 'Show help and exit'
 complete -c sc-open -l version -d 'Show the version and exit'

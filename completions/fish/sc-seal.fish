@@ -13,6 +13,9 @@ complete -c sc-seal -l receipts-from -r -F -d 'With -s: send a receipt for each 
 complete -c sc-seal -s o -l output -r -F -d 'Write to OUTPUT instead of standard output'
 complete -c sc-seal -l log -r -F -d 'With -s: append an entry per message to LOGFILE'
 complete -c sc-seal -l log-key -r -F -d "The log's sealing key (made by sc-keygen --log)"
+complete -c sc-seal -l checkpoint-entries -x -d 'Public log: a checkpoint at least every N entries'
+complete -c sc-seal -l checkpoint-seconds -x -d 'Public log: a checkpoint at least every SECONDS'
+complete -c sc-seal -l checkpoints-to -r -F -d 'Public log: append each checkpoint line to FILE too'
 complete -c sc-seal -l check-log -d 'Check that LOGFILE can be appended to with SEALKEY and exit'
 complete -c sc-seal -s h -l help -d 'Show help and exit'
 complete -c sc-seal -l version -d 'Show the version and exit'
