@@ -22,4 +22,14 @@ static inline int securechat_sha256_concat(const void *a, size_t a_len, const vo
   OPENSSL_cleanse(&context, sizeof context);
   return ok;
 }
+/* SHA-256(a || b || c) into out (32 bytes): the public log's chain, once per entry (no key
+   material, but the same low-overhead path). Returns 1 on success. */
+static inline int securechat_sha256_concat3(const void *a, size_t a_len, const void *b, size_t b_len,
+                                            const void *c, size_t c_len, unsigned char *out) {
+  SHA256_CTX context;
+  int ok = SHA256_Init(&context) && SHA256_Update(&context, a, a_len) && SHA256_Update(&context, b, b_len)
+           && SHA256_Update(&context, c, c_len) && SHA256_Final(out, &context);
+  OPENSSL_cleanse(&context, sizeof context);
+  return ok;
+}
 #endif

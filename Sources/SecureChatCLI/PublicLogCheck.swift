@@ -1,3 +1,4 @@
+import Dispatch
 import SecureChatCrypto
 import SecureChatProtocol
 
@@ -35,12 +36,21 @@ enum PublicLogCheck {
       let lines = try LogFileLines(path: path)
       do {
         try lines.forEachBatch { batch, firstLineNumber, following in
-          for (offset, line) in batch.enumerated() {
-            let next = offset + 1 < batch.count ? batch[offset + 1] : following
-            let lineNumber = firstLineNumber + offset
-            try verifier.verify(line: line, lineNumber: lineNumber, nextLine: next)
-            if let copy { try copy.compare(line, lineNumber: lineNumber) }
-            if let previous, previous.count == verifier.nextIndex { tagAtPreviousCount = verifier.previousTag }
+          let startIndex = verifier.nextIndex
+          // Two parts on two cores (see PublicLogVerifier.verifyBatch).
+          try verifier.verifyBatch(batch, firstLineNumber: firstLineNumber, following: following, parts: 2) {
+            parts, body in
+            withoutActuallyEscaping(body) { body in
+              let work = UncheckedSendable(body)
+              DispatchQueue.concurrentPerform(iterations: parts) { work.value($0) }
+            }
+          }
+          if let copy {
+            for (offset, line) in batch.enumerated() { try copy.compare(line, lineNumber: firstLineNumber + offset) }
+          }
+          if let previous, previous.count > startIndex, previous.count <= verifier.nextIndex {
+            let line = batch[Int(previous.count - startIndex) - 1]
+            tagAtPreviousCount = [UInt8](hexString: String(decoding: line.suffix(64), as: UTF8.self))
           }
         }
       } catch let defect as LogDefect {

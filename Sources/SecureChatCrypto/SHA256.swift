@@ -36,6 +36,18 @@ public final class SHA256 {
         a.baseAddress, a.count, b.baseAddress, b.count, destination.assumingMemoryBound(to: UInt8.self)) == 1)
   }
 
+  /// SHA-256(a ‖ b ‖ c) into `destination` (32 bytes), as above.
+  @inline(__always)
+  public static func hash(
+    _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, _ c: UnsafeRawBufferPointer,
+    into destination: UnsafeMutableRawPointer
+  ) {
+    precondition(
+      securechat_sha256_concat3(
+        a.baseAddress, a.count, b.baseAddress, b.count, c.baseAddress, c.count,
+        destination.assumingMemoryBound(to: UInt8.self)) == 1)
+  }
+
   public static func hash(_ bytes: [UInt8]) -> [UInt8] {
     let hasher = SHA256()
     hasher.update(bytes)

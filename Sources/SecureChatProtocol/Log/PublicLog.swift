@@ -19,11 +19,13 @@ public enum PublicLog {
 
   /// tag(i) = SHA-256(label ‖ tag(i−1) ‖ body(i)).
   public static func tag(body: UnsafeRawBufferPointer, previousTag: [UInt8]) -> [UInt8] {
-    let hasher = SHA256()
-    hasher.update(entryLabel)
-    hasher.update(previousTag)
-    hasher.update(body)
-    return hasher.finalize()
+    var tag = [UInt8](repeating: 0, count: SessionLog.tagSize)
+    entryLabel.withUnsafeBytes { label in
+      previousTag.withUnsafeBytes { previous in
+        tag.withUnsafeMutableBytes { SHA256.hash(label, previous, body, into: $0.baseAddress!) }
+      }
+    }
+    return tag
   }
 
   /// seed(J+1) = SHA-256(label ‖ seed(J)), in the same buffer: no copy of the old seed is left.
@@ -183,14 +185,14 @@ public struct VerifiedCheckpoint: Sendable, Equatable {
 
 /// Verifies a public log line by line from the audit key (§9.8). Sans I/O: feed it complete lines.
 public final class PublicLogVerifier {
-  public private(set) var nextIndex: UInt64 = 0
-  public private(set) var previousTag = SessionLog.initialPreviousTag
+  public fileprivate(set) var nextIndex: UInt64 = 0
+  public fileprivate(set) var previousTag = SessionLog.initialPreviousTag
   /// The key the next checkpoint must be signed with: the audit key, then each certified one.
-  private var signingKey: Ed25519PublicKey
-  public private(set) var epoch: UInt64 = 0
-  public private(set) var newestCheckpoint: VerifiedCheckpoint?
+  fileprivate var signingKey: Ed25519PublicKey
+  public fileprivate(set) var epoch: UInt64 = 0
+  public fileprivate(set) var newestCheckpoint: VerifiedCheckpoint?
   /// Sessions with an `open` entry and no `close` yet (as LogVerifier counts them).
-  public private(set) var openDirections: Set<[UInt8]> = []
+  public fileprivate(set) var openDirections: Set<[UInt8]> = []
 
   public init(auditKey: AuditKey) {
     signingKey = Ed25519PublicKey(rawRepresentation: auditKey.bytes)!
@@ -221,11 +223,15 @@ public final class PublicLogVerifier {
     if parsed.kind == .checkpoint { try acceptCheckpoint(parsed, lineNumber: lineNumber) }
     previousTag = parsed.tag
     nextIndex += 1
-    switch parsed.kind {
-    case .sendOpen: openDirections.insert(Array(parsed.session) + [0])
-    case .sendClose: openDirections.remove(Array(parsed.session) + [0])
-    case .receiveOpen: openDirections.insert(Array(parsed.session) + [1])
-    case .receiveClose: openDirections.remove(Array(parsed.session) + [1])
+    track(kind: parsed.kind, session: Array(parsed.session))
+  }
+
+  fileprivate func track(kind: LogEntryKind, session: [UInt8]) {
+    switch kind {
+    case .sendOpen: openDirections.insert(session + [0])
+    case .sendClose: openDirections.remove(session + [0])
+    case .receiveOpen: openDirections.insert(session + [1])
+    case .receiveClose: openDirections.remove(session + [1])
     default: break
     }
   }
@@ -257,5 +263,132 @@ public final class PublicLogVerifier {
     newestCheckpoint = VerifiedCheckpoint(
       epoch: epoch, index: line.index, tag: line.tag, time: line.time, lineNumber: lineNumber)
     epoch += 1
+  }
+}
+
+extension PublicLogVerifier {
+  /// Verifies consecutive complete `lines` (numbered from `firstLineNumber`) with the work split
+  /// in parts, as `LogVerifier.verifyBatch` does: each entry's tag depends only on its body and on
+  /// the tag written on the line before, and each checkpoint's key is the `next` of the
+  /// checkpoint before it, so once the checkpoints are put in order (a cheap pass) the lines and
+  /// signatures can be checked in any order. If anything is wrong, the batch is checked again
+  /// in order by `verify`, so that the defect reported is exactly the sequential one.
+  public func verifyBatch(
+    _ lines: [UnsafeRawBufferPointer], firstLineNumber: Int, following: UnsafeRawBufferPointer?,
+    parts: Int, forEachPart: (Int, (Int) -> Void) -> Void
+  ) throws {
+    let count = lines.count
+    guard count > 0 else { return }
+    struct Checkpoint {
+      var offset: Int
+      var epoch: UInt64
+      var text: PublicLog.CheckpointText
+      var previousTag: [UInt8]
+      var time: String
+      var tag: [UInt8]
+      var index: UInt64
+    }
+    struct PartResult {
+      var ok = false
+      var lastTag: [UInt8] = []
+      var checkpoints: [Checkpoint] = []
+      var sessionEvents: [(kind: LogEntryKind, session: [UInt8])] = []
+    }
+    let firstIndex = nextIndex
+    let startTag = previousTag
+    var results = [PartResult](repeating: PartResult(), count: parts)
+    results.withUnsafeMutableBufferPointer { results in
+      forEachPart(parts) { part in
+        let range = (count * part / parts)..<(count * (part + 1) / parts)
+        guard !range.isEmpty else {
+          results[part].ok = true
+          return
+        }
+        var previous = startTag
+        if range.lowerBound > 0 {
+          guard let before = try? LogLine(lines[range.lowerBound - 1], lineNumber: 0) else { return }
+          previous = before.tag
+        }
+        var result = PartResult()
+        for i in range {
+          guard let line = try? LogLine(lines[i], lineNumber: 0), line.index == firstIndex + UInt64(i),
+            ConstantTime.equals(PublicLog.tag(body: line.body, previousTag: previous), line.tag)
+          else { return }
+          switch line.kind {
+          case .sent, .received: break
+          case .checkpoint:
+            guard let (epoch, text) = Self.parseCheckpoint(line) else { return }
+            result.checkpoints.append(
+              Checkpoint(
+                offset: i, epoch: epoch, text: text, previousTag: previous, time: line.time, tag: line.tag,
+                index: line.index))
+          default: result.sessionEvents.append((line.kind, Array(line.session)))
+          }
+          previous = line.tag
+        }
+        result.ok = true
+        result.lastTag = previous
+        results[part] = result
+      }
+    }
+    // In order: the checkpoints' numbers, and the key each must be signed with.
+    var allGood = results.allSatisfy(\.ok)
+    var keys: [Ed25519PublicKey] = []
+    var checkpoints: [Checkpoint] = []
+    if allGood {
+      checkpoints = results.flatMap(\.checkpoints)
+      var key = signingKey
+      for (n, checkpoint) in checkpoints.enumerated() {
+        guard checkpoint.epoch == epoch + UInt64(n),
+          let next = Ed25519PublicKey(rawRepresentation: checkpoint.text.nextKey)
+        else {
+          allGood = false
+          break
+        }
+        keys.append(key)
+        key = next
+      }
+    }
+    if allGood && !checkpoints.isEmpty {
+      var valid = [Bool](repeating: false, count: checkpoints.count)
+      valid.withUnsafeMutableBufferPointer { valid in
+        forEachPart(parts) { part in
+          let range = (checkpoints.count * part / parts)..<(checkpoints.count * (part + 1) / parts)
+          for n in range {
+            let checkpoint = checkpoints[n]
+            let body = LogLine.bodyWithoutSignature(lines[checkpoint.offset])
+            valid[n] = keys[n].isValidSignature(
+              checkpoint.text.signature,
+              for: PublicLog.signedMessage(previousTag: checkpoint.previousTag, unsignedBody: body))
+          }
+        }
+      }
+      allGood = valid.allSatisfy { $0 }
+    }
+    if allGood {
+      for checkpoint in checkpoints {
+        signingKey = Ed25519PublicKey(rawRepresentation: checkpoint.text.nextKey)!
+        newestCheckpoint = VerifiedCheckpoint(
+          epoch: checkpoint.epoch, index: checkpoint.index, tag: checkpoint.tag, time: checkpoint.time,
+          lineNumber: firstLineNumber + checkpoint.offset)
+        epoch += 1
+      }
+      nextIndex += UInt64(count)
+      previousTag = results.last(where: { !$0.lastTag.isEmpty })?.lastTag ?? previousTag
+      for event in results.flatMap(\.sessionEvents) { track(kind: event.kind, session: event.session) }
+      return
+    }
+    // Something is wrong: find and name it exactly, in order.
+    for (offset, line) in lines.enumerated() {
+      let next = offset + 1 < count ? lines[offset + 1] : following
+      try verify(line: line, lineNumber: firstLineNumber + offset, nextLine: next)
+    }
+  }
+}
+
+extension LogLine {
+  /// A checkpoint line's body up to and including `signature ` (what its signature covers).
+  static func bodyWithoutSignature(_ line: UnsafeRawBufferPointer) -> Slice<UnsafeRawBufferPointer> {
+    line[0..<(line.count - SessionLog.tagSize * 2 - 1 - PublicLog.signatureHexCount)]
   }
 }
