@@ -330,9 +330,14 @@ func sessionLogger(_ options: ParsedArguments, _ setup: StreamToolSetup) throws 
   case (nil, nil): return nil
   case (.some(let logPath), .some(let keyPath)):
     guard case .session(let session) = setup.secret else { throw ToolError.usage("--log is for sessions (-s)") }
-    return SessionLogger(
-      appender: try LogAppender(logPath: logPath, keyPath: keyPath, policy: try CheckpointPolicy(options)),
-      session: session)
+    let appender = try LogAppender(logPath: logPath, keyPath: keyPath, policy: try CheckpointPolicy(options))
+    if !appender.isPublic {
+      for option in ["checkpoint-entries", "checkpoint-seconds", "checkpoints-to"] where options.has(option) {
+        throw ToolError.usage(
+          "--\(option) is for a public log: \(keyPath) is a log-seal key, whose log has no checkpoints")
+      }
+    }
+    return SessionLogger(appender: appender, session: session)
   default: throw ToolError.usage("--log and --log-key go together")
   }
 }
