@@ -83,6 +83,7 @@ func printError(_ line: String) {
     _ = Fixtures.goodHandshake
     _ = Fixtures.session
     _ = Fixtures.logKeys
+    _ = Fixtures.publicLogAuditKey
     return 0
   }
 

@@ -23,7 +23,7 @@ struct FuzzTarget: Sendable {
     handshakeAuth("handshake-i2", .initiatorAuth, "I2 to a responder that has answered the good I1"),
     handshakeAuth("handshake-r2", .responderAuth, "R2 to an initiator that has answered the good R1"),
     handshakeAbort, handshakeI2Keys, sessionFrames, sealedFile, recipientFile, armor, keyFile, peersFile,
-    sessionFile, continuationFile, logLine, logVerify, publicKey, knownPeers, handshakeV2,
+    sessionFile, continuationFile, logLine, logVerify, publicLogVerify, publicKey, knownPeers, handshakeV2,
   ]
 
   static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
@@ -493,7 +493,7 @@ extension FuzzTarget {
   /// What parses serializes to a file that parses to the same key.
   static let keyFile = FuzzTarget(
     name: "key-file",
-    summary: "KeyFile.parse (psk, log-seal, log-verify), then serialize and parse again",
+    summary: "KeyFile.parse (psk, log-seal, log-verify, identity, log-sign), then serialize and parse again",
     run: runKeyFile, seeds: seedsKeyFile)
 
   @Sendable static func runKeyFile(_ data: [UInt8]) -> String {
@@ -505,6 +505,9 @@ extension FuzzTarget {
     }
     let again = try! KeyFile.serialize(key).withUnsafeBytes { try KeyFile.parse($0) }
     require(again.type == key.type && again.logPosition == key.logPosition, "a key changed type or position")
+    require(
+      again.checkpointPosition == key.checkpointPosition && again.auditKey == key.auditKey,
+      "a log-sign key changed its checkpoint position or audit key")
     require(again.secret.constantTimeEquals(key.secret) && again.fingerprint == key.fingerprint, "a key changed")
     return "success"
   }
@@ -518,6 +521,11 @@ extension FuzzTarget {
       KeyFile.Key(
         type: .logSeal, secret: secret,
         logPosition: KeyFile.LogPosition(nextIndex: 42, previousTag: [UInt8](repeating: 0xa5, count: 32))),
+      KeyFile.Key(
+        type: .logSign, secret: secret,
+        logPosition: KeyFile.LogPosition(nextIndex: 42, previousTag: [UInt8](repeating: 0xa5, count: 32)),
+        checkpointPosition: CheckpointPosition(epoch: 3, sealedCount: 40, time: 1_796_416_509),
+        auditKey: Fixtures.publicLogPublicKeys[0]),
     ] {
       seeds.append(("written-\(key.type.rawValue)", KeyFile.serialize(key, comment: "fuzz").copyForTesting()))
     }

@@ -67,6 +67,14 @@ final class FuzzReplayTests: XCTestCase {
       ("handshake-i2-keys", "-peer-key3-dave", "success"), ("handshake-i2-keys", "-peer-key2-alice", "authentication"),
       ("handshake-i2-keys", "-peer-key4-alice", "authentication"),
       ("peers-file", "-good-example", "success"), ("peers-file", "-duplicate-peer", "duplicate-peer line 4"),
+      // The public log's fixed seed(0) is the vectors': re-signed checkpoints verify (FORMATS.md §9.8.7).
+      ("public-log-verify", "-good-public-log", "success"),
+      ("public-log-verify", "-public-entry-edited", "modified line 4"),
+      ("public-log-verify", "-public-entry-edited-fixed", "forged line 6"),
+      ("public-log-verify", "-public-entry-edited-signed", "success"),
+      ("public-log-verify", "-public-uncertified-key-signed", "forged line 8"),
+      ("public-log-verify", "-public-uncertified-key-certified", "success"),
+      ("public-log-verify", "-public-checkpoint-malformed", "malformed line 6"),
     ]
     for (target, suffix, outcome) in expected {
       let matches = (outcomes[target] ?? [:]).filter { $0.key.hasSuffix(suffix) }

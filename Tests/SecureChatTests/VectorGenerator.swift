@@ -12,7 +12,7 @@ final class VectorGenerator: XCTestCase {
     try XCTSkipUnless(ProcessInfo.processInfo.environment["SC_WRITE_VECTORS"] == "1", "set SC_WRITE_VECTORS=1")
     let root = TestVector.directory
     // known-answer/ holds vectors computed independently (docs/FORMATS.md §7); keep them.
-    for generated in ["key-file", "sealed-file", "handshake", "session", "log", "peers-file"] {
+    for generated in ["key-file", "sealed-file", "handshake", "session", "log", "public-log", "peers-file"] {
       try? FileManager.default.removeItem(atPath: root + "/" + generated)
     }
     try writeKeyFileVectors(root + "/key-file")
@@ -26,6 +26,8 @@ final class VectorGenerator: XCTestCase {
     try writeSessionStreamVectors(root + "/session")
     try writeSessionReceiptVectors(root + "/session")
     try writeLogVectors(root + "/log")
+    // Public logs (FORMATS.md §9.8.7): PublicLogVectorGenerator.swift.
+    try writePublicLogVectors(root + "/public-log")
     print("wrote \(written.count) vectors to \(root)")
   }
 
