@@ -479,7 +479,9 @@ enum WriterState {
         return false
       }
       if line.kind == .checkpoint {
-        return try state.advance(pastCheckpoint: line, unixTime: UInt64(max(0, time(nil))))
+        // The heartbeat counts from when that checkpoint was written, not from now.
+        let written = PublicLogCheck.parseTime(line.time).map { UInt64(max(0, $0)) } ?? 0
+        return try state.advance(pastCheckpoint: line, unixTime: written)
       }
       state.advance(pastEntryWithTag: line.tag)
       return true

@@ -188,7 +188,8 @@ public enum KeyFile {
         let epoch = try number(fields[5], "checkpoint number")
         let sealed = try number(fields[6], "count of sealed entries")
         let time = try number(fields[7], "checkpoint time")
-        guard sealed <= index, sealed > 0 || epoch == 0 else {
+        // Each checkpoint is an entry: J checkpoints cover at least J entries, none covers none.
+        guard sealed <= index, sealed >= epoch, (epoch == 0) == (sealed == 0) else {
           throw ProtocolError.invalidKeyFile("bad checkpoint position")
         }
         guard fields[8].count == 64, let audit = [UInt8](hexString: String(decoding: fields[8], as: UTF8.self))

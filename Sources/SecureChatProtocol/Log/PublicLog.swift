@@ -202,7 +202,11 @@ public final class PublicLogVerifier {
   public var unsealedCount: UInt64 { nextIndex - (newestCheckpoint.map { $0.index + 1 } ?? 0) }
 
   static func parseCheckpoint(_ line: LogLine) -> (epoch: UInt64, text: PublicLog.CheckpointText)? {
-    guard let epoch = line.sequence, let text = PublicLog.CheckpointText(line.text) else { return nil }
+    // §9.8.3: no session, no peer; the number in seq.
+    let dash = [UInt8(ascii: "-")]
+    guard line.session.elementsEqual(dash), line.peer.elementsEqual(dash), let epoch = line.sequence,
+      let text = PublicLog.CheckpointText(line.text)
+    else { return nil }
     return (epoch, text)
   }
 
@@ -239,7 +243,8 @@ public final class PublicLogVerifier {
   private func acceptCheckpoint(_ line: LogLine, lineNumber: Int) throws {
     guard let (claimed, text) = Self.parseCheckpoint(line) else {
       throw LogDefect(
-        line: lineNumber, kind: .malformed, detail: "a checkpoint needs its number and 'next KEY signature SIGNATURE'")
+        line: lineNumber, kind: .malformed,
+        detail: "a checkpoint needs session and peer '-', its number, and 'next KEY signature SIGNATURE'")
     }
     if claimed != epoch {
       throw LogDefect(

@@ -265,6 +265,8 @@ public struct LogLine {
     return UInt64(String(decoding: sequenceField, as: UTF8.self))
   }
   let sequenceField: UnsafeRawBufferPointer
+  /// The peer field as written.
+  public let peer: UnsafeRawBufferPointer
   public let session: UnsafeRawBufferPointer
   public let text: UnsafeRawBufferPointer
   /// The line without its tag: what the tag covers.
@@ -319,6 +321,7 @@ public struct LogLine {
     timeField = UnsafeRawBufferPointer(rebasing: body[(spaces.0 + 1)..<spaces.1])
     session = UnsafeRawBufferPointer(rebasing: body[(spaces.2 + 1)..<spaces.3])
     sequenceField = UnsafeRawBufferPointer(rebasing: body[(spaces.4 + 1)..<spaces.5])
+    peer = UnsafeRawBufferPointer(rebasing: body[(spaces.3 + 1)..<spaces.4])
   }
 
   /// §9.4 step 3: the line must have the index `expected`; otherwise it is reordered (an earlier
