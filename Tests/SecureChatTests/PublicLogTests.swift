@@ -424,6 +424,14 @@ final class PublicLogTests: XCTestCase {
     refused(with(8, "g" + audit.hexString.dropFirst()), "audit key not hex")
     refused(with(4, String(tag.hexString.dropLast(2))), "short previous tag")
     refused(with(2, String(seed.hexString.dropLast(2))), "short seed")
+    // Positions no writer leaves: none written but some sealed; fewer entries sealed than
+    // checkpoints written (each checkpoint is an entry).
+    refused(
+      "securechat-key-v1 log-sign \(seed.hexString) 5 \(tag.hexString) 0 3 1796416509 \(audit.hexString)",
+      "entries sealed by no checkpoint")
+    refused(
+      "securechat-key-v1 log-sign \(seed.hexString) 9 \(tag.hexString) 5 1 1796416509 \(audit.hexString)",
+      "five checkpoints within one entry")
     // A checkpoint written (epoch 1) but nothing sealed: impossible.
     refused(
       "securechat-key-v1 log-sign \(seed.hexString) 5 \(tag.hexString) 1 0 1796416509 \(audit.hexString)",
@@ -433,5 +441,32 @@ final class PublicLogTests: XCTestCase {
       "securechat-key-v1 log-seal \(seed.hexString) 12 \(tag.hexString) 4 10 1796416509 \(audit.hexString)",
       "log-seal with checkpoint fields")
     refused("securechat-key-v1 log-sign \(seed.hexString)", "log-sign without fields")
+  }
+
+  /// §9.8.3: a checkpoint has no session and no peer; a signed one with either is malformed.
+  func testACheckpointWithASessionOrPeerIsMalformed() throws {
+    let seed = SecretBytes(copying: Array(0..<32))
+    let state = PublicLogState(
+      seed: seed, nextIndex: 0, previousTag: SessionLog.initialPreviousTag,
+      checkpoint: CheckpointPosition(epoch: 0, sealedCount: 0, time: 0))
+    let good = try state.sealCheckpoint(time: PublicLogVectors.time(1), unixTime: 1)
+    let auditKey = try AuditKey(seed: seed)
+    for (from, to) in [(" checkpoint - - 0 ", " checkpoint - bob 0 "), (" checkpoint - - 0 ", " checkpoint 00 - 0 ")] {
+      // Signed and chained as the writer would, with the other field: only the rule refuses it.
+      var body = Array(String(decoding: good.dropLast(66), as: UTF8.self).replacingOccurrences(of: from, with: to).utf8)
+      body.removeLast(128)
+      let signature = try Ed25519SigningKey(seed: seed).sign(
+        Array("SecureChat v1 log checkpoint".utf8) + SessionLog.initialPreviousTag + body)
+      body += Array(signature.hexString.utf8)
+      let tag = body.withUnsafeBytes { PublicLog.tag(body: $0, previousTag: SessionLog.initialPreviousTag) }
+      let line = body + Array(" \(tag.hexString)".utf8)
+      let verifier = PublicLogVerifier(auditKey: auditKey)
+      XCTAssertThrowsError(try line.withUnsafeBytes { try verifier.verify(line: $0, lineNumber: 1, nextLine: nil) }) {
+        XCTAssertEqual(($0 as? LogDefect)?.kind, .malformed, to)
+      }
+    }
+    let verifier = PublicLogVerifier(auditKey: auditKey)
+    try Array(good.dropLast()).withUnsafeBytes { try verifier.verify(line: $0, lineNumber: 1, nextLine: nil) }
+    XCTAssertEqual(verifier.newestCheckpoint?.epoch, 0)
   }
 }
