@@ -9,7 +9,8 @@ import XCTest
 /// time; every process it starts is killed by PID when it ends.
 final class ChatIdentityTests: XCTestCase {
   /// What every script starts with: `as WHO COMMAND…` runs a command in WHO's home (a, b, m),
-  /// with its own runtime directory; `listening PORT`; `wait_until SECONDS COMMAND…`.
+  /// with its own runtime directory (`as_bg` in the background, so that `$!` is the command's own
+  /// PID, which the trap kills); `listening PORT`; `wait_until SECONDS COMMAND…`.
   private static let prelude = #"""
     set -u
     chat=$1
@@ -23,6 +24,7 @@ final class ChatIdentityTests: XCTestCase {
       return 1
     }
     as() { local who=$1; shift; HOME=$PWD/$who XDG_RUNTIME_DIR=$PWD/run-$who "$@"; }
+    as_bg() { local who=$1; shift; HOME=$PWD/$who XDG_RUNTIME_DIR=$PWD/run-$who exec "$@"; }
     for who in a b m; do mkdir -p -m 700 "$who/.config/securechat" "run-$who"; done
     as a sc-keygen --identity -o a/.config/securechat/identity >a.pub 2>/dev/null || exit 90
     as b sc-keygen --identity -o b/.config/securechat/identity >b.pub 2>/dev/null || exit 90
@@ -48,7 +50,7 @@ final class ChatIdentityTests: XCTestCase {
       as a "$chat" peers >a.list 2>&1
 
       mkfifo bob.in alice.in
-      as b "$chat" -n bob listen "$bob_port" <bob.in >bob.out 2>bob.err &
+      as_bg b "$chat" -n bob listen "$bob_port" <bob.in >bob.out 2>bob.err &
       pids+=($!)
       exec 3>bob.in
       wait_until 10 listening "$bob_port" || exit 93
@@ -56,7 +58,7 @@ final class ChatIdentityTests: XCTestCase {
       relay=$!
       pids+=("$relay")
       wait_until 10 listening "$relay_port" || exit 94
-      as a "$chat" -n alice connect bob <alice.in >alice.out 2>alice.err &
+      as_bg a "$chat" -n alice connect bob <alice.in >alice.out 2>alice.err &
       alice=$!
       pids+=("$alice")
       exec 4>alice.in
@@ -112,14 +114,14 @@ final class ChatIdentityTests: XCTestCase {
     prelude + #"""
       port=$2
       mkfifo bob.in alice.in
-      as b "$chat" -n bob --accept-new listen "$port" <bob.in >bob.out 2>bob.err &
+      as_bg b "$chat" -n bob --accept-new listen "$port" <bob.in >bob.out 2>bob.err &
       bob=$!
       pids+=("$bob")
       exec 3>bob.in
       wait_until 10 listening "$port" || exit 93
       as a timeout 20 "$chat" -n alice --no-reconnect connect 127.0.0.1 "$port" </dev/null >first.out 2>first.err
       echo "first-status $?"
-      as a timeout 20 "$chat" -n alice --accept-new --no-reconnect connect 127.0.0.1 "$port" \
+      as_bg a timeout 20 "$chat" -n alice --accept-new --no-reconnect connect 127.0.0.1 "$port" \
         <alice.in >second.out 2>second.err &
       alice=$!
       pids+=("$alice")
@@ -135,7 +137,7 @@ final class ChatIdentityTests: XCTestCase {
       # Bob has a new identity now (or someone poses as him): Alice's pinned key no longer matches.
       mv b/.config/securechat/identity b/.config/securechat/old-identity
       as b sc-keygen --identity -o b/.config/securechat/identity >b2.pub 2>/dev/null || exit 96
-      as b "$chat" -n bob --accept-new listen "$port" </dev/null >third-bob.out 2>third-bob.err &
+      as_bg b "$chat" -n bob --accept-new listen "$port" </dev/null >third-bob.out 2>third-bob.err &
       pids+=($!)
       wait_until 10 listening "$port" || exit 97
       as a timeout 20 "$chat" -n alice --accept-new --no-reconnect connect 127.0.0.1 "$port" </dev/null \
