@@ -34,11 +34,24 @@ enum OpenSSLNames {
 /// Algorithms are fetched once per process, on first use (explicit fetching avoids the
 /// per-call implicit fetch cost of OpenSSL 3).
 enum OpenSSLAlgorithms {
-  /// OpenSSL is set up on first use, without reading openssl.cnf (≈ 0.45 ms of every start-up
-  /// here; we name every algorithm explicitly and need nothing from it) and without an atexit
-  /// clean-up (the process frees everything when it exits).
+  /// OpenSSL is set up on first use, by every entry point of this module that calls it (the
+  /// fetches below and X25519PrivateKey): any other first call would make OpenSSL set itself up
+  /// with its defaults, which read openssl.cnf. Measured with OpenSSL 3.0 here (a C program that
+  /// mirrors `sc-open -i`, fresh process each time): the defaults cost ≈ 1.5 ms before the
+  /// first key exists. The options, each named in OPENSSL_init_crypto(3):
+  /// - no openssl.cnf (≈ 0.45 ms; we name every algorithm explicitly and need nothing from it);
+  /// - no atexit clean-up (the process frees everything when it exits);
+  /// - no error strings (ERR_load_crypto_strings, ≈ 0.3 ms: we never print OpenSSL's errors,
+  ///   CryptoFailure names the operation);
+  /// - no legacy cipher and digest name tables (EVP_add_cipher/EVP_add_digest for every
+  ///   algorithm, ≈ 1 ms): they serve only EVP_get_cipherbyname and the like, which we never call;
+  ///   OpenSSL 3 also copies every name in them into the name map that each fetch scans.
+  ///   Fetching by name (below) and EVP_PKEY_X25519 (the object table) do not use them.
   static let initialised: Bool = {
-    OPENSSL_init_crypto(UInt64(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT), nil) == 1
+    let options =
+      OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS
+      | OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS
+    return OPENSSL_init_crypto(UInt64(options), nil) == 1
   }()
 
   nonisolated(unsafe) static let sha256: OpaquePointer = fetch { EVP_MD_fetch(nil, OpenSSLNames.sha256, nil) }

@@ -1,7 +1,10 @@
 import COpenSSL
 
 /// An ephemeral X25519 key pair (RFC 7748) held by OpenSSL.
-public final class X25519PrivateKey {
+///
+/// Sendable because nothing changes it after `init`: every derivation makes its own
+/// EVP_PKEY_CTX, and OpenSSL 3 lets threads share an EVP_PKEY they only read.
+public final class X25519PrivateKey: @unchecked Sendable {
   public static let keySize = 32
   private let key: OpaquePointer
 
@@ -14,6 +17,9 @@ public final class X25519PrivateKey {
   /// A key pair from a fixed 32-byte scalar (test vectors, or randomness injected by the caller).
   public init(rawRepresentation: SecretBytes) throws {
     precondition(rawRepresentation.count == Self.keySize)
+    // Often the process's first OpenSSL call (sc-open -i, sc-handshake -i): set OpenSSL up our
+    // way before it sets itself up with its defaults (see OpenSSLAlgorithms.initialised).
+    precondition(OpenSSLAlgorithms.initialised, "OpenSSL could not be initialised")
     let created = rawRepresentation.withUnsafeBytes {
       EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nil, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), $0.count)
     }
