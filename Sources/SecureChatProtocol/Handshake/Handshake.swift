@@ -361,15 +361,22 @@ public final class Handshake {
     default: preconditionFailure("not a DH token")
     }
     guard let peer else { throw HandshakeError.invalidPublicKey }
-    let shared: SecretBytes?
     if token == .se, initiatorSide, let precomputed = precomputedSE, precomputed.peerEphemeral == peer {
-      shared = precomputed.shared
       precomputedSE = nil
+      guard let shared = precomputed.shared else { throw HandshakeError.invalidPublicKey }
+      mixedSecrets = mixedSecrets.map { $0.concatenating(shared) } ?? shared
     } else {
-      shared = own.sharedSecret(with: peer)
+      // The DH output goes straight into the new buffer of every output so far: one secret
+      // buffer per DH, not two (each is locked memory, a few system calls to make and free).
+      let previous = mixedSecrets?.count ?? 0
+      let mixed = SecretBytes(count: previous + X25519PrivateKey.keySize)
+      let derived = mixed.withUnsafeMutableBytes { out in
+        mixedSecrets?.withUnsafeBytes { out.copyMemory(from: $0) }
+        return own.deriveSharedSecret(with: peer, into: UnsafeMutableRawBufferPointer(rebasing: out[previous...]))
+      }
+      guard derived else { throw HandshakeError.invalidPublicKey }
+      mixedSecrets = mixed
     }
-    guard let shared else { throw HandshakeError.invalidPublicKey }
-    mixedSecrets = mixedSecrets.map { $0.concatenating(shared) } ?? shared
     mixSalt = messageStart
     handshakePRK = nil
   }
