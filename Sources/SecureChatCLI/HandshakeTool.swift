@@ -208,6 +208,7 @@ public enum HandshakeTool {
       if let first = handshake.start() { try sendToPeer(first) }
       var isFirstMessage = true
       while handshake.expectedMessage != nil {
+        handshake.prepareForPeerMessage()
         let message = try readMessage(reader, handshake: handshake, isFirst: isFirstMessage)
         isFirstMessage = false
         if let reply = try handshake.receive(message) { try sendToPeer(reply) }

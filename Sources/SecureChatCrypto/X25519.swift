@@ -1,7 +1,10 @@
 import COpenSSL
 
 /// An ephemeral X25519 key pair (RFC 7748) held by OpenSSL.
-public final class X25519PrivateKey {
+///
+/// Sendable because nothing changes it after `init`: every derivation makes its own
+/// EVP_PKEY_CTX, and OpenSSL 3 lets threads share an EVP_PKEY they only read.
+public final class X25519PrivateKey: @unchecked Sendable {
   public static let keySize = 32
   private let key: OpaquePointer
 
@@ -14,6 +17,9 @@ public final class X25519PrivateKey {
   /// A key pair from a fixed 32-byte scalar (test vectors, or randomness injected by the caller).
   public init(rawRepresentation: SecretBytes) throws {
     precondition(rawRepresentation.count == Self.keySize)
+    // Often the process's first OpenSSL call (sc-open -i, sc-handshake -i): set OpenSSL up our
+    // way before it sets itself up with its defaults (see OpenSSLAlgorithms.initialised).
+    precondition(OpenSSLAlgorithms.initialised, "OpenSSL could not be initialised")
     let created = rawRepresentation.withUnsafeBytes {
       EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nil, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), $0.count)
     }
@@ -33,30 +39,41 @@ public final class X25519PrivateKey {
   /// The shared secret with `peerPublicKey`, or nil when it is all zeros (the peer sent a
   /// low-order point) or the peer key is malformed. Callers treat nil as an authentication failure.
   public func sharedSecret(with peerPublicKey: [UInt8]) -> SecretBytes? {
-    guard peerPublicKey.count == Self.keySize else { return nil }
+    let shared = SecretBytes(count: Self.keySize)
+    return shared.withUnsafeMutableBytes { deriveSharedSecret(with: peerPublicKey, into: $0) } ? shared : nil
+  }
+
+  /// The shared secret with `peerPublicKey` into `output` (the first 32 bytes of a secret buffer),
+  /// for a caller that gathers several of them in one buffer (the handshake's DH outputs) rather
+  /// than allocate, lock and free a buffer for each. False, with those 32 bytes zeroed, in every
+  /// case where `sharedSecret(with:)` gives nil.
+  public func deriveSharedSecret(with peerPublicKey: [UInt8], into output: UnsafeMutableRawBufferPointer) -> Bool {
+    precondition(output.count >= Self.keySize)
+    let out = UnsafeMutableRawBufferPointer(rebasing: output[0..<Self.keySize])
+    // Zeros until a good result is there, so that every failure leaves zeros.
+    OPENSSL_cleanse(out.baseAddress, out.count)
+    guard peerPublicKey.count == Self.keySize else { return false }
     let peer = peerPublicKey.withUnsafeBytes {
       EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nil, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), $0.count)
     }
-    guard let peer else { return nil }
+    guard let peer else { return false }
     defer { EVP_PKEY_free(peer) }
-    guard let context = EVP_PKEY_CTX_new(key, nil) else { return nil }
+    // From the key alone (no ENGINE look-up, which EVP_PKEY_CTX_new makes for a legacy type).
+    guard let context = EVP_PKEY_CTX_new_from_pkey(nil, key, nil) else { return false }
     defer { EVP_PKEY_CTX_free(context) }
     guard EVP_PKEY_derive_init(context) == 1, EVP_PKEY_derive_set_peer(context, peer) == 1 else {
       ERR_clear_error()
-      return nil
+      return false
     }
-    let shared = SecretBytes(count: Self.keySize)
     var length = Self.keySize
-    let ok = shared.withUnsafeMutableBytes {
-      EVP_PKEY_derive(context, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
-    }
+    let ok = EVP_PKEY_derive(context, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
     // OpenSSL itself refuses an all-zero X25519 result; check again so the property does not
     // depend on the library version.
     guard ok == 1, length == Self.keySize else {
       ERR_clear_error()
-      return nil
+      OPENSSL_cleanse(out.baseAddress, out.count)
+      return false
     }
-    let allZero = shared.withUnsafeBytes { bytes in bytes.reduce(UInt8(0)) { $0 | $1 } == 0 }
-    return allZero ? nil : shared
+    return out.reduce(UInt8(0)) { $0 | $1 } != 0
   }
 }

@@ -87,12 +87,25 @@ public enum RecipientFile {
     public let secret: SecretBytes
     /// Always the public key of `secret`, except in tests that forge a sender.
     public let publicKey: PublicKey
-  }
-}
+    /// `secret` as OpenSSL's key, made once: making it computes the public key (a scalar
+    /// multiplication, and on a tool's first use of X25519 most of OpenSSL's set-up), which
+    /// `init(secret:)` needs anyway; opening and sealing use this one rather than make another.
+    let key: X25519PrivateKey
 
-extension RecipientFile.Identity {
-  public init(secret: SecretBytes) throws {
-    self.init(secret: secret, publicKey: try PublicKey(identitySecret: secret))
+    public init(secret: SecretBytes) throws {
+      let key = try X25519PrivateKey(rawRepresentation: secret)
+      self.secret = secret
+      self.key = key
+      publicKey = try PublicKey(bytes: key.publicKey)
+    }
+
+    /// For tests that forge a sender: `publicKey` need not be that of `secret`. (Making a key
+    /// fails only when OpenSSL itself does.)
+    init(secret: SecretBytes, publicKey: PublicKey) {
+      self.secret = secret
+      self.publicKey = publicKey
+      key = try! X25519PrivateKey(rawRepresentation: secret)
+    }
   }
 }
 
@@ -166,7 +179,7 @@ extension RecipientFile {
     let mode: SenderMode = sender == nil ? .anonymous : .authenticated
     let ephemeralKey = try X25519PrivateKey(rawRepresentation: randomness.ephemeralSecret)
     let ephemeral = ephemeralKey.publicKey
-    let senderKey = try sender.map { try X25519PrivateKey(rawRepresentation: $0.secret) }
+    let senderKey = sender?.key
     let stanzaPlaintext =
       sender.map { randomness.fileKey.concatenating(SecretBytes(copying: $0.publicKey.bytes)) }
       ?? randomness.fileKey
@@ -301,7 +314,7 @@ extension RecipientFile {
   ) throws -> OpenedHeader {
     let ephemeral = Array(header[ephemeralRange])
     let count = Int(header[countOffset])
-    let identityKey = try X25519PrivateKey(rawRepresentation: identity.secret)
+    let identityKey = identity.key
     // Step 1.
     guard let shared = identityKey.sharedSecret(with: ephemeral) else {
       throw ProtocolError.authenticationFailed("the file's ephemeral key is of low order")

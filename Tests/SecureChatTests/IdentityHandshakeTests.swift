@@ -27,7 +27,10 @@ final class IdentityHandshakeTests: XCTestCase {
 
   /// Runs the two machines against each other; returns the messages, and the error if one failed.
   @discardableResult
-  static func run(_ initiator: Handshake, _ responder: Handshake) -> (messages: [[UInt8]], error: Error?) {
+  /// `preparing`: each side calls prepareForPeerMessage while it waits, as sc-handshake does.
+  static func run(_ initiator: Handshake, _ responder: Handshake, preparing: Bool = false) -> (
+    messages: [[UInt8]], error: Error?
+  ) {
     var messages: [[UInt8]] = []
     do {
       var next = initiator.start()
@@ -36,6 +39,11 @@ final class IdentityHandshakeTests: XCTestCase {
       var other = initiator
       while let message = next {
         messages.append(message)
+        if preparing {
+          // The sender waits for the reply from now on; the receiver has been waiting.
+          other.prepareForPeerMessage()
+          receiver.prepareForPeerMessage()
+        }
         next = try receiver.receive(message)
         swap(&receiver, &other)
       }
@@ -67,6 +75,39 @@ final class IdentityHandshakeTests: XCTestCase {
     XCTAssertEqual(responder.peerStaticKey, alice.publicKey)
     XCTAssertEqual(i.peerName, Array("bob".utf8))
     XCTAssertEqual(r.peerName, Array("alice".utf8))
+  }
+
+  /// The work sc-handshake does while it waits (OpenSSL's set-up, the initiator's `se` computed
+  /// before R2) changes no byte and no key: with the same randomness, the same six messages and
+  /// the same session as a handshake without it.
+  func testPreparingWhileWaitingChangesNothing() throws {
+    let alice = try Party()
+    let bob = try Party()
+    func machines() throws -> (Handshake, Handshake) {
+      (
+        try Handshake(
+          role: .initiator, identity: alice.secret, localName: Array("alice".utf8),
+          acceptPeerKey: Self.pinned(bob.publicKey), randomness: Self.fixed(1)),
+        try Handshake(
+          role: .responder, identity: bob.secret, localName: Array("bob".utf8),
+          acceptPeerKey: Self.pinned(alice.publicKey), randomness: Self.fixed(2))
+      )
+    }
+    let (plainInitiator, plainResponder) = try machines()
+    let plain = Self.run(plainInitiator, plainResponder)
+    let (initiator, responder) = try machines()
+    let prepared = Self.run(initiator, responder, preparing: true)
+    XCTAssertNil(plain.error)
+    XCTAssertNil(prepared.error)
+    XCTAssertEqual(prepared.messages, plain.messages)
+    for (machine, reference) in [(initiator, plainInitiator), (responder, plainResponder)] {
+      let session = try XCTUnwrap(machine.result)
+      let expected = try XCTUnwrap(reference.result)
+      XCTAssertEqual(session.send.encryption.copyForTesting(), expected.send.encryption.copyForTesting())
+      XCTAssertEqual(session.receive.authentication.copyForTesting(), expected.receive.authentication.copyForTesting())
+      XCTAssertEqual(session.continuationSecret.copyForTesting(), expected.continuationSecret.copyForTesting())
+      XCTAssertEqual(session.sessionID, expected.sessionID)
+    }
   }
 
   /// Key-compromise impersonation: a thief who holds Alice's identity tries to be Bob to Alice,

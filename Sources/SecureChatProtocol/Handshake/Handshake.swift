@@ -118,6 +118,10 @@ public final class Handshake {
   private var peerEphemeral: [UInt8]?
   /// The peer's commitment to its ephemeral key (§4.1), until the key is revealed.
   private var peerCommitment: [UInt8]?
+  /// Version 2's initiator: `se` (its static key with the responder's ephemeral key, nil if
+  /// all zeros), computed by `prepareForPeerMessage` while R2 is on its way; `mix` takes it for
+  /// that same ephemeral key only.
+  private var precomputedSE: (peerEphemeral: [UInt8], shared: SecretBytes?)?
 
   /// One pre-shared key; the peer must name itself `expectedPeerName` if that is given.
   public convenience init(
@@ -228,6 +232,25 @@ public final class Handshake {
     return message.sender == role ? nil : message.type
   }
 
+  /// Work that does not depend on the peer's next message, for the caller to do while it waits
+  /// for it (before each blocking read), so that the work is not in the way once it arrives:
+  /// - OpenSSL's one-time set-up of every algorithm (CryptoPreparation), unless the next message
+  ///   is the responder's hello, which answers at once: otherwise a side meets that cost in the
+  ///   middle of the handshake, in its first frame or key derivation;
+  /// - in version 2, the initiator's `se` DH (§11.3), which needs only R1's ephemeral key but is
+  ///   mixed after R2 is read: computed while the responder builds R2.
+  /// It changes no byte on the wire and no check (§11.5): `mix` uses the DH computed here only
+  /// for the key it was computed with, and treats an all-zero one exactly as its own.
+  public func prepareForPeerMessage() {
+    guard let next = expectedMessage else { return }
+    if next != .responderHello { CryptoPreparation.prepareAlgorithms() }
+    if role == .initiator, precomputedSE == nil, let localStatic, let peerEphemeral,
+      pattern.messages[nextMessage...].contains(where: { $0.sender == .initiator && $0.tokens.contains(.se) })
+    {
+      precomputedSE = (peerEphemeral, localStatic.sharedSecret(with: peerEphemeral))
+    }
+  }
+
   /// The verification code (§4.6), as soon as both ephemeral keys are known: a side that asks its
   /// user whether to accept an unknown peer shows it with the peer's key.
   public var verificationCode: String? {
@@ -270,6 +293,7 @@ public final class Handshake {
       state = .failed
       mixedSecrets = nil
       handshakePRK = nil
+      precomputedSE = nil
       throw error
     }
   }
@@ -336,8 +360,23 @@ public final class Handshake {
     case .se: (own, peer) = initiatorSide ? (localStatic!, peerEphemeral) : (ephemeral, peerStaticKey?.bytes)
     default: preconditionFailure("not a DH token")
     }
-    guard let peer, let shared = own.sharedSecret(with: peer) else { throw HandshakeError.invalidPublicKey }
-    mixedSecrets = mixedSecrets.map { $0.concatenating(shared) } ?? shared
+    guard let peer else { throw HandshakeError.invalidPublicKey }
+    if token == .se, initiatorSide, let precomputed = precomputedSE, precomputed.peerEphemeral == peer {
+      precomputedSE = nil
+      guard let shared = precomputed.shared else { throw HandshakeError.invalidPublicKey }
+      mixedSecrets = mixedSecrets.map { $0.concatenating(shared) } ?? shared
+    } else {
+      // The DH output goes straight into the new buffer of every output so far: one secret
+      // buffer per DH, not two (each is locked memory, a few system calls to make and free).
+      let previous = mixedSecrets?.count ?? 0
+      let mixed = SecretBytes(count: previous + X25519PrivateKey.keySize)
+      let derived = mixed.withUnsafeMutableBytes { out in
+        mixedSecrets?.withUnsafeBytes { out.copyMemory(from: $0) }
+        return own.deriveSharedSecret(with: peer, into: UnsafeMutableRawBufferPointer(rebasing: out[previous...]))
+      }
+      guard derived else { throw HandshakeError.invalidPublicKey }
+      mixedSecrets = mixed
+    }
     mixSalt = messageStart
     handshakePRK = nil
   }
