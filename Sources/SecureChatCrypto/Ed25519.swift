@@ -10,6 +10,8 @@ public final class Ed25519SigningKey {
   /// The key of `seed` (RFC 8032 §5.1.5: the private key is the seed itself).
   public init(seed: SecretBytes) throws {
     precondition(seed.count == Self.seedSize)
+    // Our own OpenSSL set-up first (no openssl.cnf), as X25519PrivateKey does.
+    precondition(OpenSSLAlgorithms.initialised, "OpenSSL could not be initialised")
     let created = seed.withUnsafeBytes {
       EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), $0.count)
     }
@@ -55,6 +57,7 @@ public final class Ed25519PublicKey {
   /// Nil when OpenSSL does not take the 32 bytes as a public key.
   public init?(rawRepresentation: [UInt8]) {
     guard rawRepresentation.count == Self.keySize else { return nil }
+    precondition(OpenSSLAlgorithms.initialised, "OpenSSL could not be initialised")
     let created = rawRepresentation.withUnsafeBufferPointer {
       EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, $0.baseAddress, $0.count)
     }
