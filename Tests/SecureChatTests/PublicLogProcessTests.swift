@@ -398,6 +398,86 @@ final class PublicLogProcessTests: XCTestCase {
 
   // MARK: - 4. Writers killed with SIGKILL
 
+  /// What a writer killed in an append leaves, made exactly: its entries and checkpoint written
+  /// but the key file not replaced (the next writer checks that checkpoint against its seed and
+  /// evolves it), or a checkpoint torn in its write (the next writer cuts it and logs the cut; the
+  /// checkpoint number is used again). A checkpoint ahead of the key that its seed did not sign
+  /// stops the writer.
+  func testNextWriterFinishesAnInterruptedCheckpointAndRepairsATornOne() throws {
+    let session = try makeSession()
+    let (key, audit) = try makePublicLogKey()
+    let log = path("chat.log")
+    try sealSession(session, ["one", "two"], log: log, key: key)
+    /// An entry and a checkpoint sealed from the key file, which is left as it is.
+    func inFlight(_ name: String) throws -> [UInt8] {
+      let stored = try loadKey(key)
+      let position = try XCTUnwrap(stored.logPosition)
+      let writer = PublicLogState(
+        seed: stored.secret, nextIndex: position.nextIndex, previousTag: position.previousTag,
+        checkpoint: try XCTUnwrap(stored.checkpointPosition))
+      return writer.seal(
+        LogEntry(
+          time: "2026-12-04T20:00:00.000000Z", kind: .sent, sessionID: [], peer: [], sequence: 7,
+          text: Array("\(name)\n".utf8)))
+        + (try writer.sealCheckpoint(time: "2026-12-04T20:00:00.000001Z", unixTime: 0))
+    }
+    func checkpointCount() throws -> Int { try checkpointIndices(ReferenceLog.lines(read(log))).count }
+
+    // Written, key not replaced.
+    let before = try read(log)
+    try write(log, before + (try inFlight("in flight")))
+    let ahead = try logcheck(["-p", audit, log])
+    XCTAssertEqual(ahead.status, 0, ahead.stderr)
+    XCTAssertTrue(output(ahead).contains("; 3 checkpoints,"), output(ahead))
+    try sealSession(session, ["three"], log: log, key: key)
+    XCTAssertEqual(try logcheck(["-q", "-p", audit, "--max-unsealed", "0", log]).status, 0)
+    XCTAssertEqual(try loadKey(key).checkpointPosition?.epoch, UInt64(try checkpointCount()), "the seed moved on")
+
+    // Torn in the checkpoint.
+    let whole = try read(log)
+    let flight = try inFlight("torn")
+    let kept = flight.count - 100
+    try write(log, whole + flight[0..<kept])
+    let complete = ReferenceLog.lines(whole).count + 1
+    expectFailure(try logcheck(["-p", audit, log]), line: complete + 1, kind: "torn", "a torn checkpoint")
+    try sealSession(session, ["four"], log: log, key: key)
+    let lines = ReferenceLog.lines(try read(log))
+    let repair = try parse(lines[complete])
+    XCTAssertEqual(repair.kind, "repair")
+    let cut = kept - (try XCTUnwrap(flight.firstIndex(of: 0x0a)) + 1)
+    XCTAssertTrue(
+      String(decoding: repair.text, as: UTF8.self).hasPrefix("cut \(cut) bytes"),
+      String(decoding: repair.text, as: UTF8.self))
+    let repaired = try logcheck(["-p", audit, "--max-unsealed", "0", log])
+    XCTAssertEqual(repaired.status, 0, repaired.stderr)
+    XCTAssertEqual(try loadKey(key).checkpointPosition?.epoch, UInt64(try checkpointCount()))
+
+    // A checkpoint ahead of the key, signed by another seed: the writer refuses the log.
+    let good = try read(log)
+    let (otherKey, _) = try makePublicLogKey("other")
+    var stolen = try loadKey(key)
+    let otherSeed = try loadKey(otherKey).secret
+    stolen = KeyFile.Key(
+      type: .logSign, secret: otherSeed, logPosition: stolen.logPosition, checkpointPosition: stolen.checkpointPosition,
+      auditKey: stolen.auditKey)
+    let position = try XCTUnwrap(stolen.logPosition)
+    let impostor = PublicLogState(
+      seed: otherSeed, nextIndex: position.nextIndex, previousTag: position.previousTag,
+      checkpoint: try XCTUnwrap(stolen.checkpointPosition))
+    let forged = try impostor.sealCheckpoint(time: "2026-12-04T20:00:00.000002Z", unixTime: 0)
+    try write(log, good + forged)
+    let keyBefore = try read(key)
+    let refused = try ToolRunner.run(
+      "sc-seal", ["-s", try ToolRunner.sessionCopy(session), "--log", log, "--log-key", key],
+      stdin: .bytes(Data("five\n".utf8)))
+    XCTAssertEqual(refused.status, 1, refused.stderr)
+    XCTAssertTrue(refused.stderr.contains("does not match its sealing key"), refused.stderr)
+    XCTAssertEqual(try read(log), good + forged, "the log is left as it was")
+    XCTAssertEqual(try read(key), keyBefore, "the key is left as it was")
+    expectFailure(
+      try logcheck(["-p", audit, log]), line: ReferenceLog.lines(good).count + 1, kind: "forged", "another seed")
+  }
+
   /// `sc-seal -s --log` with a public log and a checkpoint at every append (`--checkpoint-entries
   /// 1`), fed messages in small and large bursts through a pipe, killed with SIGKILL after a
   /// random delay of 0–20 ms: at startup, in its appends, its checkpoints, its key file
