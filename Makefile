@@ -61,7 +61,7 @@ bench: build
 	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
 	scripts/bench.sh "$$bin" && scripts/bench-session.sh "$$bin" && scripts/bench-log.sh "$$bin" && \
 	  scripts/bench-chat.sh "$$bin" && scripts/bench-handshake.sh "$$bin" && scripts/bench-identity.sh "$$bin" && \
-	  scripts/bench-recipients.sh "$$bin"
+	  scripts/bench-recipients.sh "$$bin" && scripts/bench-public-log.sh "$$bin"
 
 # Binaries, sc-chat, sc-inbox, what sc-chat sources, man pages, shell completions (whatever is in
 # completions/) and the systemd units of the inbox service (ExecStart= pointed at $(BINDIR); not
