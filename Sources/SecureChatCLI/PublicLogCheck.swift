@@ -220,9 +220,9 @@ final class CheckpointCopy {
         else { return nil }
         return (entry.index, epoch)
       }
-      guard let (index, epoch) = parsed else {
-        throw ToolError("the checkpoint copy \(path): line \(number) is not a checkpoint line")
-      }
+      // A piece torn by a crash (the writer ends it with an LF before the next checkpoint) is
+      // not a checkpoint: skipped.
+      guard let (index, epoch) = parsed else { continue }
       lines[index] = (epoch, line)
     }
   }

@@ -40,7 +40,8 @@ struct CheckpointPolicy {
     }
     if let path = options.value("checkpoints-to") {
       // Appended to, never truncated; the rules of every output (FORMATS.md §11).
-      copyTo = try OutputTarget.openInPlace(path, what: "checkpoint copy", flags: O_WRONLY | O_APPEND, truncate: false)
+      // Read too: a copy torn by a crash gets its line ended before the next checkpoint.
+      copyTo = try OutputTarget.openInPlace(path, what: "checkpoint copy", flags: O_RDWR | O_APPEND, truncate: false)
     }
     if !options.has("log") {
       for option in ["checkpoint-entries", "checkpoint-seconds", "checkpoints-to"] where options.has(option) {
@@ -124,8 +125,16 @@ final class LogAppender: @unchecked Sendable {
           time: UTCTime.now(), kind: .repair, sessionID: [], peer: [], sequence: nil,
           text: Array("cut \(cut) bytes of an entry torn by an interrupted writer".utf8)))
     }
-    for entry in entries { lines += try state.seal(entry) }
     var checkpointLines: [UInt8] = []
+    for entry in entries {
+      lines += try state.seal(entry)
+      // At least every N entries, also within one large append (a read's worth of messages).
+      if case .publicLog(let publicState, _) = state, publicState.unsealedCount >= policy.entries {
+        let checkpoint = try publicState.sealCheckpoint(time: UTCTime.now(), unixTime: UInt64(max(0, time(nil))))
+        lines += checkpoint
+        checkpointLines += checkpoint
+      }
+    }
     if case .publicLog(let publicState, _) = state {
       let now = UInt64(max(0, time(nil)))
       let closes = entries.contains { [.sendClose, .receiveClose, .refused].contains($0.kind) }
@@ -135,8 +144,9 @@ final class LogAppender: @unchecked Sendable {
         && (closes || publicState.unsealedCount >= policy.entries || old || checkpointNow)
       // The heartbeat writes a checkpoint when the last one is old, even over no new entry.
       if due || (heartbeat && old) {
-        checkpointLines = try publicState.sealCheckpoint(time: UTCTime.now(), unixTime: now)
-        lines += checkpointLines
+        let checkpoint = try publicState.sealCheckpoint(time: UTCTime.now(), unixTime: now)
+        lines += checkpoint
+        checkpointLines += checkpoint
       }
     }
     guard !lines.isEmpty else { return }
@@ -147,7 +157,16 @@ final class LogAppender: @unchecked Sendable {
     guard fsync(log.rawValue) == 0 || errno == EINVAL else { throw ToolError.system("cannot write the log \(logPath)") }
     try replaceKeyFile(with: state.key)
     if let copy = policy.copyTo, !checkpointLines.isEmpty {
-      // After the log has it: the copy never holds a checkpoint the log lacks.
+      // After the log has it: the copy never holds a checkpoint the log lacks. A copy that a
+      // crash left without its last LF gets one first, so that the torn piece stays a line
+      // of its own (which sc-logcheck --checkpoints skips).
+      var info = stat()
+      var last: UInt8 = 0x0a
+      if fstat(copy.rawValue, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0,
+        pread(copy.rawValue, &last, 1, info.st_size - 1) == 1, last != 0x0a
+      {
+        checkpointLines.insert(0x0a, at: 0)
+      }
       do { try checkpointLines.withUnsafeBytes { try copy.writeAll($0) } } catch {
         throw ToolError.system("cannot write the checkpoint copy")
       }

@@ -702,6 +702,40 @@ final class PublicLogProcessTests: XCTestCase {
     }
     return nil
   }
+
+  /// A copy of the checkpoints torn by a crash (its last line cut short) still serves: the next
+  /// writer ends the torn line before its checkpoint, and `--checkpoints` skips the piece.
+  /// And `--checkpoint-entries N` holds within one large append: never more than N unsealed.
+  func testATornCheckpointCopyStillServesAndNoAppendLeavesMoreThanNUnsealed() throws {
+    let session = try makeSession()
+    let (key, audit) = try makePublicLogKey()
+    let log = path("torn-copy.log")
+    let copy = path("torn-copy.checkpoints")
+    try sealSession(session, ["one", "two"], log: log, key: key, options: ["--checkpoints-to", copy])
+    var bytes = try read(copy)
+    XCTAssertEqual(bytes.last, 0x0a)
+    bytes += bytes.prefix(100)  // a crash in the middle of the next copy
+    try write(copy, bytes)
+    try sealSession(session, ["three"], log: log, key: key, options: ["--checkpoints-to", copy])
+    let checked = try logcheck(["-p", audit, "--checkpoints", copy, log])
+    XCTAssertEqual(checked.status, 0, checked.stderr)
+    XCTAssertTrue(try read(copy).split(separator: 0x0a).count >= 3)
+
+    // 2500 lines in one read, a checkpoint every 100 entries: none may have more after it.
+    let big = path("big.log")
+    let (bigKey, bigAudit) = try makePublicLogKey("big")
+    try sealSession(
+      session, (0..<2500).map { "line \($0)" }, log: big, key: bigKey, options: ["--checkpoint-entries", "100"])
+    let lines = try read(big).split(separator: 0x0a).map(Array.init)
+    var unsealed = 0
+    var most = 0
+    for line in lines {
+      if try parse(line).kind == "checkpoint" { unsealed = 0 } else { unsealed += 1 }
+      most = max(most, unsealed)
+    }
+    XCTAssertLessThanOrEqual(most, 100)
+    XCTAssertEqual(try logcheck(["-p", bigAudit, "--max-unsealed", "0", big]).status, 0)
+  }
 }
 
 /// A tool running in the background with its standard input on a pipe that the test writes to,
