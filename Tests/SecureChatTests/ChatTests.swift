@@ -748,6 +748,43 @@ final class ChatTests: XCTestCase {
     XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: runtimeDirectory("bob"))) ?? ["?"], [])
   }
 
+  /// sc-chat --log with a public log's signing key (FORMATS.md §9.8): each side's log verifies
+  /// with its audit key alone, holds the messages, and ends sealed (both directions closed and
+  /// signed by a checkpoint, nothing unsealed).
+  func testScriptedChatWritesPublicLogsThatTheAuditKeyVerifies() throws {
+    listeningPort = try ToolRunner.freeLoopbackPort()
+    var audit: [String: String] = [:]
+    for side in ["alice", "bob"] {
+      let made = try ToolRunner.run("sc-keygen", ["--log", "--public", "-o", path(side + ".sign")])
+      XCTAssertEqual(made.status, 0, made.stderr)
+      audit[side] = String(decoding: made.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    let (alice, bob) = try scriptedPair(
+      bob: ["-n", "bob", "-k", "k.key", "--log", "bob.log", "--log-key", "bob.sign", "listen", String(listeningPort)],
+      bobInput: Data("hello alice\n".utf8),
+      alice: [
+        "-n", "alice", "-k", "k.key", "--log", "alice.log", "--log-key", "alice.sign", "connect", "127.0.0.1",
+        String(listeningPort),
+      ],
+      aliceInput: Data("hello bob\n".utf8), bobHoldsUntil: "alice: hello bob", aliceHoldsUntil: "bob: hello alice")
+    XCTAssertEqual(alice.status, 0, alice.stderr)
+    XCTAssertEqual(bob.status, 0, bob.stderr)
+    for side in ["alice", "bob"] {
+      let checked = try ToolRunner.run("sc-logcheck", ["-p", audit[side]!, "--max-unsealed", "0", path(side + ".log")])
+      XCTAssertEqual(checked.status, 0, "\(side): \(checked.stderr)")
+      let report = String(decoding: checked.stdout, as: UTF8.self)
+      XCTAssertTrue(report.contains(" checkpoints, the newest at entry "), report)
+      XCTAssertFalse(report.contains("not closed"), report)
+      let log = try String(contentsOfFile: path(side + ".log"), encoding: .utf8)
+      XCTAssertTrue(log.contains(side == "alice" ? "hello bob" : "hello alice"), log)
+      // The other side's audit key verifies nothing of it.
+      let other = try ToolRunner.run(
+        "sc-logcheck", ["-p", audit[side == "alice" ? "bob" : "alice"]!, path(side + ".log")])
+      XCTAssertEqual(other.status, 1, other.stderr)
+      XCTAssertTrue(other.stderr.contains(": forged: "), other.stderr)
+    }
+  }
+
   func testPipeModeChatsOverAnyCommand() throws {
     // Bob listens on TCP; Alice reaches him through a command (as she would through ssh).
     listeningPort = try ToolRunner.freeLoopbackPort()
