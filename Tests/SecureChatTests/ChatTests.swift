@@ -763,8 +763,8 @@ final class ChatTests: XCTestCase {
       bob: ["-n", "bob", "-k", "k.key", "--log", "bob.log", "--log-key", "bob.sign", "listen", String(listeningPort)],
       bobInput: Data("hello alice\n".utf8),
       alice: [
-        "-n", "alice", "-k", "k.key", "--log", "alice.log", "--log-key", "alice.sign", "connect", "127.0.0.1",
-        String(listeningPort),
+        "-n", "alice", "-k", "k.key", "--log", "alice.log", "--log-key", "alice.sign", "--checkpoints-to",
+        "alice.checkpoints", "connect", "127.0.0.1", String(listeningPort),
       ],
       aliceInput: Data("hello bob\n".utf8), bobHoldsUntil: "alice: hello bob", aliceHoldsUntil: "bob: hello alice")
     XCTAssertEqual(alice.status, 0, alice.stderr)
@@ -783,6 +783,15 @@ final class ChatTests: XCTestCase {
       XCTAssertEqual(other.status, 1, other.stderr)
       XCTAssertTrue(other.stderr.contains(": forged: "), other.stderr)
     }
+    // Alice's copy of her checkpoints (--checkpoints-to, from both her writers) is her log's.
+    let copy = try String(contentsOfFile: path("alice.checkpoints"), encoding: .utf8)
+    let logged = try String(contentsOfFile: path("alice.log"), encoding: .utf8).split(separator: "\n")
+      .filter { $0.contains(" checkpoint - - ") }
+    XCTAssertEqual(copy.split(separator: "\n"), logged)
+    XCTAssertGreaterThanOrEqual(logged.count, 2)
+    let withCopy = try ToolRunner.run(
+      "sc-logcheck", ["-p", audit["alice"]!, "--checkpoints", path("alice.checkpoints"), path("alice.log")])
+    XCTAssertEqual(withCopy.status, 0, withCopy.stderr)
   }
 
   func testPipeModeChatsOverAnyCommand() throws {
@@ -830,6 +839,17 @@ final class ChatTests: XCTestCase {
       (["-n", "alice", "-k", "k.key", "pipe", "sideways", "cat"], "the role is"),
       (["-n", "alice", "-k", "k.key", "--log", "x.log", "listen", "7000"], "--log and --log-key go together"),
       (["-n", "alice", "listen", "7000"], "no identity at"),
+      (
+        ["-n", "alice", "-k", "k.key", "--checkpoints-to", "c.txt", "listen", "7000"],
+        "--checkpoints-to goes with --log"
+      ),
+      (
+        [
+          "-n", "alice", "-k", "k.key", "--log", "x.log", "--log-key", "k.key", "--checkpoints-to", "c.txt", "listen",
+          "7000",
+        ],
+        "--checkpoints-to is for a public log"
+      ),
     ]
     for (arguments, expected) in cases {
       let result = try chat(arguments)

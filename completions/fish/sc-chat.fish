@@ -11,7 +11,7 @@
 
 # The options of sc-chat, for argparse
 function __sc_chat_option_specs
-    printf '%s\n' n/name= i/identity= k/key= accept-new p/peers= b/bind= t/timeout= no-reconnect once accept-unverified log= log-key= \
+    printf '%s\n' n/name= i/identity= k/key= accept-new p/peers= b/bind= t/timeout= no-reconnect once accept-unverified log= log-key= checkpoints-to= \
         h/help version
 end
 
@@ -90,6 +90,7 @@ complete -c sc-chat -n __sc_chat_needs_subcommand -l once -d 'With listen: end a
 complete -c sc-chat -n __sc_chat_needs_subcommand -l accept-unverified -d 'Accept a reconnect that does not continue the verified session'
 complete -c sc-chat -n __sc_chat_needs_subcommand -l log -r -F -d 'Append every message sent and received to a tamper-evident log'
 complete -c sc-chat -n __sc_chat_needs_subcommand -l log-key -r -F -d "The log's sealing key (made by sc-keygen --log)"
+complete -c sc-chat -n __sc_chat_needs_subcommand -l checkpoints-to -r -F -d 'With a public log: append a copy of each checkpoint to FILE'
 complete -c sc-chat -n __sc_chat_needs_subcommand -s h -l help -d 'Show help and exit'
 complete -c sc-chat -n __sc_chat_needs_subcommand -l version -d 'Show the version and exit'
 
