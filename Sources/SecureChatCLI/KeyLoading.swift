@@ -149,12 +149,12 @@ public enum KeyLoader {
     let (buffer, count, _, openToOthers) = try SecretFileReader.read(
       path, maxSize: max(KeyFile.maxSize, RecipientFile.maxRecipientsFileSize), what: "key file",
       reopenForWriting: false, refuseOpenToOthers: false)
-    let firstLine = buffer.withUnsafeBytes { bytes in
-      Array(
-        bytes[0..<count].split(separator: 0x0a).lazy.map { $0.drop(while: { $0 == 0x20 || $0 == 0x09 }) }
-          .first(where: { !$0.isEmpty && $0.first != UInt8(ascii: "#") }) ?? [])
+    // Looked at where it lies: the first line may be a key line, whose digits are secret.
+    let holdsPublicKeys = buffer.withUnsafeBytes { bytes in
+      bytes[0..<count].split(separator: 0x0a).lazy.map { $0.drop(while: { $0 == 0x20 || $0 == 0x09 }) }
+        .first(where: { !$0.isEmpty && $0.first != UInt8(ascii: "#") }).map(PeersFile.namesPublicKey) ?? false
     }
-    if PeersFile.namesPublicKey(firstLine) {
+    if holdsPublicKeys {
       do {
         let keys = try RecipientFile.publicKeys(inList: buffer.withUnsafeBytes { Array($0[0..<count]) })
         return .publicKeys(keys)

@@ -173,12 +173,3 @@ final class PeerPinning {
     }
   }
 }
-
-extension String {
-  fileprivate func trimmingCharacters(in characters: Set<Character>) -> String {
-    var text = Substring(self)
-    while let first = text.first, characters.contains(first) { text.removeFirst() }
-    while let last = text.last, characters.contains(last) { text.removeLast() }
-    return String(text)
-  }
-}

@@ -244,12 +244,3 @@ final class CheckpointCopy {
     lines.filter { $0.key >= count }.min { $0.key < $1.key }.map { ($0.value.epoch, $0.key) }
   }
 }
-
-extension String {
-  fileprivate func trimmingCharacters(in set: Set<Character>) -> String {
-    var text = Substring(self)
-    while let first = text.first, set.contains(first) { text.removeFirst() }
-    while let last = text.last, set.contains(last) { text.removeLast() }
-    return String(text)
-  }
-}

@@ -64,8 +64,13 @@ enum RecipientLoader {
 
 extension String {
   /// Without surrounding spaces and tabs (a key pasted with them is still the key).
-  var trimmingSpaces: String {
-    let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-    return String(drop(while: isSpace).reversed().drop(while: isSpace).reversed())
+  var trimmingSpaces: String { trimmingCharacters(in: [" ", "\t"]) }
+
+  /// Without the characters of `set` at either end.
+  func trimmingCharacters(in set: Set<Character>) -> String {
+    var text = Substring(self)
+    while let first = text.first, set.contains(first) { text.removeFirst() }
+    while let last = text.last, set.contains(last) { text.removeLast() }
+    return String(text)
   }
 }
