@@ -7,8 +7,11 @@ import SecureChatProtocol
 
 /// `sc-open -k` and `sc-open -i`: verifies and decrypts a sealed file (version 1 or 2), binary or armored (recognised by its first
 /// line), in constant memory. The calling thread reads and verifies (CRC, HMAC, sequence, chunk
-/// rules) while a worker decrypts and writes: only verified frames ever reach the worker, so no
-/// unauthenticated plaintext can be written.
+/// rules) while a worker decrypts and writes. The HMAC is the dearest step, so the reader hands
+/// the tag checks of a batch to the worker whenever the worker has no backlog (the two cores then
+/// share the work evenly); the worker checks every tag of such a batch before it decrypts a frame
+/// of it. Either way no unauthenticated plaintext is ever written, and the error reported is the
+/// first in file order (FORMATS.md §2.3).
 public enum FileOpening {
   static let batchCount = 4
   static let queueCapacity = (1 << 20) + RecordLayer.maxFrameSize
@@ -29,24 +32,33 @@ public enum FileOpening {
 
     let pipeline = TwoStagePipeline(slots: (0..<batchCount).map { _ in Batch() })
     // Created before the worker starts, once the header has verified (see below).
-    func startWorker(_ decryptor: FrameDecryptor) {
+    func startWorker(_ decryptor: FrameDecryptor, _ tagChecker: FrameTagChecker) {
       pipeline.start { batch in
         if plaintext.count < batch.used { plaintext = SecretBytes(count: min(Batch.capacity, 2 * batch.used)) }
         try plaintext.withUnsafeMutableBytes { out in
           var produced = 0
+          // What was decrypted before a failure is authentic and goes out before the error.
+          func write() throws {
+            let bytes = UnsafeRawBufferPointer(rebasing: out[0..<produced])
+            if checkForBinary && bytes.contains(where: isBinary) {
+              throw ToolError(
+                "refusing to write binary plaintext to a terminal", hints: ["use -o FILE, or -o - to force it"])
+            }
+            try output.write(bytes)
+          }
           for entry in batch.entries {
-            let count = try decryptor.decrypt(
-              frame: UnsafeRawBufferPointer(start: batch.buffer + entry.offset, count: entry.length),
-              into: out.baseAddress! + produced)
-            try SealedFile.checkPlaintextCount(count, of: entry.frame)
-            produced += count
+            let frame = UnsafeRawBufferPointer(start: batch.buffer + entry.offset, count: entry.length)
+            do {
+              if batch.tagsToCheck { try tagChecker.check(frame: frame) }
+              let count = try decryptor.decrypt(frame: frame, into: out.baseAddress! + produced)
+              try SealedFile.checkPlaintextCount(count, of: entry.frame)
+              produced += count
+            } catch {
+              try write()
+              throw error
+            }
           }
-          let bytes = UnsafeRawBufferPointer(rebasing: out[0..<produced])
-          if checkForBinary && bytes.contains(where: isBinary) {
-            throw ToolError(
-              "refusing to write binary plaintext to a terminal", hints: ["use -o FILE, or -o - to force it"])
-          }
-          try output.write(bytes)
+          try write()
         }
       }
     }
@@ -54,9 +66,12 @@ public enum FileOpening {
     var batch: Batch?
     var failure: Error?
     reading: while true {
+      // A batch's frames all have their tags checked here, or all by the worker: decided at its
+      // first frame: the worker takes them unless it has a batch waiting besides its current one.
+      let workerChecksTags = batch?.tagsToCheck ?? (decryptor != nil && pipeline.workerBacklog <= 1)
       let step: SealedFileReader.Step
       do {
-        step = try reader.next(queue.readable, atEnd: queue.atEnd)
+        step = try reader.next(queue.readable, atEnd: queue.atEnd, checkingTags: !workerChecksTags)
       } catch {
         failure = error
         break reading
@@ -68,11 +83,12 @@ public enum FileOpening {
         queue.consume(consumed)
         let created = try FrameDecryptor(key: reader.keys!.frames.encryption)
         decryptor = created
-        startWorker(created)
+        startWorker(created, try FrameTagChecker(key: reader.keys!.frames.authentication))
       case .frame(let consumed, let frame):
         if batch == nil {
           batch = try pipeline.acquire()
           batch!.reset()
+          batch!.tagsToCheck = workerChecksTags
         }
         let current = batch!
         current.buffer.advanced(by: current.used).copyMemory(from: queue.readable.baseAddress!, byteCount: consumed)

@@ -1,5 +1,6 @@
 import Dispatch
 import SecureChatProtocol
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -26,6 +27,12 @@ final class TwoStagePipeline<Slot: AnyObject>: @unchecked Sendable {
   private var consumerError: Error?
   private var consumer: ((Slot) throws -> Void)?
   private var thread: pthread_t?
+  /// Slots submitted and not yet drained by the worker (the one it is working on included).
+  private let unfinished = Atomic<Int>(0)
+
+  /// How far behind the worker is: a producer with work it could hand either way (opening's tag
+  /// checks) keeps it while the worker has a backlog, and hands it over when the worker is idle.
+  var workerBacklog: Int { unfinished.load(ordering: .relaxed) }
 
   init(slots: [Slot]) {
     precondition(!slots.isEmpty)
@@ -68,6 +75,7 @@ final class TwoStagePipeline<Slot: AnyObject>: @unchecked Sendable {
     }
     if thread == nil { thread = startThread { self.drain() } }
     isLastSlot[producerIndex % slots.count] = isLast
+    unfinished.add(1, ordering: .relaxed)
     producerIndex += 1
     submittedLast = isLast
     readySlots.signal()
@@ -109,6 +117,7 @@ final class TwoStagePipeline<Slot: AnyObject>: @unchecked Sendable {
         do { try consumer!(slots[slotIndex]) } catch { consumerError = error }
       }
       index += 1
+      if index - 1 != stopMarkerIndex { unfinished.subtract(1, ordering: .relaxed) }
       freeSlots.signal()
       if last { return }
     }
@@ -144,6 +153,8 @@ final class FrameBatch<Entry> {
 
   var entries: [Entry] = []
   var used = 0
+  /// Opening: the frames' tags are still to be checked, by the worker, before it decrypts them.
+  var tagsToCheck = false
   private var storage: UnsafeMutableRawPointer?
 
   var buffer: UnsafeMutableRawPointer {
@@ -158,6 +169,7 @@ final class FrameBatch<Entry> {
   func reset() {
     entries.removeAll(keepingCapacity: true)
     used = 0
+    tagsToCheck = false
   }
 
   deinit { free(storage) }

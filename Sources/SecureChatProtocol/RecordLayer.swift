@@ -180,6 +180,15 @@ public final class FrameVerifier {
 
   /// `frame` must be exactly one frame, as measured by `RecordLayer.frameLength(startingAt:)`.
   public func verify(frame: UnsafeRawBufferPointer) throws -> VerifiedFrame {
+    try verify(frame: frame, checkingTag: true)
+  }
+
+  /// `checkingTag: false` is for a caller that checks the tag later, with a `FrameTagChecker`
+  /// (on another core), before it decrypts or releases anything of the frame, and that reports
+  /// a bad tag before any error of a later frame. The checks after the tag (§2.3 steps 6, 7)
+  /// then run on a header not yet authenticated; if one fails, the tag is checked first, so the
+  /// error reported is still the one of §2.3's order.
+  public func verify(frame: UnsafeRawBufferPointer, checkingTag: Bool) throws -> VerifiedFrame {
     guard !sawFinal else { throw ProtocolError.trailingData }
     let base = frame.baseAddress!
     let ciphertextCount = frame.count - RecordLayer.frameOverhead
@@ -189,16 +198,24 @@ public final class FrameVerifier {
     let crc = CRC32.checksum(UnsafeRawBufferPointer(start: base, count: crcEnd))
     guard crc == BigEndian.loadUInt32(base + crcEnd) else { throw ProtocolError.corrupted }
 
-    guard
-      mac.verify(
-        UnsafeRawBufferPointer(start: base, count: macEnd),
-        expectedTag: UnsafeRawBufferPointer(start: base + macEnd, count: RecordLayer.tagSize))
-    else {
-      // The key has already been proved (by the file's header or by the handshake): a frame that
-      // does not verify was changed, or does not belong here.
-      throw ProtocolError.authenticationFailed("a frame does not verify: it was tampered with, or is not from here")
+    if checkingTag { try checkTag(frame) }
+    do {
+      return try checkAuthenticatedHeader(frame)
+    } catch {
+      if !checkingTag { try checkTag(frame) }
+      throw error
     }
+  }
 
+  /// §2.3 step 5.
+  func checkTag(_ frame: UnsafeRawBufferPointer) throws {
+    guard FrameTagChecker.tagIsValid(frame, mac: mac) else { throw FrameTagChecker.failure }
+  }
+
+  /// §2.3 steps 6 and 7, on a header whose tag has been (or will be) verified.
+  private func checkAuthenticatedHeader(_ frame: UnsafeRawBufferPointer) throws -> VerifiedFrame {
+    let base = frame.baseAddress!
+    let ciphertextCount = frame.count - RecordLayer.frameOverhead
     // From here on the header is authentic: a bad field is a peer we do not understand.
     let version = frame[0]
     let flags = frame[2]
@@ -218,6 +235,34 @@ public final class FrameVerifier {
 }
 
 /// Second half of opening: decrypts a frame that `FrameVerifier` accepted.
+/// §2.3 step 5 on its own, with its own HMAC context: for the thread that checks the tags of
+/// frames whose other checks ran elsewhere (`FrameVerifier.verify(frame:checkingTag: false)`).
+public final class FrameTagChecker {
+  private let mac: HMACSHA256
+
+  public init(key: SecretBytes) throws {
+    mac = try HMACSHA256(key: key)
+  }
+
+  /// Throws `authenticationFailed` unless the frame's tag is valid.
+  public func check(frame: UnsafeRawBufferPointer) throws {
+    guard Self.tagIsValid(frame, mac: mac) else { throw Self.failure }
+  }
+
+  static func tagIsValid(_ frame: UnsafeRawBufferPointer, mac: HMACSHA256) -> Bool {
+    let macEnd = frame.count - RecordLayer.tagSize - RecordLayer.crcSize
+    return mac.verify(
+      UnsafeRawBufferPointer(start: frame.baseAddress!, count: macEnd),
+      expectedTag: UnsafeRawBufferPointer(start: frame.baseAddress! + macEnd, count: RecordLayer.tagSize))
+  }
+
+  // The key has already been proved (by the file's header or by the handshake): a frame that
+  // does not verify was changed, or does not belong here.
+  static var failure: ProtocolError {
+    .authenticationFailed("a frame does not verify: it was tampered with, or is not from here")
+  }
+}
+
 public final class FrameDecryptor {
   private let cipher: AES256CBC
 

@@ -134,6 +134,14 @@ public final class SealedFileReader {
 
   /// `input` is all buffered, not yet consumed input; `atEnd` says no more will come.
   public func next(_ input: UnsafeRawBufferPointer, atEnd: Bool) throws -> Step {
+    try next(input, atEnd: atEnd, checkingTags: true)
+  }
+
+  /// With `checkingTags: false`, a `.frame` has passed every check of FORMATS.md §2.3 but the
+  /// tag (step 5), which the caller must check (`FrameTagChecker`) before it decrypts the frame,
+  /// and whose failure it must report before any later error. A frame that fails a check after
+  /// step 5 has its tag checked first, so the error is still the one §2.3's order gives.
+  public func next(_ input: UnsafeRawBufferPointer, atEnd: Bool, checkingTags: Bool) throws -> Step {
     guard let verifier else { return try readHeader(input, atEnd: atEnd) }
     if verifier.sawFinal {
       if let header = recipientHeader, let contentHash, case .claimed(let key, proved: false) = sender {
@@ -155,8 +163,13 @@ public final class SealedFileReader {
       return .needMoreInput
     }
     let bytes = UnsafeRawBufferPointer(rebasing: input[0..<length])
-    let frame = try verifier.verify(frame: bytes)
-    try SealedFile.checkChunk(frame)
+    let frame = try verifier.verify(frame: bytes, checkingTag: checkingTags)
+    do {
+      try SealedFile.checkChunk(frame)
+    } catch {
+      if !checkingTags { try verifier.checkTag(bytes) }
+      throw error
+    }
     contentHash?.add(frame: bytes)
     return .frame(consumed: length, frame)
   }

@@ -597,6 +597,32 @@ final class EndToEndTests: XCTestCase {
     }
   }
 
+  /// sc-open checks the tags of a batch of frames on the reading thread or on the worker,
+  /// whichever is free (FileOpening): in an 80-frame file the first batches go to the worker and
+  /// the reader takes some once the worker has a backlog. A change anywhere, CRC repaired, fails
+  /// the tag and releases only plaintext of frames before it; with a later frame dropped as well
+  /// (the reader's out-of-order), the earlier bad tag is still the error reported.
+  func testTamperingAnywhereInAFileThatFillsTheTwoCorePipeline() throws {
+    let key = try makeKey()
+    let plaintext = randomBytes(79 * 65536 + 7)
+    let sealed = try seal(plaintext, key: key)
+    let frames = frameRanges(sealed)
+    XCTAssertEqual(frames.count, 80)
+    for frameIndex in [0, 9, 26, 41, 58, 79] {
+      var damaged = sealed
+      damaged[frames[frameIndex].lowerBound + 40] ^= 0x01
+      repairCRC(&damaged, frame: frames[frameIndex])
+      try assertOpenFails(
+        damaged, key: key, status: 1, mentions: ["authentication failed"], releasedLimit: frameIndex * 65536,
+        plaintext: plaintext, "frame \(frameIndex) of 80 changed, CRC repaired")
+      guard frameIndex + 5 < 79 else { continue }
+      damaged.removeSubrange(frames[frameIndex + 5])
+      try assertOpenFails(
+        damaged, key: key, status: 1, mentions: ["authentication failed"], releasedLimit: frameIndex * 65536,
+        plaintext: plaintext, "frame \(frameIndex) of 80 changed and frame \(frameIndex + 5) dropped")
+    }
+  }
+
   func testMagicAndVersionFlips() throws {
     let key = try makeKey()
     let (_, sealed, _) = try multiChunkFile(key)
