@@ -622,8 +622,51 @@ def spiped_first_byte(cold):
     return elapsed
 
 
+# The breakdown of "sc connect" (information): what its parts cost alone, in the same rounds.
+def plumbing():
+    # Both socat processes as in "sc connect", each running /bin/true instead of sc-handshake:
+    # socat's start-up, the TCP connection, the fork and exec on each side, and the teardown.
+    resp = start(["socat", "-T", "15", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,accept-timeout=15" % port_sc,
+                  "EXEC:/bin/true"])
+    wait_listen(port_sc)
+    t0 = time.perf_counter()
+    init = start(["socat", "-T", "15", "TCP:127.0.0.1:%d" % port_sc, "EXEC:/bin/true"])
+    finish(init, "the initiator socat running /bin/true")
+    finish(resp, "the responder socat running /bin/true")
+    return time.perf_counter() - t0
+
+
+def pipes():
+    # The two sc-handshake processes alone, started together and joined by two pipes: their
+    # start-up, the four messages and the session files, without socat or TCP.
+    r, i = os.path.join(sessions, "hs.r"), os.path.join(sessions, "hs.i")
+    for path in (r, i):
+        if os.path.exists(path):
+            os.unlink(path)
+    to_resp, from_init = os.pipe()
+    to_init, from_resp = os.pipe()
+    t0 = time.perf_counter()
+    init = start([handshake, "--initiator", "-k", key, "-n", "alice", "-o", i, "--timeout", "10"],
+                 stdin=to_init, stdout=from_init)
+    resp = start([handshake, "--responder", "-k", key, "-n", "bob", "-o", r, "--timeout", "10"],
+                 stdin=to_resp, stdout=from_resp)
+    for fd in (to_resp, from_init, to_init, from_resp):
+        os.close(fd)
+    finish(init, "the initiator over pipes")
+    finish(resp, "the responder over pipes")
+    return time.perf_counter() - t0
+
+
+def startup():
+    # One sc-handshake process that only prints its version: what starting one costs.
+    t0 = time.perf_counter()
+    finish(start([handshake, "--version"]), "sc-handshake --version")
+    return time.perf_counter() - t0
+
+
 variants = [("sc connect", lambda: sc(False)), ("spiped connect", lambda: spiped_first_byte(False)),
-            ("sc cold", lambda: sc(True)), ("spiped cold", lambda: spiped_first_byte(True))]
+            ("sc cold", lambda: sc(True)), ("spiped cold", lambda: spiped_first_byte(True)),
+            ("sc plumbing", plumbing), ("sc pipes", pipes), ("sc startup", startup)]
 results = {name: [] for name, _ in variants}
 status = 0
 try:
@@ -660,7 +703,7 @@ unset "live[$harness]"
 while read -r name values; do
   times[$name]=$values
 done <"$work/handshake.out"
-for name in sc_connect spiped_connect sc_cold spiped_cold; do
+for name in sc_connect spiped_connect sc_cold spiped_cold sc_plumbing sc_pipes sc_startup; do
   [ -n "${times[$name]:-}" ] || fail "the handshake benchmark gave no figures for $name"
 done
 
@@ -683,6 +726,10 @@ hs_row "SecureChat: socat connects, 2 x sc-handshake, both exit" sc_connect
 hs_row "spiped: socat connects, -e/-d handshake, sink has the byte" spiped_connect
 hs_row "SecureChat cold: + start the listening socat" sc_cold
 hs_row "spiped cold: + start spiped -d, spiped -e, the sink" spiped_cold
+printf '   breakdown of the SecureChat figure, each part alone in the same rounds (information):\n'
+hs_row "  socat on both sides running /bin/true (start, connect, exec)" sc_plumbing
+hs_row "  the two sc-handshake over pipes, started together" sc_pipes
+hs_row "  one sc-handshake --version (process start-up)" sc_startup
 printf '   listeners already up (verdict): SecureChat / spiped = %sx\n' "$handshake_ratio"
 printf '   listeners started inside the timing (information): SecureChat / spiped = %sx\n' "$cold_ratio"
 printf '   (spiped is timed to its first byte delivered because it has no separate handshake step;\n'

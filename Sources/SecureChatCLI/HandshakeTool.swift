@@ -208,7 +208,9 @@ public enum HandshakeTool {
       if let first = handshake.start() { try sendToPeer(first) }
       var isFirstMessage = true
       while handshake.expectedMessage != nil {
-        handshake.prepareForPeerMessage()
+        // Work that can wait is done while the peer is busy; a message already here comes first
+        // (the peer then waits for our answer, and the work has to be done before ours anyway).
+        if !reader.hasInputWaiting { handshake.prepareForPeerMessage() }
         let message = try readMessage(reader, handshake: handshake, isFirst: isFirstMessage)
         isFirstMessage = false
         if let reply = try handshake.receive(message) { try sendToPeer(reply) }

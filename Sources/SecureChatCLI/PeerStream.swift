@@ -35,6 +35,12 @@ struct PeerReader {
     return .complete(bytes)
   }
 
+  /// True if the peer has sent bytes not read yet, or closed the stream: a read would not block.
+  var hasInputWaiting: Bool {
+    var descriptor = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
+    return poll(&descriptor, 1, 0) > 0
+  }
+
   private func waitUntilReadable() throws {
     while true {
       let remaining = deadline - monotonicMilliseconds()

@@ -233,17 +233,16 @@ public final class Handshake {
   }
 
   /// Work that does not depend on the peer's next message, for the caller to do while it waits
-  /// for it (before each blocking read), so that the work is not in the way once it arrives:
-  /// - OpenSSL's one-time set-up of every algorithm (CryptoPreparation), unless the next message
-  ///   is the responder's hello, which answers at once: otherwise a side meets that cost in the
-  ///   middle of the handshake, in its first frame or key derivation;
+  /// for it (before a read that would block), so that the work is not in the way once it arrives:
+  /// - OpenSSL's one-time set-up of every algorithm (CryptoPreparation): otherwise a side meets
+  ///   that cost in the middle of the handshake, in its first frame or key derivation;
   /// - in version 2, the initiator's `se` DH (§11.3), which needs only R1's ephemeral key but is
   ///   mixed after R2 is read: computed while the responder builds R2.
   /// It changes no byte on the wire and no check (§11.5): `mix` uses the DH computed here only
   /// for the key it was computed with, and treats an all-zero one exactly as its own.
   public func prepareForPeerMessage() {
     guard let next = expectedMessage else { return }
-    if next != .responderHello { CryptoPreparation.prepareAlgorithms() }
+    CryptoPreparation.prepareAlgorithms()
     if role == .initiator, precomputedSE == nil, let localStatic, let peerEphemeral,
       pattern.messages[nextMessage...].contains(where: { $0.sender == .initiator && $0.tokens.contains(.se) })
     {
