@@ -16,7 +16,9 @@ public enum FileSealingSecret {
 /// constant memory.
 ///
 /// AES-CBC encryption is serial within a frame and is the slowest step (≈ 1 GB/s here), so the
-/// calling thread reads and encrypts while a worker authenticates (HMAC, CRC) and writes.
+/// calling thread reads and encrypts while a worker authenticates (HMAC, CRC) and writes. Writing
+/// can cost as much as encrypting (a tmpfs allocating pages), so when the worker has a batch
+/// waiting besides its current one, the calling thread authenticates the next batch itself.
 public enum FileSealing {
   static let batchCount = 4
   typealias Batch = FrameBatch<(offset: Int, ciphertextCount: Int)>
@@ -39,15 +41,20 @@ public enum FileSealing {
     // §12.2: the proofs cover T, the hash of every frame's tag, taken as the worker makes them.
     let contentHash = recipientSealing?.isSenderAuthenticated == true ? ContentHash() : nil
     let encryptor = try FrameEncryptor(key: keys.frames.encryption)
+    // One HMAC context per thread.
     let authenticator = try FrameAuthenticator(key: keys.frames.authentication)
+    let readerAuthenticator = try FrameAuthenticator(key: keys.frames.authentication)
     let writer = SealedWriter(output: output, armored: armored)
     try writer.write(header)
 
     let pipeline = TwoStagePipeline(slots: (0..<batchCount).map { _ in Batch() })
     pipeline.start { batch in
       for frame in batch.entries {
-        let size = authenticator.authenticate(
-          frame: batch.buffer + frame.offset, ciphertextCount: frame.ciphertextCount)
+        let size = RecordLayer.frameOverhead + frame.ciphertextCount
+        if !batch.isAuthenticated {
+          authenticator.authenticate(frame: batch.buffer + frame.offset, ciphertextCount: frame.ciphertextCount)
+        }
+        // In frame order, whichever thread made the tags.
         contentHash?.add(frame: UnsafeRawBufferPointer(start: batch.buffer + frame.offset, count: size))
       }
       try writer.write(UnsafeRawBufferPointer(start: batch.buffer, count: batch.used))
@@ -65,6 +72,13 @@ public enum FileSealing {
         batch.used += RecordLayer.frameOverhead + ciphertextCount
         sequence += 1
         if isFinal || batch.isFull {
+          if pipeline.workerBacklog >= 2 {
+            for frame in batch.entries {
+              readerAuthenticator.authenticate(
+                frame: batch.buffer + frame.offset, ciphertextCount: frame.ciphertextCount)
+            }
+            batch.isAuthenticated = true
+          }
           pipeline.submit(isLast: isFinal)
           if isFinal { break }
           batch = try pipeline.acquire()

@@ -155,6 +155,8 @@ final class FrameBatch<Entry> {
   var used = 0
   /// Opening: the frames' tags are still to be checked, by the worker, before it decrypts them.
   var tagsToCheck = false
+  /// Sealing: the frames' tags and CRCs are already made (by the reading thread).
+  var isAuthenticated = false
   private var storage: UnsafeMutableRawPointer?
 
   var buffer: UnsafeMutableRawPointer {
@@ -170,6 +172,7 @@ final class FrameBatch<Entry> {
     entries.removeAll(keepingCapacity: true)
     used = 0
     tagsToCheck = false
+    isAuthenticated = false
   }
 
   deinit { free(storage) }
