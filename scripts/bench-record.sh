@@ -69,7 +69,9 @@ bench_machine_rows() {
   bench_row machine "" age "" "$(age --version 2>/dev/null || echo unknown)" "" "" ""
   bench_row machine "" spiped "" "$( (spiped -v 2>&1 || echo unknown) | head -n 1)" "" "" ""
   _bench_version=$("$1/sc-seal" --version 2>/dev/null || echo unknown)
-  _bench_commit=$(git -C "$(dirname "$0")" describe --always --dirty 2>/dev/null || true)
+  # The scripts' own checkout, or (for the Makefile, whose $0 is the shell) the current directory.
+  _bench_commit=$(git -C "$(dirname "$0")" describe --always --dirty 2>/dev/null ||
+    git describe --always --dirty 2>/dev/null || true)
   bench_row machine "" securechat "" "$_bench_version${_bench_commit:+ (commit $_bench_commit)}" "" "" ""
   bench_row machine "" date "" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "" "" ""
   bench_row machine "" load "" "$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown)" "" "" ""
@@ -83,9 +85,16 @@ bench_init() {
 
 # bench_begin BENCHMARK BIN_DIR: names the rows that follow after BENCHMARK (the script's name);
 # when BENCH_CSV names a file that is missing or empty (a script run alone), starts it first.
+# Called before the script changes directory.
 bench_begin() {
   bench_name=$1
   [ -n "${BENCH_CSV:-}" ] || return 0
+  # Made absolute: the scripts change directory.
+  case $BENCH_CSV in
+    /*) ;;
+    *) BENCH_CSV=$PWD/$BENCH_CSV ;;
+  esac
+  export BENCH_CSV
   [ -s "$BENCH_CSV" ] || bench_init "$BENCH_CSV" "$2"
 }
 
