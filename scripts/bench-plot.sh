@@ -190,7 +190,7 @@ END {
       verdict = ratio_subject[i] " " ratio_text[i] " (" target_text(ratio_target[i]) ") " (failed[i] ? "MISS" : "PASS")
     } else if (judged[i] > 0) {
       verdict = "worst " worst_text[i] " (" target_text(worst_target[i]) "): " \
-        (failed[i] ? failed[i] "/" judged[i] " MISS" : judged[i] "/" judged[i] " PASS")
+        (failed[i] ? failed[i] " of " judged[i] " MISS" : "all " judged[i] " PASS")
     } else if (ratios[i] > 0) {
       verdict = ratio_subject[i] " " ratio_text[i] " (information)"
     } else verdict = "(information)"
