@@ -57,11 +57,19 @@ soak: deps
 demo: build
 	scripts/demo.sh "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"
 
+# Every benchmark script in turn, each printing its figures; they also append them to a CSV
+# (scripts/bench-record.sh) that starts with the machine's description and becomes
+# bench/results.csv once all have run, drawn by gnuplot in bench/results.svg. Fails, leaving the
+# previous results, if any script fails.
 bench: build
 	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
+	csv="$(CURDIR)/bench/results.csv.tmp"; \
+	mkdir -p bench && . scripts/bench-record.sh && bench_init "$$csv" "$$bin" && export BENCH_CSV="$$csv" && \
 	scripts/bench.sh "$$bin" && scripts/bench-session.sh "$$bin" && scripts/bench-log.sh "$$bin" && \
 	  scripts/bench-chat.sh "$$bin" && scripts/bench-handshake.sh "$$bin" && scripts/bench-identity.sh "$$bin" && \
-	  scripts/bench-recipients.sh "$$bin" && scripts/bench-public-log.sh "$$bin"
+	  scripts/bench-recipients.sh "$$bin" && scripts/bench-public-log.sh "$$bin" && \
+	  mv -f "$$csv" bench/results.csv && scripts/bench-plot.sh bench/results.csv bench/results.svg || { \
+	    rm -f "$$csv"; exit 1; }
 
 # Binaries, sc-chat, sc-inbox, what sc-chat sources, man pages, shell completions (whatever is in
 # completions/) and the systemd units of the inbox service (ExecStart= pointed at $(BINDIR); not

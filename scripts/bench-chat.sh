@@ -9,7 +9,8 @@
 # Usage: scripts/bench-chat.sh BIN_DIR   (BIN_DIR holds sc-keygen, sc-handshake, sc-seal, sc-open)
 #
 # Knobs (environment): BENCH_CHAT_LINES (10000), BENCH_RUNS (3; the best run of each is
-# reported). Only 127.0.0.1 is used; every file and process is removed on exit.
+# reported), BENCH_CSV (a file to append the figures to, scripts/bench-record.sh). Only
+# 127.0.0.1 is used; every file and process is removed on exit.
 set -euo pipefail
 export LC_ALL=C
 
@@ -30,6 +31,9 @@ export PATH="$bin:$PATH"
 for tool in sc-keygen sc-handshake sc-seal sc-open socat; do
   command -v "$tool" >/dev/null || die "$tool not found"
 done
+# shellcheck source=scripts/bench-record.sh
+. "$(dirname "$0")/bench-record.sh"
+bench_begin bench-chat.sh "$bin"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-chat.XXXXXX")
 pids=()
@@ -137,3 +141,10 @@ awk -v n="$lines" -v r="$runs" -v c="$chat_best" -v t="$tools_best" -v cs="${cha
     printf "bare sc-seal -s | socat | sc-open -s, same lines: best of %d %.3f s = %.0f lines/s (runs: %s)\n", r, t, n / t, ts
     printf "sc-chat takes %.1fx the time of the bare tools\n", c / t
   }'
+
+# Figures for the CSV (BENCH_CSV; scripts/bench-record.sh): no target, information.
+figure="sc-chat, $(bench_count "$lines") lines with receipts"
+bench_measure "$figure" sc-chat "$(awk -v n="$lines" -v s="$chat_best" 'BEGIN { printf "%.0f", n / s }')" lines/s
+bench_measure "$figure" "bare tools" "$(awk -v n="$lines" -v s="$tools_best" 'BEGIN { printf "%.0f", n / s }')" lines/s
+bench_ratio "$figure" "sc-chat time / bare tools" "$(awk -v c="$chat_best" -v t="$tools_best" \
+  'BEGIN { printf "%.2f", c / t }')" x "" ""

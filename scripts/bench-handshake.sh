@@ -16,7 +16,8 @@
 # Usage: scripts/bench-handshake.sh BIN_DIR   (BIN_DIR holds sc-keygen and sc-handshake)
 #
 # Knobs (environment): BENCH_HANDSHAKE_RUNS (200 handshakes per configuration),
-# BENCH_HANDSHAKE_ENTRIES ("1 16 64"). Every file is removed on exit.
+# BENCH_HANDSHAKE_ENTRIES ("1 16 64"), BENCH_CSV (a file to append the figures to,
+# scripts/bench-record.sh). Every file is removed on exit.
 set -euo pipefail
 export LC_ALL=C
 
@@ -38,6 +39,9 @@ command -v python3 >/dev/null || {
   printf '%s: error: python3 not found\n' "$me" >&2
   exit 2
 }
+# shellcheck source=scripts/bench-record.sh
+. "$(dirname "$0")/bench-record.sh"
+bench_begin bench-handshake.sh "$bin"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-handshake.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -148,7 +152,21 @@ if len(medians) > 1:
     spread = (max(medians) - min(medians)) / min(medians) * 100
     print(f"summary: --peers answers I2 in {min(medians) * 1000:.3f} to {max(medians) * 1000:.3f} ms"
           f" for {', '.join(t[1:] for t in peers)} entries (spread {spread:.0f}% of the smallest)")
+
+# Figures for the CSV, fields separated by \037, recorded by bench_rows (bench-record.sh).
+with open(f"{work}/figures", "w") as out:
+    def row(*fields):
+        out.write("\x1f".join(str(f) for f in fields) + "\n")
+    for tag, _, _, _ in configurations:
+        subject = "-k (one key)" if tag == "k1" else f"--peers {tag[1:]}"
+        row("measure", "responder answers I2", subject, f"{statistics.median(times[tag][1]) * 1000:.3f}", "ms")
+    if len(medians) > 1:
+        row("ratio", "responder answers I2", "--peers spread", f"{spread:.0f}", "%", "", "")
+    for tag, _, _, _ in configurations:
+        subject = "-k (one key)" if tag == "k1" else f"--peers {tag[1:]}"
+        row("measure", "responder start-up to R1", subject, f"{statistics.median(times[tag][0]) * 1000:.3f}", "ms")
 PY
+bench_rows figures
 
 # More entries than the responder pads to are refused before the handshake (FORMATS.md §10.2).
 for ((i = largest + 1; i <= 65; i++)); do "$bin/sc-keygen" -o "k$i.key" 2>/dev/null; done

@@ -6,7 +6,8 @@
 # change in the machine's load falls on both. Target (issue 15): identity <= 1.1x pre-shared key.
 #
 # Usage: scripts/bench-identity.sh BIN_DIR   (BIN_DIR holds sc-keygen and sc-handshake)
-# Knob: BENCH_IDENTITY_RUNS (200 handshakes of each kind). Every file is removed on exit.
+# Knobs: BENCH_IDENTITY_RUNS (200 handshakes of each kind), BENCH_CSV (a file to append the
+# figures to, scripts/bench-record.sh). Every file is removed on exit.
 set -euo pipefail
 export LC_ALL=C
 
@@ -21,6 +22,9 @@ command -v python3 >/dev/null || {
   printf '%s: error: python3 not found\n' "$me" >&2
   exit 2
 }
+# shellcheck source=scripts/bench-record.sh
+. "$(dirname "$0")/bench-record.sh"
+bench_begin bench-identity.sh "$bin"
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-identity.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT
@@ -82,4 +86,15 @@ for kind, values in times.items():
 names = list(kinds)
 ratio = statistics.median(times[names[1]]) / statistics.median(times[names[0]])
 print(f"summary: identity handshake / pre-shared key handshake = {ratio:.3f} (target <= 1.1)")
+
+# Figures for the CSV, fields separated by \037, recorded by bench_rows (bench-record.sh).
+figure = "identity handshake over loopback TCP"
+psk, identity = (statistics.median(times[name]) * 1000 for name in names)
+with open(f"{work}/figures", "w") as out:
+    for fields in (("measure", figure, "sc-handshake -i", f"{identity:.3f}", "ms"),
+                   ("measure", figure, "sc-handshake -k", f"{psk:.3f}", "ms"),
+                   ("target", figure, "target", f"{psk * 1.1:.3f}", "ms", "<= 1.1 x sc-handshake -k", ""),
+                   ("ratio", figure, "-i / -k", f"{ratio:.3f}", "x", "<= 1.1", "PASS" if ratio <= 1.1 else "MISS")):
+        out.write("\x1f".join(fields) + "\n")
 PY
+bench_rows "$work/figures"

@@ -4,9 +4,14 @@
 #   2. the append rate of a logging session with evolving keys: streamed (many messages per
 #      read, sealed under one lock) and interactive (one message per read: one lock, one key
 #      file replacement per entry).
+# Knobs: BENCH_LOG_ENTRIES (1000000), BENCH_LOG_INTERACTIVE (5000), BENCH_CSV (a file to append
+# the figures to, scripts/bench-record.sh).
 set -eu
 
 bin=$(cd "${1:?usage: bench-log.sh BIN_DIR}" && pwd)
+# shellcheck source=scripts/bench-record.sh
+. "$(dirname "$0")/bench-record.sh"
+bench_begin bench-log.sh "$bin"
 entries=${BENCH_LOG_ENTRIES:-1000000}
 interactive=${BENCH_LOG_INTERACTIVE:-5000}
 work=$(mktemp -d /dev/shm/sc-bench-log.XXXXXX)
@@ -15,6 +20,8 @@ cd "$work"
 
 now() { python3 -c 'import time; print(time.perf_counter())'; }
 rate() { python3 -c "import sys; n, a, b = map(float, sys.argv[1:]); print(f'{n / (b - a):,.0f}')" "$@"; }
+# The same without the thousands separators, for the CSV.
+raw_rate() { python3 -c "import sys; n, a, b = map(float, sys.argv[1:]); print(f'{n / (b - a):.0f}')" "$@"; }
 
 # A session to log: two in-memory handshakes over fifos.
 "$bin/sc-keygen" -o chat.key 2>/dev/null
@@ -35,6 +42,7 @@ start=$(now)
 "$bin/sc-seal" -s s.alice --log big.log --log-key seal.key <messages >/dev/null
 end=$(now)
 logged=$(wc -l <big.log)
+streamed_rate=$(raw_rate "$logged" "$start" "$end")
 echo "append, streamed:     $logged entries in $(python3 -c "print(f'{$end - $start:.2f}')") s = $(rate "$logged" "$start" "$end") entries/s"
 
 "$bin/sc-keygen" --log -o seal2.key --verify-key verify2.key 2>/dev/null
@@ -47,6 +55,7 @@ for i in range($interactive):
 " | "$bin/sc-seal" -s s.alice2 --log small.log --log-key seal2.key >/dev/null
 end=$(now)
 logged=$(wc -l <small.log)
+interactive_rate=$(raw_rate "$logged" "$start" "$end")
 echo "append, interactive:  $logged entries in $(python3 -c "print(f'{$end - $start:.2f}')") s = $(rate "$logged" "$start" "$end") entries/s (one read, lock and key replacement per message when input trickles)"
 
 # Timed inside one python3 process, so that the interpreter's own start-up is not counted.
@@ -68,3 +77,14 @@ import sys
 rate = $big / $best
 print('summary: sc-logcheck %s entries/s, target >= 1,000,000: %s' % (f'{rate:,.0f}', 'PASS' if rate >= 1e6 else 'MISS'))
 "
+
+# Figures for the CSV (BENCH_CSV; scripts/bench-record.sh).
+check_rate=$(raw_rate "$big" 0 "$best")
+check_result=$(python3 -c "import sys; print('PASS' if float(sys.argv[1]) >= 1e6 else 'MISS')" "$check_rate")
+figure="sc-logcheck -k, $(bench_count "$entries")-entry log"
+bench_measure "$figure" "sc-logcheck -k" "$check_rate" entries/s
+bench_target "$figure" 1000000 entries/s ">= 1000000 entries/s"
+bench_ratio "$figure" "sc-logcheck -k" "$check_rate" entries/s ">= 1000000" "$check_result"
+figure="log append, sc-seal -s --log"
+bench_measure "$figure" streamed "$streamed_rate" entries/s
+bench_measure "$figure" interactive "$interactive_rate" entries/s

@@ -3,15 +3,17 @@
 # a test):
 #   1. sc-logcheck -p on a public log of 10,000,000 entries with the default checkpoint spacing
 #      (a checkpoint every 1000 entries), written by scripts/bench-public-log.py (Python's
-#      hashlib and cryptography, per the format): target >= 1,000,000 entries/s;
+#      hashlib and cryptography, per the format): target >= 1,000,000 entries/s; and its peak
+#      RSS (the largest of the timed runs, from getrusage): target <= 16 MiB;
 #   2. the writers' throughput in public mode against the symmetric mode: sc-seal -s --log with a
 #      log-sign key and with a log-seal key, the same 1,000,000 lines of 100 bytes: target
 #      public / symmetric >= 0.9;
 #   3. the sizes of the key file and of sc-logcheck's state file after 1,000 and after
 #      1,000,000 entries: constant in the log's length (but for the digits of the counts).
 # Usage: scripts/bench-public-log.sh BIN_DIR. Knobs: BENCH_PUBLIC_LOG_ENTRIES (10000000),
-# BENCH_PUBLIC_LOG_LINES (1000000), BENCH_PUBLIC_LOG_RUNS (3: best of). Works in /dev/shm (or
-# BENCH_TMPFS), removed on exit. Exit status 0 when the benchmark ran, met or not.
+# BENCH_PUBLIC_LOG_LINES (1000000), BENCH_PUBLIC_LOG_RUNS (3: best of), BENCH_CSV (a file to
+# append the figures to, scripts/bench-record.sh). Works in /dev/shm (or BENCH_TMPFS), removed
+# on exit. Exit status 0 when the benchmark ran, met or not.
 set -euo pipefail
 export LC_ALL=C
 
@@ -38,6 +40,9 @@ for tool in sc-keygen sc-handshake sc-seal sc-logcheck; do
 done
 python3 -c 'import cryptography.hazmat.primitives.asymmetric.ed25519' 2>/dev/null ||
   die "python3 with the cryptography package is needed to write the 10M-entry log"
+# shellcheck source=scripts/bench-record.sh
+. "$scripts/bench-record.sh"
+bench_begin bench-public-log.sh "$bin"
 
 work=""
 mounted=""
@@ -67,19 +72,23 @@ start=$(now)
 audit=$(python3 "$scripts/bench-public-log.py" "$entries" 1000 big.log)
 end=$(now)
 echo "generated:            $entries entries ($(($(wc -c <big.log) / 1048576)) MiB) in $(seconds "$start" "$end") s (python3)"
-# Timed inside one python3 process, so that the interpreter's own start-up is not counted.
-best=$(python3 - "$bin/sc-logcheck" "$audit" "$runs" <<'PY'
-import subprocess, sys, time
+# Timed inside one python3 process, so that the interpreter's own start-up is not counted. Its
+# only children are the sc-logcheck runs, so RUSAGE_CHILDREN's ru_maxrss (KiB) is their peak RSS.
+result=$(python3 - "$bin/sc-logcheck" "$audit" "$runs" <<'PY'
+import resource, subprocess, sys, time
 times = []
 for _ in range(int(sys.argv[3])):
     start = time.perf_counter()
     subprocess.run([sys.argv[1], "-q", "-p", sys.argv[2], "big.log"], check=True)
     times.append(time.perf_counter() - start)
-print(f"{min(times):.3f}")
+print(f"{min(times):.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
 PY
 )
+best=${result% *}
+check_rss=$(awk -v k="${result#* }" 'BEGIN { printf "%.1f", k / 1024 }')
 check_rate=$(rate "$entries" "$best")
 echo "sc-logcheck -p:       $entries entries, $((entries / 1001)) checkpoints in $best s (best of $runs) = $check_rate entries/s"
+echo "sc-logcheck -p:       peak RSS $check_rss MiB"
 rm -f big.log
 
 # --- 2. Writers: public against symmetric ------------------------------------------------------
@@ -166,3 +175,40 @@ print("summary: sc-logcheck -p %s entries/s, target >= 1,000,000: %s; writer pub
       " key and state sizes constant: %s" % (f"{rate:,.0f}", "PASS" if rate >= 1e6 else "MISS", ratio,
       "PASS" if ratio >= 0.9 else "MISS", "PASS" if sizes else "MISS"))
 PY
+echo "summary: sc-logcheck -p peak RSS $check_rss MiB, target <= 16 MiB: $(awk -v v="$check_rss" \
+  'BEGIN { print (v <= 16 ? "PASS" : "MISS") }')"
+
+# --- Figures for the CSV (BENCH_CSV; scripts/bench-record.sh) ----------------------------------
+
+# pass VALUE OP TARGET: PASS or MISS.
+pass() {
+  awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == ">=") ? (v >= t) : (v <= t); print (ok ? "PASS" : "MISS") }'
+}
+figure="sc-logcheck -p, $(bench_count "$entries")-entry public log"
+raw_check_rate=$(awk -v n="$entries" -v s="$best" 'BEGIN { printf "%.0f", n / s }')
+bench_measure "$figure" "sc-logcheck -p" "$raw_check_rate" entries/s
+bench_target "$figure" 1000000 entries/s ">= 1000000 entries/s"
+bench_ratio "$figure" "sc-logcheck -p" "$raw_check_rate" entries/s ">= 1000000" "$(pass "$raw_check_rate" ">=" 1000000)"
+# The peak RSS figure of bench.sh, one more tool.
+bench_measure "peak RSS" "sc-logcheck -p $(bench_count "$entries")" "$check_rss" MiB
+bench_ratio "peak RSS" "sc-logcheck -p $(bench_count "$entries")" "$check_rss" MiB "<= 16" "$(pass "$check_rss" "<=" 16)"
+bench_target "peak RSS" 16 MiB "<= 16 MiB"
+figure="log writers, $(bench_count "$lines") lines of 100 bytes"
+public_rate=$(awk -v n="$lines" -v s="$public_best" 'BEGIN { printf "%.0f", n / s }')
+symmetric_rate=$(awk -v n="$lines" -v s="$symmetric_best" 'BEGIN { printf "%.0f", n / s }')
+bench_measure "$figure" public "$public_rate" lines/s
+bench_measure "$figure" symmetric "$symmetric_rate" lines/s
+bench_target "$figure" "$(awk -v v="$symmetric_rate" 'BEGIN { printf "%.0f", v * 0.9 }')" lines/s ">= 0.9 x symmetric"
+bench_ratio "$figure" "public / symmetric" "$ratio" x ">= 0.9" "$(pass "$ratio" ">=" 0.9)"
+small=$(bench_count 1000)
+large=$(bench_count "$lines")
+figure="key and state file sizes after $small and $large messages"
+small_key=$(wc -c <small.key)
+small_state=$(wc -c <small.state)
+bench_measure "$figure" "key, $small" "$small_key" bytes
+bench_measure "$figure" "key, $large" "$big_key" bytes
+bench_measure "$figure" "state, $small" "$small_state" bytes
+bench_measure "$figure" "state, $large" "$big_state" bytes
+growth=$(awk -v a="$small_key" -v b="$big_key" -v c="$small_state" -v d="$big_state" \
+  'BEGIN { x = b - a; if (x < 0) x = -x; y = d - c; if (y < 0) y = -y; print (x > y ? x : y) }')
+bench_ratio "$figure" "largest change" "$growth" bytes "<= 16" "$(pass "$growth" "<=" 16)"

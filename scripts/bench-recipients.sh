@@ -7,7 +7,8 @@
 # Start-up: hyperfine -N (no shell; BENCH_STARTUP_RUNS, 300), a 100-byte file, output to /dev/null.
 #
 # Usage: scripts/bench-recipients.sh BIN_DIR   (BIN_DIR holds sc-keygen, sc-seal and sc-open)
-# Knob: BENCH_RECIPIENT_MIB (1024). Every file is removed on exit.
+# Knobs: BENCH_RECIPIENT_MIB (1024), BENCH_CSV (a file to append the figures to,
+# scripts/bench-record.sh). Every file is removed on exit.
 set -euo pipefail
 export LC_ALL=C
 
@@ -25,6 +26,9 @@ for tool in age age-keygen hyperfine; do
     exit 2
   }
 done
+# shellcheck source=scripts/bench-record.sh
+. "$(dirname "$0")/bench-record.sh"
+bench_begin bench-recipients.sh "$bin"
 base=/dev/shm
 [ -d "$base" ] && [ -w "$base" ] || base=${TMPDIR:-/tmp}
 work=$(mktemp -d "$base/bench-recipients.XXXXXX")
@@ -67,3 +71,23 @@ printf '2. start-up, opening a 100-byte file (hyperfine, %s runs, warm-up 20)\n'
 awk -v s="$(mean "sc-open -i")" -v a="$(mean "age -d -i")" 'BEGIN {
   printf "   sc-open -i   %.2f ms\n   age -d -i    %.2f ms\n", s * 1000, a * 1000
   printf "   summary: sc-open -i / age -d -i start-up = %.2f (target <= 1.5)\n", s / a }'
+
+# Figures for the CSV (BENCH_CSV; scripts/bench-record.sh).
+figure="sc-seal -r, $(bench_mib_label "$mib")"
+k_mbps=$(awk -v k="$best_k" -v m="$mib" 'BEGIN { printf "%.1f", m * 1.048576 / k }')
+r_mbps=$(awk -v r="$best_r" -v m="$mib" 'BEGIN { printf "%.1f", m * 1.048576 / r }')
+seal_ratio=$(awk -v k="$best_k" -v r="$best_r" 'BEGIN { printf "%.3f", k / r }')
+bench_measure "$figure" "sc-seal -r" "$r_mbps" MB/s
+bench_measure "$figure" "sc-seal -k" "$k_mbps" MB/s
+bench_target "$figure" "$(awk -v v="$k_mbps" 'BEGIN { printf "%.1f", v * 0.95 }')" MB/s ">= 0.95 x sc-seal -k"
+bench_ratio "$figure" "-r / -k" "$seal_ratio" x ">= 0.95" \
+  "$(awk -v v="$seal_ratio" 'BEGIN { print (v >= 0.95 ? "PASS" : "MISS") }')"
+figure="start-up, sc-open -i on 100 bytes"
+open_ms=$(awk -v s="$(mean "sc-open -i")" 'BEGIN { printf "%.3f", s * 1000 }')
+age_ms=$(awk -v a="$(mean "age -d -i")" 'BEGIN { printf "%.3f", a * 1000 }')
+open_ratio=$(awk -v s="$(mean "sc-open -i")" -v a="$(mean "age -d -i")" 'BEGIN { printf "%.2f", s / a }')
+bench_measure "$figure" "sc-open -i" "$open_ms" ms
+bench_measure "$figure" "age -d -i" "$age_ms" ms
+bench_target "$figure" "$(awk -v v="$age_ms" 'BEGIN { printf "%.3f", v * 1.5 }')" ms "<= 1.5 x age -d -i"
+bench_ratio "$figure" "sc-open -i / age -d -i" "$open_ratio" x "<= 1.5" \
+  "$(awk -v v="$open_ratio" 'BEGIN { print (v <= 1.5 ? "PASS" : "MISS") }')"

@@ -2,7 +2,8 @@
 # Benchmarks live sessions: sc-seal -s / sc-open -s on 100-byte lines, a bulk transfer over
 # loopback TCP (socat) beside spiped, and the wall time of a handshake over loopback TCP beside
 # the time spiped takes to connect and deliver a first byte. Prints a summary with the targets
-# and PASS/MISS for each figure.
+# and PASS/MISS for each figure; with BENCH_CSV set, also appends the figures to that file
+# (scripts/bench-record.sh).
 #
 # Usage: scripts/bench-session.sh BIN_DIR   (BIN_DIR holds sc-keygen, sc-handshake, sc-seal, sc-open)
 #
@@ -12,8 +13,9 @@
 # Knobs (environment): BENCH_LINES (2000000, a multiple of 4), BENCH_RUNS (3 timed runs of the
 # line and bulk benchmarks; best and median reported), BENCH_BULK_MIB (512),
 # BENCH_HANDSHAKE_RUNS (50), BENCH_TMPFS (a tmpfs directory to work in; default /dev/shm, or a
-# private tmpfs mounted for the run when /dev/shm is unusable and we are root). Only 127.0.0.1
-# is used. Every file and process created is removed on exit, including on Ctrl-C.
+# private tmpfs mounted for the run when /dev/shm is unusable and we are root), BENCH_CSV (a
+# file to append the figures to). Only 127.0.0.1 is used. Every file and process created is
+# removed on exit, including on Ctrl-C.
 set -euo pipefail
 export LC_ALL=C
 
@@ -39,10 +41,10 @@ done
 [ $((lines % 4)) -eq 0 ] || die "BENCH_LINES must be a multiple of 4 (the lines come from base64)"
 bulk_bytes=$((bulk_mib * 1024 * 1024))
 
-# Targets (from the performance issue).
-target_lines_per_s=1000000 # sc-seal -s and sc-open -s, 100-byte lines, each
-target_bulk_ratio=3        # SecureChat bulk throughput >= 3 x spiped
-target_handshake_ratio=0.5 # SecureChat handshake <= 0.5 x spiped connect + first byte
+# Targets (issue 17).
+target_lines_per_s=1500000 # sc-seal -s and sc-open -s, 100-byte lines, each
+target_bulk_ratio=2.5      # SecureChat bulk throughput >= 2.5 x spiped
+target_handshake_ratio=1.0 # SecureChat handshake <= 1.0 x spiped connect + first byte
 
 for tool in sc-keygen sc-handshake sc-seal sc-open; do
   [ -x "$bin/$tool" ] || die "$bin/$tool not found or not executable (run \`make build\` first)"
@@ -53,6 +55,9 @@ for command in socat spiped python3 cmp awk base64 head; do
 done
 [ -z "$missing" ] || die "missing:$missing (scripts/install-deps.sh installs them)"
 [ -r /proc/net/tcp ] || die "/proc/net/tcp is not readable (needed to see when a port listens)"
+# shellcheck source=scripts/bench-record.sh
+. "$(dirname "$0")/bench-record.sh"
+bench_begin bench-session.sh "$bin"
 
 # --- Processes: every background process is recorded, and stopped (by PID) on exit -------------
 
@@ -763,4 +768,33 @@ printf 'other load: %s cores busy before the run, %s after (1 s samples with not
 if awk -v a="$idle_before" -v b="$idle_after" 'BEGIN { exit !(a > 0.1 || b > 0.1) }'; then
   printf 'note: the machine was not idle: the figures may be off; run again on a quiet machine\n'
 fi
+
+# --- Figures for the CSV (BENCH_CSV; scripts/bench-record.sh) ----------------------------------
+
+figure="session, 100-byte lines"
+bench_measure "$figure" "sc-seal -s" "$seal_rate" lines/s
+bench_measure "$figure" "sc-open -s" "$open_rate" lines/s
+bench_target "$figure" "$target_lines_per_s" lines/s ">= $target_lines_per_s lines/s each"
+bench_ratio "$figure" "sc-seal -s" "$seal_rate" lines/s ">= $target_lines_per_s" \
+  "$(verdict "$seal_rate" ">=" "$target_lines_per_s")"
+bench_ratio "$figure" "sc-open -s" "$open_rate" lines/s ">= $target_lines_per_s" \
+  "$(verdict "$open_rate" ">=" "$target_lines_per_s")"
+figure="bulk over loopback TCP, $(bench_mib_label "$bulk_mib")"
+bench_measure "$figure" SecureChat "$sc_mbps" MB/s
+bench_measure "$figure" spiped "$spiped_mbps" MB/s
+bench_target "$figure" "$(awk -v v="$spiped_mbps" -v t="$target_bulk_ratio" 'BEGIN { printf "%.0f", v * t }')" MB/s \
+  ">= $target_bulk_ratio x spiped"
+bench_ratio "$figure" "SecureChat / spiped" "$bulk_ratio" x ">= $target_bulk_ratio" \
+  "$(verdict "$bulk_ratio" ">=" "$target_bulk_ratio")"
+figure="handshake over loopback TCP"
+bench_measure "$figure" SecureChat "$(ms "$(median sc_connect)")" ms
+bench_measure "$figure" "spiped 1st byte" "$(ms "$(median spiped_connect)")" ms
+bench_target "$figure" "$(awk -v v="$(median spiped_connect)" -v t="$target_handshake_ratio" \
+  'BEGIN { printf "%.2f", v * t / 1e3 }')" ms "<= $target_handshake_ratio x spiped connect + first byte"
+bench_ratio "$figure" "SecureChat / spiped" "$handshake_ratio" x "<= $target_handshake_ratio" \
+  "$(verdict "$handshake_ratio" "<=" "$target_handshake_ratio")"
+figure="handshake, listeners started in the timing"
+bench_measure "$figure" "SecureChat cold" "$(ms "$(median sc_cold)")" ms
+bench_measure "$figure" "spiped cold" "$(ms "$(median spiped_cold)")" ms
+bench_ratio "$figure" "SecureChat / spiped" "$cold_ratio" x "" ""
 exit 0

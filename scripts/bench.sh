@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Benchmarks sc-seal and sc-open (`make bench`): throughput against `openssl enc` and age on a
-# 1 GiB random file in a tmpfs, peak RSS, start-up time against age, and the share of CRC-32 in
-# the time sc-open takes. Prints a summary with the targets and PASS/MISS for each figure.
+# 1 GiB random file in a tmpfs, peak RSS (also of sc-keygen and of one sc-handshake), start-up
+# time against age (sc-seal on empty input beside age -e, and `TOOL --version` of every tool
+# beside `age --version`), and the share of CRC-32 in the time sc-open takes. Prints a summary
+# with the targets and PASS/MISS for each figure; with BENCH_CSV set, also appends the figures
+# to that file (scripts/bench-record.sh).
 #
-# Usage: scripts/bench.sh BIN_DIR      (BIN_DIR holds sc-keygen, sc-seal and sc-open)
+# Usage: scripts/bench.sh BIN_DIR      (BIN_DIR holds sc-keygen, sc-seal, sc-open, sc-handshake
+#                                       and sc-logcheck)
 #
 # Exit status: 0 when the benchmark ran, whether or not every target was met; non-zero only if
 # something broke (a tool failed, a round trip differed, a prerequisite is missing).
 #
 # Knobs (environment): BENCH_SIZE_MIB (default 1024), BENCH_RUNS (3 timed runs per command,
-# best and median reported), BENCH_STARTUP_RUNS (300), BENCH_TMPFS (a tmpfs directory to work
-# in; default /dev/shm, or a private tmpfs mounted for the run when /dev/shm is unusable and we
-# are root), BENCH_RSS=poll (read VmHWM from /proc even when GNU time is there). Everything
-# created is removed on exit, including on Ctrl-C.
+# best and median reported), BENCH_STARTUP_RUNS (300, for each start-up), BENCH_TMPFS (a tmpfs
+# directory to work in; default /dev/shm, or a private tmpfs mounted for the run when /dev/shm
+# is unusable and we are root), BENCH_RSS=poll (read VmHWM from /proc even when GNU time is
+# there), BENCH_CSV (a file to append the figures to). Everything created is removed on exit,
+# including on Ctrl-C.
 set -euo pipefail
 export LC_ALL=C
 
@@ -33,14 +38,16 @@ startup_runs=${BENCH_STARTUP_RUNS:-300}
 startup_warmup=20
 size_bytes=$((size_mib * 1024 * 1024))
 
-# Targets (from the performance issue).
-target_seal_ratio=0.9    # sc-seal throughput >= 0.9 x openssl enc
-target_open_ratio=1.2    # sc-open throughput >= 1.2 x age -d
-target_rss_mib=16        # peak RSS of sc-seal and sc-open on the big file
-target_startup_ratio=1.5 # sc-seal start-up <= 1.5 x age -e
+# Targets (issue 17; the CRC-32 share from the performance issue).
+target_seal_ratio=1.25   # sc-seal throughput >= 1.25 x openssl enc
+target_open_ratio=1.5    # sc-open throughput >= 1.5 x age -d
+target_rss_mib=16        # peak RSS of sc-seal, sc-open (big file), sc-keygen, sc-handshake
+target_startup_ratio=1.3 # sc-seal start-up on empty input <= 1.3 x age -e
+target_version_ratio=1.3 # start-up of TOOL --version <= 1.3 x age --version, for each tool
 target_crc_percent=10    # CRC-32 <= 10 % of sc-open's wall time
+tools=(sc-keygen sc-seal sc-open sc-handshake sc-logcheck)
 
-for tool in sc-keygen sc-seal sc-open; do
+for tool in "${tools[@]}"; do
   [ -x "$bin/$tool" ] || die "$bin/$tool not found or not executable (run \`make build\` first)"
 done
 missing=""
@@ -55,6 +62,11 @@ for candidate in "${CC:-}" cc gcc clang; do
     break
   fi
 done
+
+# shellcheck source=scripts/bench-record.sh
+. "$(dirname "$0")/bench-record.sh"
+bench_begin bench.sh "$bin"
+size_label=$(bench_mib_label "$size_mib")
 
 # --- Work directory in a tmpfs, removed on any exit -------------------------------------------
 
@@ -108,8 +120,9 @@ run_rss() {
     return "$status"
   fi
   # VmHWM is the process's own high-water mark, so polling only misses growth in its last 10 ms.
+  # <&0: a command started with & would otherwise read /dev/null, not our standard input.
   local peak=0 key value _
-  "$@" &
+  "$@" <&0 &
   polled_pid=$!
   while kill -0 "$polled_pid" 2>/dev/null; do
     if [ -r "/proc/$polled_pid/status" ]; then
@@ -189,7 +202,7 @@ key=$work/bench.key
 pass=$work/openssl.pass
 identity=$work/age.identity
 
-"$bin/sc-keygen" -o "$key" 2>/dev/null || die "sc-keygen failed"
+run_rss "$work/keygen.rss" "$bin/sc-keygen" -o "$key" 2>/dev/null || die "sc-keygen failed"
 openssl rand -hex 32 >"$pass" || die "openssl rand failed"
 age-keygen -o "$identity" 2>/dev/null || die "age-keygen failed"
 recipient=$(age-keygen -y "$identity") || die "age-keygen -y failed"
@@ -264,6 +277,39 @@ seal_rss=$(awk -v k="${rss[sc-seal]}" 'BEGIN { printf "%.1f", k / 1024 }')
 open_rss=$(awk -v k="${rss[sc-open]}" 'BEGIN { printf "%.1f", k / 1024 }')
 printf '\n2. peak RSS on the %s MiB file: sc-seal %s MiB, sc-open %s MiB\n' "$size_mib" "$seal_rss" "$open_rss"
 
+# sc-keygen's was taken while it made the key above; sc-handshake's here, over one handshake
+# between two processes joined by fifos (the larger of the two sides counts). Both live for a
+# few milliseconds, too short for polling /proc: without GNU time they are not reported.
+mkfifo "$work/a2b" "$work/b2a"
+(
+  exec 3>"$work/a2b" 4<"$work/b2a"
+  run_rss "$work/initiator.rss" "$bin/sc-handshake" --initiator -k "$key" -n alice -o "$work/session.alice" \
+    --timeout 10 <&4 >&3 2>/dev/null
+) &
+initiator=$!
+(
+  exec 4<"$work/a2b" 3>"$work/b2a"
+  run_rss "$work/responder.rss" "$bin/sc-handshake" --responder -k "$key" -n bob -o "$work/session.bob" \
+    --timeout 10 <&4 >&3 2>/dev/null
+) &
+responder=$!
+status=0
+wait "$initiator" || status=$?
+wait "$responder" || status=$?
+[ "$status" -eq 0 ] || die "sc-handshake failed (one handshake over fifos)"
+rm -f -- "$work/a2b" "$work/b2a" "$work/session.alice" "$work/session.bob"
+if [ -n "$gnu_time" ]; then
+  keygen_rss=$(awk '{ printf "%.1f", $1 / 1024 }' "$work/keygen.rss")
+  handshake_rss=$(cat -- "$work/initiator.rss" "$work/responder.rss" |
+    awk '$1 > peak { peak = $1 } END { printf "%.1f", peak / 1024 }')
+  printf '   sc-keygen (making a key file) %s MiB, sc-handshake (one handshake, larger side) %s MiB\n' \
+    "$keygen_rss" "$handshake_rss"
+else
+  keygen_rss=""
+  handshake_rss=""
+  printf '   sc-keygen, sc-handshake: not measured (they live too briefly to poll; needs GNU time)\n'
+fi
+
 # --- 3. Start-up time --------------------------------------------------------------------------
 
 seal_command="$(shell_quote "$bin/sc-seal") -k $(shell_quote "$key") </dev/null >/dev/null"
@@ -288,6 +334,30 @@ for name in sc-seal "age -e"; do
       n, m * 1e3, s * 1e3, med * 1e3, u * 1e3, y * 1e3 }'
 done
 printf '   sc-seal / age -e = %sx\n' "$startup_ratio"
+
+# TOOL --version of every tool beside age --version, without a shell in between (-N).
+version_commands=()
+for tool in "${tools[@]}"; do version_commands+=(-n "$tool" "$(shell_quote "$bin/$tool") --version"); done
+hyperfine -N --style none --warmup "$startup_warmup" --runs "$startup_runs" \
+  --export-csv "$work/version.csv" "${version_commands[@]}" -n age "age --version" \
+  >"$work/hyperfine.log" 2>&1 || {
+  cat -- "$work/hyperfine.log" >&2
+  die "hyperfine -N failed"
+}
+version_field() { awk -F , -v n="$1" -v f="$2" '$1 == n { print $f }' "$work/version.csv"; }
+age_version_mean=$(version_field age 2)
+declare -A version_ratio
+printf '\n   TOOL --version (hyperfine -N, no shell; %s runs, warm-up %s)\n' "$startup_runs" "$startup_warmup"
+for name in "${tools[@]}" age; do
+  if [ "$name" != age ]; then
+    version_ratio[$name]=$(awk -v a="$(version_field "$name" 2)" -v b="$age_version_mean" \
+      'BEGIN { printf "%.2f", a / b }')
+  fi
+  awk -v n="$name" -v m="$(version_field "$name" 2)" -v s="$(version_field "$name" 3)" \
+    -v med="$(version_field "$name" 4)" -v r="${version_ratio[$name]:-}" \
+    'BEGIN { printf "   %-12s mean %5.2f ms +- %4.2f  (median %5.2f)%s\n", n, m * 1e3, s * 1e3, med * 1e3,
+      r == "" ? "" : sprintf("  %s / age = %sx", n, r) }'
+done
 
 # --- 4. CRC-32 share of sc-open ----------------------------------------------------------------
 
@@ -393,7 +463,7 @@ fi
 # --- Summary -----------------------------------------------------------------------------------
 
 printf '\nsummary\n'
-row() { printf '  %-34s %12s  %-11s %s\n' "$@"; }
+row() { printf '  %-40s %12s  %-11s %s\n' "$@"; }
 row figure measured target result
 row "sc-seal / openssl enc throughput" "${seal_ratio}x" ">= ${target_seal_ratio}x" \
   "$(verdict "$seal_ratio" ">=" "$target_seal_ratio")"
@@ -401,8 +471,20 @@ row "sc-open / age -d throughput" "${open_ratio}x" ">= ${target_open_ratio}x" \
   "$(verdict "$open_ratio" ">=" "$target_open_ratio")"
 row "sc-seal peak RSS" "$seal_rss MiB" "<= $target_rss_mib MiB" "$(verdict "$seal_rss" "<=" "$target_rss_mib")"
 row "sc-open peak RSS" "$open_rss MiB" "<= $target_rss_mib MiB" "$(verdict "$open_rss" "<=" "$target_rss_mib")"
+for tool in sc-keygen sc-handshake; do
+  if [ "$tool" = sc-keygen ]; then value=$keygen_rss; else value=$handshake_rss; fi
+  if [ -n "$value" ]; then
+    row "$tool peak RSS" "$value MiB" "<= $target_rss_mib MiB" "$(verdict "$value" "<=" "$target_rss_mib")"
+  else
+    row "$tool peak RSS" "n/a" "<= $target_rss_mib MiB" "SKIP (needs GNU time)"
+  fi
+done
 row "start-up sc-seal / age -e" "${startup_ratio}x" "<= ${target_startup_ratio}x" \
   "$(verdict "$startup_ratio" "<=" "$target_startup_ratio")"
+for tool in "${tools[@]}"; do
+  row "start-up $tool --version / age" "${version_ratio[$tool]}x" "<= ${target_version_ratio}x" \
+    "$(verdict "${version_ratio[$tool]}" "<=" "$target_version_ratio")"
+done
 if [ -n "$crc_percent" ]; then
   row "CRC-32 share of sc-open time" "$crc_percent %" "<= $target_crc_percent %" \
     "$(verdict "$crc_percent" "<=" "$target_crc_percent")"
@@ -410,6 +492,74 @@ else
   row "CRC-32 share of sc-open time" "n/a" "<= $target_crc_percent %" "SKIP ($crc_note)"
 fi
 row "round trip sc-seal -> sc-open" "identical" "identical" PASS
+
+# --- Figures for the CSV (BENCH_CSV; scripts/bench-record.sh) ----------------------------------
+
+ms() { awk -v s="$1" 'BEGIN { printf "%.3f", s * 1e3 }'; }
+times_target() { awk -v v="$1" -v t="$2" -v f="$3" 'BEGIN { printf f, v * t }'; }
+figure="sc-seal -k $size_label"
+for name in sc-seal "openssl enc" "age -e"; do
+  subject=$name
+  [ "$name" != sc-seal ] || subject="sc-seal -k"
+  bench_measure "$figure" "$subject" "$(mbps "$(best "$name")")" MB/s
+done
+bench_target "$figure" "$(times_target "$(mbps "$(best "openssl enc")")" "$target_seal_ratio" %.0f)" MB/s \
+  ">= $target_seal_ratio x openssl enc"
+bench_ratio "$figure" "sc-seal -k / openssl enc" "$seal_ratio" x ">= $target_seal_ratio" \
+  "$(verdict "$seal_ratio" ">=" "$target_seal_ratio")"
+figure="sc-open -k $size_label"
+for name in sc-open "age -d" "openssl enc -d"; do
+  subject=$name
+  [ "$name" != sc-open ] || subject="sc-open -k"
+  bench_measure "$figure" "$subject" "$(mbps "$(best "$name")")" MB/s
+done
+bench_target "$figure" "$(times_target "$(mbps "$(best "age -d")")" "$target_open_ratio" %.0f)" MB/s \
+  ">= $target_open_ratio x age -d"
+bench_ratio "$figure" "sc-open -k / age -d" "$open_ratio" x ">= $target_open_ratio" \
+  "$(verdict "$open_ratio" ">=" "$target_open_ratio")"
+# One peak RSS figure for every tool (bench-public-log.sh adds sc-logcheck -p's).
+figure="peak RSS"
+for name in sc-seal sc-open "age -e" "age -d"; do
+  value=$(awk -v k="${rss[$name]}" 'BEGIN { printf "%.1f", k / 1024 }')
+  subject="$name $size_label"
+  case $name in sc-*) subject="$name -k $size_label" ;; esac
+  bench_measure "$figure" "$subject" "$value" MiB
+  case $name in
+    sc-*) bench_ratio "$figure" "$subject" "$value" MiB "<= $target_rss_mib" \
+      "$(verdict "$value" "<=" "$target_rss_mib")" ;;
+  esac
+done
+for tool in sc-keygen sc-handshake; do
+  if [ "$tool" = sc-keygen ]; then value=$keygen_rss; else value=$handshake_rss; fi
+  [ -n "$value" ] || continue
+  bench_measure "$figure" "$tool" "$value" MiB
+  bench_ratio "$figure" "$tool" "$value" MiB "<= $target_rss_mib" "$(verdict "$value" "<=" "$target_rss_mib")"
+done
+bench_target "$figure" "$target_rss_mib" MiB "<= $target_rss_mib MiB"
+figure="start-up, TOOL --version"
+for name in "${tools[@]}" age; do
+  bench_measure "$figure" "$name" "$(ms "$(version_field "$name" 2)")" ms
+done
+bench_target "$figure" "$(times_target "$(ms "$age_version_mean")" "$target_version_ratio" %.3f)" ms \
+  "<= $target_version_ratio x age --version"
+for tool in "${tools[@]}"; do
+  bench_ratio "$figure" "$tool / age" "${version_ratio[$tool]}" x "<= $target_version_ratio" \
+    "$(verdict "${version_ratio[$tool]}" "<=" "$target_version_ratio")"
+done
+figure="start-up, empty input"
+bench_measure "$figure" "sc-seal -k" "$(ms "$seal_mean")" ms
+bench_measure "$figure" "age -e" "$(ms "$age_mean")" ms
+bench_target "$figure" "$(times_target "$(ms "$age_mean")" "$target_startup_ratio" %.3f)" ms \
+  "<= $target_startup_ratio x age -e"
+bench_ratio "$figure" "sc-seal -k / age -e" "$startup_ratio" x "<= $target_startup_ratio" \
+  "$(verdict "$startup_ratio" "<=" "$target_startup_ratio")"
+if [ -n "$crc_percent" ]; then
+  figure="CRC-32 share of sc-open -k"
+  bench_measure "$figure" "sc-open -k CRC-32" "$crc_percent" %
+  bench_target "$figure" "$target_crc_percent" % "<= $target_crc_percent %"
+  bench_ratio "$figure" "sc-open -k CRC-32" "$crc_percent" % "<= $target_crc_percent" \
+    "$(verdict "$crc_percent" "<=" "$target_crc_percent")"
+fi
 if [ "$other_percent" -gt 10 ]; then
   printf 'note: the machine was not idle (other processes took %s %% of a core during the throughput runs):\n' \
     "$other_percent"
