@@ -797,4 +797,9 @@ figure="handshake, listeners started in the timing"
 bench_measure "$figure" "SecureChat cold" "$(ms "$(median sc_cold)")" ms
 bench_measure "$figure" "spiped cold" "$(ms "$(median spiped_cold)")" ms
 bench_ratio "$figure" "SecureChat / spiped" "$cold_ratio" x "" ""
+figure="handshake breakdown (parts alone)"
+bench_measure "$figure" "SecureChat whole" "$(ms "$(median sc_connect)")" ms
+bench_measure "$figure" "socat + /bin/true" "$(ms "$(median sc_plumbing)")" ms
+bench_measure "$figure" "2 x sc-handshake, pipes" "$(ms "$(median sc_pipes)")" ms
+bench_measure "$figure" "sc-handshake --version" "$(ms "$(median sc_startup)")" ms
 exit 0

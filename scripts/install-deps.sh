@@ -3,7 +3,7 @@
 # missing. Used by every Makefile target, so a fresh machine needs nothing but `make check`.
 set -eu
 
-packages="libssl-dev libsodium-dev libdeflate-dev pkg-config socat age hyperfine spiped gnuplot-nox mandoc shellcheck tmux zsh fish bash-completion"
+packages="libssl-dev libsodium-dev libdeflate-dev pkg-config socat age hyperfine spiped gnuplot-nox time mandoc shellcheck tmux zsh fish bash-completion"
 
 missing=""
 for package in $packages; do
