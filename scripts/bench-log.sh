@@ -58,24 +58,28 @@ logged=$(wc -l <small.log)
 interactive_rate=$(raw_rate "$logged" "$start" "$end")
 echo "append, interactive:  $logged entries in $(python3 -c "print(f'{$end - $start:.2f}')") s = $(rate "$logged" "$start" "$end") entries/s (one read, lock and key replacement per message when input trickles)"
 
-# Timed inside one python3 process, so that the interpreter's own start-up is not counted.
-best=$(python3 - "$bin/sc-logcheck" <<'PY'
-import subprocess, sys, time
+# Timed inside one python3 process, so that the interpreter's own start-up is not counted. Its
+# only children are the sc-logcheck runs, so RUSAGE_CHILDREN's ru_maxrss (KiB) is their peak RSS.
+result=$(python3 - "$bin/sc-logcheck" <<'PY'
+import resource, subprocess, sys, time
 times = []
 for _ in range(3):
     start = time.perf_counter()
     subprocess.run([sys.argv[1], "-q", "-k", "verify.key", "big.log"], check=True)
     times.append(time.perf_counter() - start)
-print(f"{min(times):.3f}")
+print(f"{min(times):.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
 PY
 )
+best=${result% *}
+check_rss=$(python3 -c "import sys; print(f'{int(sys.argv[1]) / 1024:.1f}')" "${result#* }")
 big=$(wc -l <big.log)
 verify_rate=$(python3 -c "print(f'{$big / $best:,.0f}')")
-echo "sc-logcheck:          $big entries in $best s (best of 3) = $verify_rate entries/s"
+echo "sc-logcheck:          $big entries in $best s (best of 3) = $verify_rate entries/s, peak RSS $check_rss MiB"
 python3 -c "
 import sys
 rate = $big / $best
 print('summary: sc-logcheck %s entries/s, target >= 1,000,000: %s' % (f'{rate:,.0f}', 'PASS' if rate >= 1e6 else 'MISS'))
+print('summary: sc-logcheck peak RSS $check_rss MiB, target <= 16 MiB: %s' % ('PASS' if $check_rss <= 16 else 'MISS'))
 "
 
 # Figures for the CSV (BENCH_CSV; scripts/bench-record.sh).
@@ -85,6 +89,10 @@ figure="sc-logcheck -k, $(bench_count "$entries")-entry log"
 bench_measure "$figure" "sc-logcheck -k" "$check_rate" entries/s
 bench_target "$figure" 1000000 entries/s ">= 1000000 entries/s"
 bench_ratio "$figure" "sc-logcheck -k" "$check_rate" entries/s ">= 1000000" "$check_result"
+# The peak RSS figure of bench.sh, one more tool.
+rss_result=$(python3 -c "import sys; print('PASS' if float(sys.argv[1]) <= 16 else 'MISS')" "$check_rss")
+bench_measure "peak RSS" "sc-logcheck -k $(bench_count "$entries")" "$check_rss" MiB
+bench_ratio "peak RSS" "sc-logcheck -k $(bench_count "$entries")" "$check_rss" MiB "<= 16" "$rss_result"
 figure="log append, sc-seal -s --log"
 bench_measure "$figure" streamed "$streamed_rate" entries/s
 bench_measure "$figure" interactive "$interactive_rate" entries/s
