@@ -7,7 +7,9 @@ import SecureChatProtocol
 
 /// `sc-seal -s`: one frame per line (or per chunk of raw input with `--binary`). Everything read
 /// in one read(2) is sealed and written in one write(2): a line typed at a terminal goes out at
-/// once, while a stream of lines is batched. End of input sends the final frame.
+/// once, while a stream of lines is batched. End of input sends the final frame. A read that
+/// brings many lines has them sealed on two cores: the second half by a helper thread with its
+/// own sealer (same keys), at sequence numbers reserved for it; the frames are written in order.
 ///
 /// With `receipts` (`--receipts-from`), it waits on both inputs with poll(2) and sends a receipt
 /// frame for each message number as soon as it is read (docs/PROTOCOL.md §6.5); without, it only
@@ -16,6 +18,9 @@ enum SessionSealing {
   static let readSize = 1 << 18
   /// Frames are written when this much is ready (or when no more input is waiting).
   static let frameBufferSize = 1 << 18
+  /// Fewer lines than this in one go are sealed on the calling thread alone: waking the helper
+  /// costs about as much as sealing a few dozen short lines.
+  static let parallelMinimum = 64
 
   static func run(
     input: FileDescriptor, output: FileDescriptor, session: OneWaySession, binary: Bool, logger: SessionLogger?,
@@ -28,6 +33,11 @@ enum SessionSealing {
     var frames = [UInt8](repeating: 0, count: frameBufferSize + RecordLayer.maxFrameSize)
     var produced = 0
     var pending = 0  // bytes of an unfinished line kept at the front of inputBuffer
+    // The messages of one read (offsets into inputBuffer), and for the two-core path a second
+    // sealer and its thread, made when first needed.
+    var messages: [Range<Int>] = []
+    var helperSealer: FrameSealer?
+    let helper = HelperThread()
 
     func sendFrames() throws {
       guard produced > 0 else { return }
@@ -43,6 +53,65 @@ enum SessionSealing {
         sealer.seal(message, isFinal: isFinal, into: $0.baseAddress! + produced)
       }
       if !isFinal { logger?.message(sequence: sequence, message) }
+    }
+    /// Seals `messages` (none final) in order, as many at a time as the frame buffer holds,
+    /// on two cores when there are enough of them.
+    func sealMessages(_ data: UnsafeRawBufferPointer) throws {
+      var next = 0
+      while next < messages.count {
+        var end = next
+        var size = 0
+        while end < messages.count {
+          let frameSize = RecordLayer.frameSize(plaintextCount: messages[end].count)
+          guard produced + size + frameSize <= frames.count else { break }
+          size += frameSize
+          end += 1
+        }
+        if end == next {
+          try sendFrames()
+          continue
+        }
+        let group = next..<end
+        guard group.count >= parallelMinimum else {
+          for k in group { try seal(UnsafeRawBufferPointer(rebasing: data[messages[k]])) }
+          next = end
+          continue
+        }
+        if helperSealer == nil { helperSealer = try FrameSealer(keys: session.keys) }
+        let first = sealer.reserve(group.count)
+        let split = group.lowerBound + group.count / 2
+        frames.withUnsafeMutableBytes { buffer in
+          let base = buffer.baseAddress! + produced
+          // Where the helper's first frame goes: after the calling thread's frames.
+          var helperStart = 0
+          for k in group.lowerBound..<split { helperStart += RecordLayer.frameSize(plaintextCount: messages[k].count) }
+          let helperSealer = helperSealer!
+          let helperMessages = messages[split..<end]
+          helper.run {
+            var offset = helperStart
+            for k in helperMessages.indices {
+              offset += helperSealer.sealReserved(
+                UnsafeRawBufferPointer(rebasing: data[helperMessages[k]]),
+                sequence: first + UInt64(k - group.lowerBound),
+                into: base + offset)
+            }
+          }
+          var offset = 0
+          for k in group.lowerBound..<split {
+            offset += sealer.sealReserved(
+              UnsafeRawBufferPointer(rebasing: data[messages[k]]), sequence: first + UInt64(k - group.lowerBound),
+              into: base + offset)
+          }
+          helper.wait()
+        }
+        produced += size
+        for k in group {
+          logger?.message(
+            sequence: first + UInt64(k - group.lowerBound), UnsafeRawBufferPointer(rebasing: data[messages[k]]))
+        }
+        next = end
+      }
+      messages.removeAll(keepingCapacity: true)
     }
     // Receipts are not logged (FORMATS.md §9.2): the log records messages.
     func sealReceipt(_ number: UInt64) throws {
@@ -67,15 +136,16 @@ enum SessionSealing {
           let limit = min(available, start + RecordLayer.maxPlaintextCount)
           var end = limit
           if !binary {
-            if let newline = data[start..<limit].firstIndex(of: UInt8(ascii: "\n")) {
-              end = newline + 1
+            if let newline = memchr(data.baseAddress! + start, 0x0a, limit - start) {
+              end = UnsafeRawPointer(newline) - data.baseAddress! + 1
             } else if limit - start < RecordLayer.maxPlaintextCount && !atEnd {
               break  // an unfinished line: wait for the rest of it
             }
           }
-          try seal(UnsafeRawBufferPointer(rebasing: data[start..<end]))
+          messages.append(start..<end)
           start = end
         }
+        try sealMessages(data)
         if atEnd { try seal(UnsafeRawBufferPointer(rebasing: data[0..<0]), isFinal: true) }
       }
       // Everything read together goes out together, at once.

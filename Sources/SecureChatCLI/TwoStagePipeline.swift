@@ -124,6 +124,36 @@ final class TwoStagePipeline<Slot: AnyObject>: @unchecked Sendable {
   }
 }
 
+/// A second thread for fork-join work: `run(body)` starts `body` on it, `wait()` returns once
+/// it has finished; the caller does its own share in between. The thread is started on first use
+/// and then waits for the next body until the process exits.
+final class HelperThread: @unchecked Sendable {
+  private let started = DispatchSemaphore(value: 0)
+  private let finished = DispatchSemaphore(value: 0)
+  /// Written before `started` is signalled and read after it is waited on.
+  private var body: (() -> Void)?
+  private var thread: pthread_t?
+
+  func run(_ body: @escaping () -> Void) {
+    self.body = body
+    if thread == nil {
+      // The thread keeps the object (and its semaphores) alive: libdispatch traps when a
+      // semaphore someone waits on is freed.
+      thread = startThread {
+        while true {
+          self.started.wait()
+          self.body?()
+          self.body = nil
+          self.finished.signal()
+        }
+      }
+    }
+    started.signal()
+  }
+
+  func wait() { finished.wait() }
+}
+
 /// Holds a thread's body while the thread starts (pthread_create takes one opaque pointer).
 private final class ThreadBody {
   let run: () -> Void

@@ -149,6 +149,26 @@ public final class FrameSealer {
   }
 
   /// Convenience for small messages and tests.
+  /// Hands out the next `count` sequence numbers for data frames (none final) that
+  /// `sealReserved` seals, on this sealer or on another with the same keys (another thread's:
+  /// sc-seal -s seals a long read's lines on two cores). Returns the first.
+  public func reserve(_ count: Int) -> UInt64 {
+    precondition(!isFinished, "frames were reserved after the final frame")
+    let first = nextSequence
+    nextSequence += UInt64(count)
+    return first
+  }
+
+  /// Seals a data frame, not final, at a sequence number that `reserve` handed out. Each number
+  /// must be sealed exactly once, by whichever sealer, and the frames sent in sequence order.
+  public func sealReserved(
+    _ plaintext: UnsafeRawBufferPointer, sequence: UInt64, into frame: UnsafeMutableRawPointer
+  ) -> Int {
+    let ciphertextCount = encryptor.encrypt(
+      plaintext: plaintext, type: .data, isFinal: false, sequence: sequence, into: frame)
+    return authenticator.authenticate(frame: frame, ciphertextCount: ciphertextCount)
+  }
+
   public func seal(_ plaintext: [UInt8], type: FrameType = .data, isFinal: Bool) -> [UInt8] {
     var frame = [UInt8](repeating: 0, count: RecordLayer.frameSize(plaintextCount: plaintext.count))
     let size = plaintext.withUnsafeBytes { p in
