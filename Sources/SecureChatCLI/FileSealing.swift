@@ -48,13 +48,18 @@ public enum FileSealing {
     try writer.write(header)
 
     let pipeline = TwoStagePipeline(slots: (0..<batchCount).map { _ in Batch() })
+    /// Makes the tags and CRCs of every frame in `batch`.
+    func authenticate(_ batch: Batch, with authenticator: FrameAuthenticator) {
+      for frame in batch.entries {
+        authenticator.authenticate(frame: batch.buffer + frame.offset, ciphertextCount: frame.ciphertextCount)
+      }
+      batch.isAuthenticated = true
+    }
     pipeline.start { batch in
+      if !batch.isAuthenticated { authenticate(batch, with: authenticator) }
+      // In frame order, whichever thread made the tags.
       for frame in batch.entries {
         let size = RecordLayer.frameOverhead + frame.ciphertextCount
-        if !batch.isAuthenticated {
-          authenticator.authenticate(frame: batch.buffer + frame.offset, ciphertextCount: frame.ciphertextCount)
-        }
-        // In frame order, whichever thread made the tags.
         contentHash?.add(frame: UnsafeRawBufferPointer(start: batch.buffer + frame.offset, count: size))
       }
       try writer.write(UnsafeRawBufferPointer(start: batch.buffer, count: batch.used))
@@ -72,13 +77,7 @@ public enum FileSealing {
         batch.used += RecordLayer.frameOverhead + ciphertextCount
         sequence += 1
         if isFinal || batch.isFull {
-          if pipeline.workerBacklog >= 2 {
-            for frame in batch.entries {
-              readerAuthenticator.authenticate(
-                frame: batch.buffer + frame.offset, ciphertextCount: frame.ciphertextCount)
-            }
-            batch.isAuthenticated = true
-          }
+          if pipeline.workerBacklog >= 2 { authenticate(batch, with: readerAuthenticator) }
           pipeline.submit(isLast: isFinal)
           if isFinal { break }
           batch = try pipeline.acquire()

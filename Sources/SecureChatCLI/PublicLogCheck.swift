@@ -214,7 +214,7 @@ final class CheckpointCopy {
       number += 1
       let line = Array(bytes[start..<newline])
       start = newline + 1
-      let parsed = try line.withUnsafeBytes { raw -> (UInt64, UInt64)? in
+      let parsed = line.withUnsafeBytes { raw -> (UInt64, UInt64)? in
         guard let entry = try? LogLine(raw, lineNumber: number), entry.kind == .checkpoint,
           let epoch = entry.sequence
         else { return nil }

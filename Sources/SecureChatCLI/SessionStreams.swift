@@ -71,37 +71,31 @@ enum SessionSealing {
           try sendFrames()
           continue
         }
+        // One numbering for the group; with enough lines, the helper seals the second half.
         let group = next..<end
-        guard group.count >= parallelMinimum else {
-          for k in group { try seal(UnsafeRawBufferPointer(rebasing: data[messages[k]])) }
-          next = end
-          continue
-        }
-        if helperSealer == nil { helperSealer = try FrameSealer(keys: session.keys) }
         let first = sealer.reserve(group.count)
-        let split = group.lowerBound + group.count / 2
+        let split = group.count >= parallelMinimum ? group.lowerBound + group.count / 2 : end
+        if split < end, helperSealer == nil { helperSealer = try FrameSealer(keys: session.keys) }
         frames.withUnsafeMutableBytes { buffer in
           let base = buffer.baseAddress! + produced
-          // Where the helper's first frame goes: after the calling thread's frames.
-          var helperStart = 0
-          for k in group.lowerBound..<split { helperStart += RecordLayer.frameSize(plaintextCount: messages[k].count) }
-          let helperSealer = helperSealer!
-          let helperMessages = messages[split..<end]
-          helper.run {
-            var offset = helperStart
-            for k in helperMessages.indices {
-              offset += helperSealer.sealReserved(
-                UnsafeRawBufferPointer(rebasing: data[helperMessages[k]]),
-                sequence: first + UInt64(k - group.lowerBound),
+          /// Seals `lines` (a slice of `messages`, indexed as it) with `sealer`, from `offset` on.
+          /// The helper gets its own slice: it reads no variable the calling thread writes.
+          func sealLines(_ lines: ArraySlice<Range<Int>>, with sealer: FrameSealer, from offset: Int) {
+            var offset = offset
+            for k in lines.indices {
+              offset += sealer.sealReserved(
+                UnsafeRawBufferPointer(rebasing: data[lines[k]]), sequence: first + UInt64(k - group.lowerBound),
                 into: base + offset)
             }
           }
-          var offset = 0
-          for k in group.lowerBound..<split {
-            offset += sealer.sealReserved(
-              UnsafeRawBufferPointer(rebasing: data[messages[k]]), sequence: first + UInt64(k - group.lowerBound),
-              into: base + offset)
+          guard split < end, let helperSealer else { return sealLines(messages[group], with: sealer, from: 0) }
+          // The helper's first frame goes after the calling thread's frames.
+          let helperStart = messages[group.lowerBound..<split].reduce(0) {
+            $0 + RecordLayer.frameSize(plaintextCount: $1.count)
           }
+          let helperLines = messages[split..<end]
+          helper.run { sealLines(helperLines, with: helperSealer, from: helperStart) }
+          sealLines(messages[group.lowerBound..<split], with: sealer, from: 0)
           helper.wait()
         }
         produced += size
