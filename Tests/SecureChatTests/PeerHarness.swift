@@ -94,14 +94,7 @@ func spawnTool(_ argv: [String], descriptors: [Int32: Int32]) throws -> pid_t {
   var attributes = posix_spawnattr_t()
   posix_spawnattr_init(&attributes)
   defer { posix_spawnattr_destroy(&attributes) }
-  var defaults = sigset_t()
-  sigemptyset(&defaults)
-  sigaddset(&defaults, SIGPIPE)
-  posix_spawnattr_setsigdefault(&attributes, &defaults)
-  var mask = sigset_t()
-  sigemptyset(&mask)
-  posix_spawnattr_setsigmask(&attributes, &mask)
-  posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+  ToolRunner.restoreSignals(&attributes)
   let arguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
   defer { for pointer in arguments { free(pointer) } }
   var pid: pid_t = 0

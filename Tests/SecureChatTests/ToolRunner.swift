@@ -100,6 +100,20 @@ enum ToolRunner {
     }
   }
 
+  /// Spawn attributes for a tool: SIGPIPE back to its default action and no signal blocked,
+  /// whatever XCTest set for itself (a tool must die of a closed pipe as it would from a shell).
+  /// `alsoFlags`: further POSIX_SPAWN_* flags the caller has set attributes for.
+  static func restoreSignals(_ attributes: inout posix_spawnattr_t, alsoFlags: Int32 = 0) {
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    sigaddset(&defaults, SIGPIPE)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    var mask = sigset_t()
+    sigemptyset(&mask)
+    posix_spawnattr_setsigmask(&attributes, &mask)
+    posix_spawnattr_setflags(&attributes, Int16(Int32(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | alsoFlags))
+  }
+
   static func sessionCopy(_ path: String) throws -> String {
     let copy = path + "." + UUID().uuidString.prefix(8)
     guard let bytes = FileManager.default.contents(atPath: path),
@@ -207,14 +221,7 @@ enum ToolRunner {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
-    var defaults = sigset_t()
-    sigemptyset(&defaults)
-    sigaddset(&defaults, SIGPIPE)
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
-    var mask = sigset_t()
-    sigemptyset(&mask)
-    posix_spawnattr_setsigmask(&attributes, &mask)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+    restoreSignals(&attributes)
 
     var environmentValues = ProcessInfo.processInfo.environment
     for (key, value) in environment { environmentValues[key] = value }
